@@ -1,0 +1,62 @@
+/**
+ * The `astronaut` command. Like redis-server: `astronaut [config-file] [--option value …]`,
+ * options named as in redis.conf, also read from ASTRONAUT_* environment
+ * variables (ASTRONAUT_REQUIREPASS, ASTRONAUT_PROTO_MAX_BULK_LEN…). Precedence:
+ * command line, then environment, then the config file, then defaults.
+ * `astronaut check <dir> [--fix]` verifies a data directory.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { OPTIONS, OPTION_NAMES, applySettings, defaultConfig, parseConfigText, type Config } from './config.js';
+import { startAstronaut } from './server/app.js';
+import { VERSION } from './version.js';
+
+async function main(): Promise<void> {
+  const argv = hideBin(process.argv);
+  if (argv[0] === 'check') {
+    const { runCheck } = await import('./check-command.js');
+    process.exitCode = await runCheck(argv.slice(1));
+    return;
+  }
+  let parser = yargs(argv)
+    .scriptName('astronaut')
+    .usage('$0 [config-file] [--option value …]\n$0 check <dir> [--fix]\n\nA Redis-protocol vector database. Options use redis.conf names and may also be set as ASTRONAUT_<NAME> environment variables.')
+    .version(VERSION)
+    .help()
+    .strict()
+    .env('ASTRONAUT')
+    .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': false })
+    .wrap(Math.min(110, process.stdout.columns || 100));
+  for (const name of OPTION_NAMES) {
+    const spec = OPTIONS[name];
+    parser = parser.option(name, { type: 'string', describe: `${spec.describe} (default: ${spec.default === '' ? '""' : spec.default})`, requiresArg: false });
+  }
+  const args = await parser.parseAsync();
+  const positional = args._.map(String);
+  if (positional.length > 1) throw new Error(`unexpected arguments: ${positional.slice(1).join(' ')}`);
+
+  const config: Config = defaultConfig();
+  let configFile = '';
+  if (positional.length === 1) {
+    configFile = path.resolve(positional[0]);
+    applySettings(config, parseConfigText(readFileSync(configFile, 'utf8'), configFile), configFile);
+  }
+  const fromArgs: Partial<Record<keyof Config, string>> = {};
+  for (const name of OPTION_NAMES) {
+    const v = args[name];
+    if (v === undefined) continue;
+    // A repeated option (--save 900 1 --save 300 10) arrives as an array.
+    fromArgs[name] = Array.isArray(v) ? v.map(String).join(' ') : String(v);
+  }
+  applySettings(config, fromArgs, 'command line');
+  config.dir = path.resolve(config.dir);
+  await startAstronaut(config, { configFile, handleSignals: true });
+}
+
+main().catch((e: unknown) => {
+  // Start-up failures (bad option, port in use, refused recovery) end here: say why, exit non-zero.
+  process.stderr.write(`astronaut: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,159 @@
+/**
+ * What a command is (its declarative spec) and what a handler sees (a context).
+ * Handlers take (ctx, argv) and return a Reply, or a promise of one for work
+ * that runs off the event loop; they never see a socket.
+ */
+import type { Reply } from '../../protocol/reply.js';
+import type { Database, Keyspace } from '../engine/keyspace.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+
+/** Redis's command flags, as COMMAND INFO reports them. */
+export type CommandFlag =
+  | 'write' | 'readonly' | 'denyoom' | 'admin' | 'pubsub' | 'noscript' | 'blocking'
+  | 'loading' | 'stale' | 'skip_monitor' | 'skip_slowlog' | 'fast' | 'no_auth'
+  | 'may_replicate' | 'no_mandatory_keys' | 'no_multi' | 'allow_busy';
+
+/** One argument, as COMMAND DOCS describes it (redis-cli builds its hints from these). */
+export interface ArgSpec {
+  name: string;
+  type: 'key' | 'string' | 'integer' | 'double' | 'pattern' | 'unix-time' | 'pure-token' | 'oneof' | 'block';
+  token?: string;
+  optional?: boolean;
+  multiple?: boolean;
+  multipleToken?: boolean;
+  displayText?: string;
+  arguments?: ArgSpec[];
+  since?: string;
+}
+
+export type Handler = (ctx: Ctx, argv: Buffer[]) => Reply | Promise<Reply>;
+
+export interface CommandSpec {
+  /** Lower case, e.g. `vec.add`; for a subcommand the full `config|get`. */
+  name: string;
+  /** Redis arity: exact count including the name when ≥ 0, minimum count when negative. */
+  arity: number;
+  flags: readonly CommandFlag[];
+  /** Key positions for COMMAND INFO/GETKEYS (0 when the command takes no key). lastKey -1 means "to the end". */
+  firstKey: number;
+  lastKey: number;
+  step: number;
+  group: string;
+  since: string;
+  summary: string;
+  complexity?: string;
+  aclCategories?: readonly string[];
+  arguments?: ArgSpec[];
+  /** Subcommands (CONFIG GET, CLIENT ID…): dispatched on argv[1]. */
+  subcommands?: CommandSpec[];
+  /** Absent on containers whose subcommands carry the handlers. */
+  handler?: Handler;
+}
+
+/** Per-connection state a handler may read and change. */
+export interface ClientState {
+  readonly id: number;
+  name: string;
+  proto: 2 | 3;
+  db: number;
+  authenticated: boolean;
+  libName: string;
+  libVer: string;
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAt: number;
+  lastInteraction: number;
+  /** Commands queued by MULTI, or null outside a transaction. */
+  multi: Buffer[][] | null;
+  /** Set when a command was refused while queueing: EXEC then aborts. */
+  multiDirty: boolean;
+  /** Close the connection once this reply is written (QUIT). */
+  closeAfterReply: boolean;
+  lastCommand: string;
+  noEvict: boolean;
+  noTouch: boolean;
+}
+
+/** A client as CLIENT LIST and CLIENT KILL see it. */
+export interface ClientView extends ClientState {
+  readonly inputBytes: number;
+  readonly outputBytes: number;
+  readonly monitor: boolean;
+  readonly fd: number;
+  kill(): void;
+}
+
+/** Server-wide facilities a handler may use. */
+export interface ServerApi {
+  readonly config: Config;
+  readonly keyspace: Keyspace;
+  readonly stats: Stats;
+  readonly log: Logger;
+  readonly startedAt: number;
+  readonly version: string;
+  readonly loading: boolean;
+  readonly tcpPort: number;
+  readonly configFile: string;
+  readonly executable: string;
+  clients(): Iterable<ClientView>;
+  /** Start streaming every command to this client (MONITOR). */
+  addMonitor(clientId: number): void;
+  /** Apply a validated CONFIG SET to the running server. */
+  configSet(name: keyof Config, value: string): void;
+  shutdown(mode: 'save' | 'nosave' | 'default'): Promise<void>;
+  /** Optional facilities that land with later modules. */
+  readonly extensions: Record<string, unknown>;
+  /** INFO sections, in the order INFO prints them; modules add their own. */
+  readonly infoSections: InfoSection[];
+  /** Reset the counters CONFIG RESETSTAT clears. */
+  resetStats(): void;
+  /** Run the commands a MULTI queued, atomically (EXEC). */
+  runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply>;
+}
+
+/** One INFO section: its fields are computed when asked for. */
+export interface InfoSection {
+  name: string;
+  /** Printed by a bare INFO (and `default`); otherwise only by name, `all` or `everything`. */
+  inDefault: boolean;
+  /** Printed by `all` (commandstats, latencystats are; module sections may not be). */
+  inAll?: boolean;
+  fields(): Array<[string, string | number]>;
+}
+
+/** Counters behind INFO stats and INFO commandstats. */
+export interface CommandStat { calls: number; usec: number; rejected: number; failed: number; }
+export interface Stats {
+  connectionsReceived: number;
+  rejectedConnections: number;
+  commandsProcessed: number;
+  netInputBytes: number;
+  netOutputBytes: number;
+  errorReplies: number;
+  commands: Map<string, CommandStat>;
+  errors: Map<string, number>;
+}
+
+export interface Ctx {
+  readonly client: ClientState;
+  readonly server: ServerApi;
+  /** The client's selected database. */
+  readonly db: Database;
+  /**
+   * What to write to the WAL for this command, when it differs from argv (or
+   * null to log nothing: a write that changed nothing). Left undefined, a
+   * successful write command is logged as received.
+   */
+  propagate?: Buffer[][] | null;
+}
+
+export function isKeyword(arg: Buffer | undefined, upper: string): boolean {
+  if (!arg || arg.length !== upper.length) return false;
+  for (let i = 0; i < upper.length; i++) {
+    let c = arg[i];
+    if (c >= 97 && c <= 122) c -= 32;
+    if (c !== upper.charCodeAt(i)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,216 @@
+/**
+ * Server configuration, named as in redis.conf so operators reuse what they
+ * know. One table describes every option: its type, default, whether CONFIG SET
+ * may change it at run time, and how to render it for CONFIG GET. The CLI,
+ * config files, `ASTRONAUT_*` environment variables and CONFIG SET all go
+ * through `parseValue`, so an option means the same thing wherever it is set.
+ */
+import { ArgError } from './errors.js';
+
+export type AppendFsync = 'always' | 'everysec' | 'no';
+export type LogLevel = 'debug' | 'verbose' | 'notice' | 'warning' | 'nothing';
+
+export interface Config {
+  port: number;
+  bind: string[];
+  dir: string;
+  requirepass: string;
+  'protected-mode': boolean;
+  maxclients: number;
+  timeout: number;
+  'tcp-keepalive': number;
+  'proto-max-bulk-len': number;
+  'client-query-buffer-limit': number;
+  /** Hard limit on bytes queued for one client's replies: past it the client is closed. */
+  'client-output-buffer-limit': number;
+  databases: number;
+  appendonly: boolean;
+  appendfsync: AppendFsync;
+  /** Automatic snapshot points: [seconds, changes] pairs. */
+  save: Array<[number, number]>;
+  'auto-aof-rewrite-percentage': number;
+  'auto-aof-rewrite-min-size': number;
+  loglevel: LogLevel;
+  logfile: string;
+  'slowlog-log-slower-than': number;
+  'slowlog-max-len': number;
+  'latency-tracking': boolean;
+  'enable-debug-command': boolean;
+  'http-port': number;
+  'metrics-port': number;
+  /** Largest payload (JSON attribute) per element, bytes. */
+  'vec-max-payload-bytes': number;
+  /** Deleted elements as a share of a set past which the set's index is rebuilt. */
+  'vec-compact-threshold': number;
+}
+
+type Kind = 'int' | 'bytes' | 'bool' | 'string' | 'enum' | 'list' | 'save' | 'float';
+
+interface OptionSpec {
+  kind: Kind;
+  default: string;
+  /** May CONFIG SET change it while the server runs? */
+  mutable: boolean;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  describe: string;
+  /** Hidden from CONFIG GET (secrets are still returned by Redis; we follow it). */
+}
+
+export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
+  port: { kind: 'int', default: '6379', mutable: false, min: 0, max: 65535, describe: 'TCP port (0 picks a free one)' },
+  bind: { kind: 'list', default: '127.0.0.1 -::1', mutable: false, describe: 'addresses to listen on ("-" prefix: skip if unavailable)' },
+  dir: { kind: 'string', default: './data', mutable: false, describe: 'data directory (WAL and snapshots)' },
+  requirepass: { kind: 'string', default: '', mutable: true, describe: 'password clients must AUTH with' },
+  'protected-mode': { kind: 'bool', default: 'yes', mutable: true, describe: 'refuse non-loopback clients while no password is set' },
+  maxclients: { kind: 'int', default: '10000', mutable: true, min: 1, max: 1_000_000, describe: 'maximum simultaneous clients' },
+  timeout: { kind: 'int', default: '0', mutable: true, min: 0, max: 2_147_483_647, describe: 'close clients idle this many seconds (0: never)' },
+  'tcp-keepalive': { kind: 'int', default: '300', mutable: true, min: 0, max: 2_147_483_647, describe: 'TCP keepalive interval, seconds' },
+  'proto-max-bulk-len': { kind: 'bytes', default: '512mb', mutable: true, min: 1024 * 1024, max: 2 ** 32, describe: 'largest bulk string accepted' },
+  'client-query-buffer-limit': { kind: 'bytes', default: '1gb', mutable: true, min: 1024 * 1024, max: 2 ** 32, describe: 'largest unfinished request buffered per client' },
+  'client-output-buffer-limit': { kind: 'bytes', default: '256mb', mutable: true, min: 0, max: 2 ** 40, describe: 'replies queued for a client that does not read, past which it is closed' },
+  databases: { kind: 'int', default: '16', mutable: false, min: 1, max: 1_000_000, describe: 'number of databases (SELECT 0..n-1)' },
+  appendonly: { kind: 'bool', default: 'yes', mutable: false, describe: 'log every write to the WAL' },
+  appendfsync: { kind: 'enum', default: 'everysec', mutable: true, values: ['always', 'everysec', 'no'], describe: 'when the WAL is fsynced' },
+  save: { kind: 'save', default: '3600 1 300 100 60 10000', mutable: true, describe: 'snapshot after <seconds> if at least <changes> writes ("" disables)' },
+  'auto-aof-rewrite-percentage': { kind: 'int', default: '100', mutable: true, min: 0, max: 1_000_000, describe: 'rewrite (snapshot + fresh WAL) when the WAL grew by this percentage' },
+  'auto-aof-rewrite-min-size': { kind: 'bytes', default: '64mb', mutable: true, min: 0, max: 2 ** 50, describe: 'smallest WAL size that triggers an automatic rewrite' },
+  loglevel: { kind: 'enum', default: 'notice', mutable: true, values: ['debug', 'verbose', 'notice', 'warning', 'nothing'], describe: 'log verbosity' },
+  logfile: { kind: 'string', default: '', mutable: false, describe: 'log file ("" logs to stdout)' },
+  'slowlog-log-slower-than': { kind: 'int', default: '10000', mutable: true, min: -1, max: 2 ** 40, describe: 'microseconds past which a command is logged in SLOWLOG (-1 off)' },
+  'slowlog-max-len': { kind: 'int', default: '128', mutable: true, min: 0, max: 2 ** 31, describe: 'entries kept in SLOWLOG' },
+  'latency-tracking': { kind: 'bool', default: 'yes', mutable: true, describe: 'per-command latency percentiles in INFO latencystats' },
+  'enable-debug-command': { kind: 'bool', default: 'no', mutable: false, describe: 'allow the DEBUG command' },
+  'http-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'HTTP JSON API port (0: off)' },
+  'metrics-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'Prometheus /metrics on its own port (0: off)' },
+  'vec-max-payload-bytes': { kind: 'bytes', default: '64kb', mutable: true, min: 2, max: 512 * 1024 * 1024, describe: 'largest payload per element' },
+  'vec-compact-threshold': { kind: 'float', default: '0.25', mutable: true, min: 0.01, max: 1, describe: 'share of deleted elements that triggers an index rebuild' },
+};
+
+export const OPTION_NAMES = Object.keys(OPTIONS) as Array<keyof Config>;
+
+/** `1gb`, `512mb`, `64k`… as redis.conf reads them (k=1000, kb=1024). */
+export function parseBytes(text: string): number {
+  const m = /^(\d+)(k|kb|m|mb|g|gb)?$/i.exec(text.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  switch ((m[2] ?? '').toLowerCase()) {
+    case 'k': return n * 1000;
+    case 'kb': return n * 1024;
+    case 'm': return n * 1000 ** 2;
+    case 'mb': return n * 1024 ** 2;
+    case 'g': return n * 1000 ** 3;
+    case 'gb': return n * 1024 ** 3;
+    default: return n;
+  }
+}
+
+function parseSave(text: string): Array<[number, number]> {
+  const parts = text.trim().split(/\s+/).filter(Boolean);
+  if (parts.length % 2 !== 0) throw new ArgError('Invalid save parameters');
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < parts.length; i += 2) {
+    const s = Number(parts[i]), c = Number(parts[i + 1]);
+    if (!Number.isSafeInteger(s) || !Number.isSafeInteger(c) || s < 1 || c < 0) throw new ArgError('Invalid save parameters');
+    out.push([s, c]);
+  }
+  return out;
+}
+
+/** Turn the text of one option into its typed value; ArgError on anything invalid. */
+export function parseValue<K extends keyof Config>(name: K, text: string): Config[K] {
+  const spec = OPTIONS[name];
+  const bad = (): never => { throw new ArgError(`Invalid argument '${text}' for CONFIG SET '${name}'`); };
+  let v: unknown;
+  switch (spec.kind) {
+    case 'int': {
+      if (!/^-?\d+$/.test(text.trim())) bad();
+      v = Number(text);
+      break;
+    }
+    case 'bytes': v = parseBytes(text); if (Number.isNaN(v)) bad(); break;
+    case 'float': v = Number(text); if (text.trim() === '' || !Number.isFinite(v)) bad(); break;
+    case 'bool': {
+      const t = text.toLowerCase();
+      if (t === 'yes' || t === 'true') v = true;
+      else if (t === 'no' || t === 'false') v = false;
+      else bad();
+      break;
+    }
+    case 'enum': if (!spec.values!.includes(text.toLowerCase())) bad(); v = text.toLowerCase(); break;
+    case 'list': v = text.trim().split(/\s+/).filter(Boolean); break;
+    case 'save': v = parseSave(text); break;
+    default: v = text;
+  }
+  if (typeof v === 'number' && ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))) bad();
+  return v as Config[K];
+}
+
+/** CONFIG GET's text for a value. */
+export function formatValue<K extends keyof Config>(name: K, value: Config[K]): string {
+  const spec = OPTIONS[name];
+  switch (spec.kind) {
+    case 'bool': return value ? 'yes' : 'no';
+    case 'list': return (value as string[]).join(' ');
+    case 'save': return (value as Array<[number, number]>).map(([s, c]) => `${s} ${c}`).join(' ');
+    default: return String(value);
+  }
+}
+
+export function defaultConfig(): Config {
+  const c: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) c[name] = parseValue(name, OPTIONS[name].default);
+  return c as unknown as Config;
+}
+
+export function isOption(name: string): name is keyof Config {
+  return Object.prototype.hasOwnProperty.call(OPTIONS, name);
+}
+
+/**
+ * Split one redis.conf line into words, honouring "double" and 'single' quotes.
+ * Returns null for blank lines and comments.
+ */
+function splitConfigLine(line: string): string[] | null {
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return null;
+  const words: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(trimmed)) !== null) {
+    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]);
+  }
+  return words;
+}
+
+/**
+ * Read a redis.conf-style file: `name value…` per line. Repeated `save` lines
+ * accumulate as in Redis. Unknown names are an error that names the line.
+ */
+export function parseConfigText(text: string, source = 'config'): Partial<Record<keyof Config, string>> {
+  const out: Partial<Record<keyof Config, string>> = {};
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const words = splitConfigLine(lines[i]);
+    if (!words || words.length === 0) continue;
+    const name = words[0].toLowerCase();
+    if (!isOption(name)) throw new Error(`${source}:${i + 1}: unknown option '${words[0]}'`);
+    const value = words.slice(1).join(' ');
+    if (name === 'save' && out.save !== undefined && value !== '') out.save = `${out.save} ${value}`;
+    else out[name] = value;
+  }
+  return out;
+}
+
+/** Apply textual settings over a config, validating each; errors name the option. */
+export function applySettings(config: Config, settings: Partial<Record<keyof Config, string>>, source: string): Config {
+  for (const name of Object.keys(settings) as Array<keyof Config>) {
+    try {
+      (config as unknown as Record<string, unknown>)[name] = parseValue(name, settings[name]!);
+    } catch (e) {
+      throw new Error(`${source}: invalid value '${settings[name]}' for '${name}'`);
+    }
+  }
+  return config;
+}

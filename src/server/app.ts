@@ -1,0 +1,55 @@
+/**
+ * Assemble a running Astronaut: configuration → logger → server with every
+ * command family registered → persistence recovery → listening sockets →
+ * signal handling. `cli.ts` calls this; tests call it too, in process.
+ */
+import type { Config } from '../config.js';
+import { createLogger, type Logger } from '../log.js';
+import { Server } from './server.js';
+import { serverInfoSections } from './info-sections.js';
+import { connectionCommands } from '../commands/connection.js';
+import { serverCommands } from '../commands/server.js';
+import { keyCommands } from '../commands/keys.js';
+import { transactionCommands } from '../commands/transactions.js';
+import type { ServerModule } from './modules.js';
+import { vectorModule } from './vector-module.js';
+import { VERSION } from '../version.js';
+
+/** In attach order. */
+const modules: ServerModule[] = [vectorModule];
+
+export interface StartOptions {
+  logger?: Logger;
+  configFile?: string;
+  /** Install SIGTERM/SIGINT handlers that shut down and exit the process. */
+  handleSignals?: boolean;
+}
+
+export async function startAstronaut(config: Config, opts: StartOptions = {}): Promise<Server> {
+  const log = opts.logger ?? createLogger(config.loglevel, { file: config.logfile || undefined });
+  const server = new Server(config, log);
+  server.configFile = opts.configFile ?? '';
+  server.table.register(connectionCommands);
+  server.table.register(serverCommands(server.table));
+  server.table.register(keyCommands);
+  server.table.register(transactionCommands);
+  server.infoSections.push(...serverInfoSections(server));
+  // Vector sets, persistence, HTTP…: each module registers its commands and hooks.
+  for (const m of modules) await m.attach(server);
+  await server.listen();
+  log.info({ version: VERSION, port: server.tcpPort, addresses: server.addresses, dir: config.dir }, 'Astronaut ready to accept connections');
+  for (const m of modules) if (m.started) await m.started(server);
+
+  if (opts.handleSignals) {
+    let signalled = false;
+    const stop = (signal: string) => {
+      if (signalled) { log.warn({ signal }, 'second signal: exiting now'); process.exit(1); }
+      signalled = true;
+      log.info({ signal }, 'received signal, shutting down');
+      void server.shutdown('default').finally(() => { log.flush?.(); process.exit(0); });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  }
+  return server;
+}
