@@ -1,0 +1,496 @@
+/**
+ * A vector set: one key of the keyspace, mapping binary-safe element ids to a
+ * vector (held only by usearch, never copied in JS) and an optional JSON
+ * payload, served by one HNSW index.
+ *
+ * Two views of the set are kept on purpose:
+ * - the *logical* view (id → slot, payloads, live slots) changes synchronously
+ *   when a command runs, so every reply (added or updated, how many removed…)
+ *   is known at once and the WAL order is the command order;
+ * - the *physical* view (what the native index holds, and which id each
+ *   physical slot stands for) changes when the queued engine operations run,
+ *   in the same order, on the event loop or off it (see OpQueue).
+ * A search completing late maps its slots through the physical view, so it
+ * answers as of the moment it ran, never with an id that was reassigned.
+ *
+ * Storage by metric and quantization (why: recall and bit-exactness):
+ * - COSINE F32: the raw vector with usearch's cos metric, so VEC.GET is bit-exact.
+ * - COSINE F16/BF16: the vector divided by its norm (cos), norm kept per slot.
+ * - COSINE I8: the vector divided by its largest |component| (Redis's Q8
+ *   scaling; usearch's i8 assumes [-1, 1]), that scale kept per slot.
+ * - zero vectors under COSINE (only V* accepts them) never enter the graph:
+ *   their distance to anything is 1, merged into results as such.
+ * - L2 / IP: raw; HAMMING / JACCARD: bits (x > 0) with B1.
+ */
+import { NativeIndex, type NativeMetric, type NativeScalar, type SearchResult } from './native-index.js';
+import type { StoredValue } from './keyspace.js';
+import type { CompiledFilter } from './filter.js';
+import { OpQueue, type SearchJob } from './op-queue.js';
+import { FilterCache } from './filter-cache.js';
+
+export type Metric = 'COSINE' | 'L2' | 'IP' | 'HAMMING' | 'JACCARD';
+export type Quant = 'F32' | 'F16' | 'BF16' | 'I8' | 'B1';
+
+export const METRICS: readonly Metric[] = ['COSINE', 'L2', 'IP', 'HAMMING', 'JACCARD'];
+export const QUANTS: readonly Quant[] = ['F32', 'F16', 'BF16', 'I8', 'B1'];
+
+export interface SetParams {
+  dim: number;
+  metric: Metric;
+  quant: Quant;
+  m: number;
+  efConstruction: number;
+  ef: number;
+  /** Made by VEC.CREATE: stays when empty. Implicit sets vanish with their last element. */
+  explicit: boolean;
+  /** REDUCE (Redis 8 V* random projection): the input dimension, or 0. */
+  projectInputDim: number;
+}
+
+export const DEFAULT_PARAMS = { metric: 'COSINE', quant: 'F32', m: 16, efConstruction: 128, ef: 64 } as const;
+
+export interface Hit {
+  /** The element id (latin1-encoded bytes). */
+  id: string;
+  slot: number;
+  distance: number;
+}
+
+export interface SearchOptions {
+  k: number;
+  ef: number;
+  filter?: CompiledFilter | null;
+  exact?: boolean;
+}
+
+/** How vectors are transformed before they reach usearch. */
+type Storage = 'raw' | 'unit' | 'maxabs' | 'bits';
+
+/** A bijection-free registry of set uids (VINFO's vset-uid). */
+let nextUid = 1;
+
+export class VectorSet implements StoredValue {
+  readonly type = 'vectorset';
+  readonly uid = nextUid++;
+  readonly params: SetParams;
+  readonly storage: Storage;
+  private index: NativeIndex;
+  private readonly queue: OpQueue;
+
+  // Logical view.
+  private readonly idToSlot = new Map<string, number>();
+  /** slot → id as the commands see it (the physical `slotIds` lags behind queued operations). */
+  private readonly ids: Array<string | undefined> = [];
+  private payloads: Array<string | undefined> = [];
+  private scales: Float32Array = new Float32Array(0);
+  /** Live slots, for uniform random picks (swap-remove keeps it dense). */
+  private readonly live: number[] = [];
+  private livePos: Int32Array = new Int32Array(0);
+  private readonly zeroSlots = new Set<number>();
+  private nextSlot = 0;
+  /** Slots released by the physical view, safe to hand out again. */
+  private readonly freeSlots: number[] = [];
+  private sortedIds: Buffer[] | null = null;
+  readonly filters = new FilterCache();
+  /** Elements added then removed or replaced since the last rebuild (usearch keeps tombstones). */
+  private tombstones = 0;
+  attributesCount = 0;
+  searches = 0;
+
+  // Physical view: what each native slot stands for.
+  private slotIds: Array<string | undefined> = [];
+
+  constructor(params: SetParams) {
+    this.params = params;
+    this.storage = storageFor(params.metric, params.quant);
+    this.index = new NativeIndex(nativeOptions(params));
+    this.queue = new OpQueue(() => this.index);
+  }
+
+  get card(): number { return this.idToSlot.size; }
+  get dim(): number { return this.params.dim; }
+  get deleted(): number { return this.tombstones; }
+
+  has(id: string): boolean { return this.idToSlot.has(id); }
+  payloadOf(id: string): string | undefined {
+    const s = this.idToSlot.get(id);
+    return s === undefined ? undefined : this.payloads[s];
+  }
+  payloadOfSlot(slot: number): string | undefined { return this.payloads[slot]; }
+
+  /**
+   * Add or replace an element. `vector` is validated (finite, right length,
+   * not zero under COSINE unless `allowZero`). `payload`: a string sets it,
+   * null removes it, undefined keeps the old one. Returns whether the id is
+   * new, and a promise that settles when the index holds the vector.
+   */
+  add(id: string, vector: Float32Array, payload: string | null | undefined): { added: boolean; done: Promise<void> } {
+    const old = this.idToSlot.get(id);
+    const slot = this.allocSlot();
+    const prepared = this.prepare(vector, slot);
+    if (old !== undefined) {
+      if (payload === undefined) payload = this.payloads[old];
+      this.forgetSlot(old);
+    }
+    this.idToSlot.set(id, slot);
+    this.ids[slot] = id;
+    this.setPayloadAt(slot, payload ?? undefined);
+    this.livePos[slot] = this.live.length;
+    this.live.push(slot);
+    if (old === undefined) this.sortedIds = null;
+    const zero = prepared === null;
+    if (zero) this.zeroSlots.add(slot);
+    const done = this.queue.add(slot, prepared, () => { this.slotIds[slot] = id; });
+    return { added: old === undefined, done };
+  }
+
+  /** Remove elements; returns how many existed. */
+  remove(ids: string[]): number {
+    let n = 0;
+    for (const id of ids) {
+      const slot = this.idToSlot.get(id);
+      if (slot === undefined) continue;
+      this.idToSlot.delete(id);
+      this.forgetSlot(slot);
+      this.sortedIds = null;
+      n++;
+    }
+    return n;
+  }
+
+  /** Set (string) or clear (null) an element's payload; false if the id is absent. */
+  setPayload(id: string, payload: string | null): boolean {
+    const slot = this.idToSlot.get(id);
+    if (slot === undefined) return false;
+    this.setPayloadAt(slot, payload ?? undefined);
+    return true;
+  }
+
+  /** The stored vector as the caller gave it (dequantized × scale), or null. */
+  get(id: string): Float32Array | null | Promise<Float32Array | null> {
+    const slot = this.idToSlot.get(id);
+    if (slot === undefined) return null;
+    return this.queue.read(() => this.readSlot(slot));
+  }
+
+  /** The stored (normalized / quantized) form and its scale, for VEMB RAW. */
+  getStored(id: string): { vector: Float32Array; scale: number } | null | Promise<{ vector: Float32Array; scale: number } | null> {
+    const slot = this.idToSlot.get(id);
+    if (slot === undefined) return null;
+    return this.queue.read(() => {
+      const out = new Float32Array(this.params.dim);
+      if (this.zeroSlots.has(slot)) return { vector: out, scale: 0 };
+      if (!this.index.get(slot, out)) return null;
+      return { vector: out, scale: this.storage === 'raw' || this.storage === 'bits' ? 1 : this.scales[slot] };
+    });
+  }
+
+  private readSlot(slot: number): Float32Array | null {
+    const out = new Float32Array(this.params.dim);
+    if (this.zeroSlots.has(slot)) return out;
+    if (!this.index.get(slot, out)) return null;
+    if (this.storage === 'unit' || this.storage === 'maxabs') {
+      const s = this.scales[slot];
+      for (let i = 0; i < out.length; i++) out[i] *= s;
+    }
+    return out;
+  }
+
+  /** Search: k nearest, nearest first. The query is validated and of the set's dimension. */
+  search(query: Float32Array, opts: SearchOptions): Promise<Hit[]> | Hit[] {
+    this.searches++;
+    const q = this.prepareQuery(query);
+    const k = Math.max(1, opts.k);
+    const ef = Math.max(opts.ef, k);
+    if (q === null) return this.zeroQuery(k, opts.filter ?? null);
+    const job: SearchJob = { query: q, k, ef, exact: !!opts.exact, filter: null, subset: null };
+    if (opts.filter) {
+      const match = this.filters.matching(opts.filter, this.payloads, this.nextSlot);
+      if (match.count === 0) return [];
+      // Plan by selectivity (measured.md: at 1 % an exact scan of the matches beats a
+      // filtered graph walk). Below the cut, scan the matches; above, walk the graph
+      // with the predicate and a beam wide enough to find k matches.
+      if (opts.exact || match.count <= Math.max(2048, k * 64)) job.subset = match.slots();
+      else {
+        job.filter = match.bitmap;
+        const share = match.count / Math.max(1, this.card);
+        job.ef = Math.min(Math.max(ef, Math.ceil(k / share) * 2), Math.max(ef, 4096));
+      }
+    }
+    const r = this.queue.search(job);
+    return r instanceof Promise ? r.then((res) => this.toHits(res, k, opts.filter ?? null)) : this.toHits(r, k, opts.filter ?? null);
+  }
+
+  /** Every element's distance to the zero query is 1 under COSINE (Redis: score 0.5). */
+  private zeroQuery(k: number, filter: CompiledFilter | null): Hit[] {
+    const hits: Hit[] = [];
+    for (const [id, slot] of this.idToSlot) {
+      if (hits.length >= k) break;
+      if (filter && !filter.matches(this.payloads[slot])) continue;
+      hits.push({ id, slot, distance: 1 });
+    }
+    return hits;
+  }
+
+  private toHits(res: SearchResult, k: number, filter: CompiledFilter | null): Hit[] {
+    const hits: Hit[] = [];
+    for (let i = 0; i < res.count; i++) {
+      const slot = res.slots[i];
+      const id = this.slotIds[slot];
+      // A slot whose element was removed after the search was queued is skipped.
+      if (id === undefined || this.idToSlot.get(id) !== slot) continue;
+      hits.push({ id, slot, distance: res.distances[i] });
+    }
+    if (this.zeroSlots.size > 0 && this.params.metric === 'COSINE') {
+      // Zero vectors sit at distance exactly 1 from everything: they fill in after closer hits.
+      for (const slot of this.zeroSlots) {
+        const id = this.slotIds[slot];
+        if (id === undefined || this.idToSlot.get(id) !== slot) continue;
+        if (filter && !filter.matches(this.payloads[slot])) continue;
+        hits.push({ id, slot, distance: 1 });
+      }
+      hits.sort((a, b) => a.distance - b.distance);
+    }
+    if (hits.length > k) hits.length = k;
+    return hits;
+  }
+
+  /** Up to `count` distinct random ids (count > 0), or |count| with repeats (count < 0). */
+  random(count: number): string[] {
+    const n = this.live.length;
+    const out: string[] = [];
+    if (n === 0) return out;
+    if (count < 0) {
+      for (let i = 0; i < -count; i++) out.push(this.slotIdLogical(this.live[Math.floor(Math.random() * n)]));
+      return out;
+    }
+    const want = Math.min(count, n);
+    if (want * 2 > n) {
+      // Most of the set: shuffle a copy (partial Fisher–Yates).
+      const copy = this.live.slice();
+      for (let i = 0; i < want; i++) {
+        const j = i + Math.floor(Math.random() * (n - i));
+        [copy[i], copy[j]] = [copy[j], copy[i]];
+        out.push(this.slotIdLogical(copy[i]));
+      }
+      return out;
+    }
+    const picked = new Set<number>();
+    while (picked.size < want) picked.add(this.live[Math.floor(Math.random() * n)]);
+    for (const s of picked) out.push(this.slotIdLogical(s));
+    return out;
+  }
+
+  private slotIdLogical(slot: number): string { return this.ids[slot]!; }
+
+  /** Ids in byte order between bounds (VRANGE); the sorted index is rebuilt only after changes. */
+  range(lower: { value: Buffer; inclusive: boolean } | null, upper: { value: Buffer; inclusive: boolean } | null, count: number): Buffer[] {
+    if (!this.sortedIds) {
+      this.sortedIds = [...this.idToSlot.keys()].map((k) => Buffer.from(k, 'latin1')).sort(Buffer.compare);
+    }
+    const ids = this.sortedIds;
+    let lo = 0;
+    if (lower) {
+      let a = 0, b = ids.length;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        const c = Buffer.compare(ids[mid], lower.value);
+        if (c < 0 || (c === 0 && !lower.inclusive)) a = mid + 1; else b = mid;
+      }
+      lo = a;
+    }
+    const out: Buffer[] = [];
+    for (let i = lo; i < ids.length && (count < 0 || out.length < count); i++) {
+      if (upper) {
+        const c = Buffer.compare(ids[i], upper.value);
+        if (c > 0 || (c === 0 && !upper.inclusive)) break;
+      }
+      out.push(ids[i]);
+    }
+    return out;
+  }
+
+  /** HNSW neighbours per level, top level first (VLINKS). */
+  links(id: string): Promise<Array<Array<{ id: string; distance: number }>> | null> | Array<Array<{ id: string; distance: number }>> | null {
+    const slot = this.idToSlot.get(id);
+    if (slot === undefined) return null;
+    return this.queue.read(() => {
+      if (this.zeroSlots.has(slot)) return [[]];
+      const levels = this.index.links(slot);
+      if (!levels) return null;
+      const own = new Float32Array(this.params.dim);
+      this.index.get(slot, own);
+      return levels.map((slots) => {
+        const out: Array<{ id: string; distance: number }> = [];
+        if (slots.length === 0) return out;
+        const res = this.index.searchSubset(own, slots, slots.length);
+        for (let i = 0; i < res.count; i++) {
+          const other = this.slotIds[res.slots[i]];
+          if (other !== undefined && this.idToSlot.get(other) === res.slots[i]) out.push({ id: other, distance: res.distances[i] });
+        }
+        return out;
+      });
+    });
+  }
+
+  maxLevel(): number { return this.index.maxLevel(); }
+  memoryUsage(): number {
+    return this.index.memoryUsage() + this.idToSlot.size * 64 + this.scales.byteLength + this.livePos.byteLength;
+  }
+  indexMemory(): number { return this.index.memoryUsage(); }
+  capacity(): number { return this.index.capacity(); }
+
+  dispose(): void {
+    this.queue.close();
+  }
+
+  // ---- internals ----
+
+  private allocSlot(): number {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.nextSlot++;
+    if (slot >= this.livePos.length) this.grow(Math.max(64, this.livePos.length * 2, slot + 1));
+    return slot;
+  }
+
+  private grow(n: number): void {
+    const lp = new Int32Array(n); lp.set(this.livePos); this.livePos = lp;
+    if (this.storage === 'unit' || this.storage === 'maxabs') { const s = new Float32Array(n); s.set(this.scales); this.scales = s; }
+  }
+
+  private setPayloadAt(slot: number, payload: string | undefined): void {
+    const had = this.payloads[slot] !== undefined;
+    if (payload === undefined && had) this.attributesCount--;
+    if (payload !== undefined && !had) this.attributesCount++;
+    this.payloads[slot] = payload;
+    this.filters.update(slot, payload);
+  }
+
+  /** Drop a slot from the logical view and queue its physical removal. */
+  private forgetSlot(slot: number): void {
+    this.ids[slot] = undefined;
+    this.setPayloadAt(slot, undefined);
+    const pos = this.livePos[slot];
+    const last = this.live.pop()!;
+    if (last !== slot) { this.live[pos] = last; this.livePos[last] = pos; }
+    const zero = this.zeroSlots.delete(slot);
+    this.tombstones++;
+    this.queue.remove(slot, zero, () => {
+      this.slotIds[slot] = undefined;
+      this.freeSlots.push(slot);
+    });
+  }
+
+  /** The form usearch stores, or null for a zero vector under COSINE (kept out of the graph). */
+  private prepare(v: Float32Array, slot: number): Float32Array | null {
+    if (this.params.metric === 'COSINE') {
+      let zero = true;
+      for (let i = 0; i < v.length; i++) if (v[i] !== 0) { zero = false; break; }
+      if (zero) return null;
+    }
+    switch (this.storage) {
+      case 'raw':
+      case 'bits':
+        return v;
+      case 'unit': {
+        let ss = 0;
+        for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
+        const norm = Math.sqrt(ss);
+        this.scales[slot] = norm;
+        const out = new Float32Array(v.length);
+        for (let i = 0; i < v.length; i++) out[i] = v[i] / norm;
+        return out;
+      }
+      case 'maxabs': {
+        let max = 0;
+        for (let i = 0; i < v.length; i++) { const a = Math.abs(v[i]); if (a > max) max = a; }
+        this.scales[slot] = max;
+        const out = new Float32Array(v.length);
+        for (let i = 0; i < v.length; i++) out[i] = v[i] / max;
+        return out;
+      }
+    }
+  }
+
+  /** A query in the stored form (scale does not change cosine ranking); null when zero under COSINE. */
+  private prepareQuery(v: Float32Array): Float32Array | null {
+    if (this.params.metric !== 'COSINE') return v;
+    let max = 0;
+    for (let i = 0; i < v.length; i++) { const a = Math.abs(v[i]); if (a > max) max = a; }
+    if (max === 0) return null;
+    if (this.storage === 'raw') return v;
+    const out = new Float32Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = v[i] / max;
+    return out;
+  }
+
+  /** For snapshots: everything but the graph, which `serializeIndex` gives. */
+  exportState(): VectorSetState {
+    const entries: Array<[string, number]> = [...this.idToSlot];
+    return {
+      params: this.params,
+      nextSlot: this.nextSlot,
+      entries,
+      payloads: entries.map(([, s]) => this.payloads[s] ?? null),
+      scales: entries.map(([, s]) => (this.storage === 'unit' || this.storage === 'maxabs' ? this.scales[s] : 1)),
+      zero: entries.map(([, s]) => this.zeroSlots.has(s)),
+      freeSlots: [...this.freeSlots],
+      tombstones: this.tombstones,
+    };
+  }
+
+  /** Serialize the graph once every queued operation before this call has run. */
+  serializeIndex(): Promise<Buffer> {
+    return this.queue.exclusive(() => this.index.serialize());
+  }
+
+  /** Rebuild a set from a snapshot: the graph is loaded, not rebuilt. */
+  static async restore(state: VectorSetState, graph: Buffer): Promise<VectorSet> {
+    const set = new VectorSet(state.params);
+    const loaded = await NativeIndex.deserialize(graph, nativeOptions(state.params));
+    set.index = loaded;
+    set.nextSlot = state.nextSlot;
+    set.grow(Math.max(64, state.nextSlot + 1));
+    state.entries.forEach(([id, slot], i) => {
+      set.idToSlot.set(id, slot);
+      set.ids[slot] = id;
+      set.slotIds[slot] = id;
+      set.livePos[slot] = set.live.length;
+      set.live.push(slot);
+      const p = state.payloads[i];
+      if (p !== null) set.setPayloadAt(slot, p);
+      if (set.storage === 'unit' || set.storage === 'maxabs') set.scales[slot] = state.scales[i];
+      if (state.zero[i]) set.zeroSlots.add(slot);
+    });
+    set.freeSlots.push(...state.freeSlots);
+    set.tombstones = state.tombstones;
+    return set;
+  }
+
+  /** Wait for every queued engine operation (tests, shutdown, snapshots). */
+  idle(): Promise<void> { return this.queue.idle(); }
+}
+
+export interface VectorSetState {
+  params: SetParams;
+  nextSlot: number;
+  entries: Array<[string, number]>;
+  payloads: Array<string | null>;
+  scales: number[];
+  zero: boolean[];
+  freeSlots: number[];
+  tombstones: number;
+}
+
+function storageFor(metric: Metric, quant: Quant): Storage {
+  if (quant === 'B1') return 'bits';
+  if (metric !== 'COSINE') return 'raw';
+  if (quant === 'F32') return 'raw';
+  if (quant === 'I8') return 'maxabs';
+  return 'unit';
+}
+
+export function nativeOptions(p: SetParams) {
+  const metric: NativeMetric = p.metric === 'COSINE' ? 'cos' : p.metric === 'L2' ? 'l2sq' : p.metric === 'IP' ? 'ip' : p.metric === 'HAMMING' ? 'hamming' : 'jaccard';
+  const scalar: NativeScalar = p.quant.toLowerCase() as NativeScalar;
+  return { dimensions: p.dim, metric, scalar, connectivity: p.m, expansionAdd: p.efConstruction, expansionSearch: p.ef };
+}
