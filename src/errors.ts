@@ -66,5 +66,5 @@ export const SYNTAX = 'syntax error';
  * (a newline would end the reply early and desynchronise the client).
  */
 export function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ');
+  return text.replace(/[\r\n]/g, ' ');
 }

@@ -10,7 +10,7 @@
  * `client-output-buffer-limit` it is closed, as Redis does.
  */
 import type { Socket } from 'node:net';
-import { RequestParser, ReplyEncoder, ProtocolError } from '../../protocol/index.js';
+import { RequestParser, ReplyEncoder, ProtocolError, QueryBufferLimitError } from '../../protocol/index.js';
 import { ErrorReply, type Reply } from '../../protocol/reply.js';
 import type { ClientView } from '../commands/types.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -113,6 +113,14 @@ export class Connection implements ClientView {
       try {
         argv = this.parser.next();
       } catch (e) {
+        if (e instanceof QueryBufferLimitError) {
+          // Redis closes such a client without a reply, and says so in the log.
+          this.host.log.warn({ client: this.addr, limit: e.limit }, 'closing client that reached max query buffer length');
+          this.closeAfterReply = true;
+          this.socket.pause();
+          this.maybeEnd();
+          return;
+        }
         if (e instanceof ProtocolError) {
           this.host.log.debug({ client: this.addr, err: e.message }, 'protocol error, closing client');
           this.push(new ErrorReply(`ERR ${e.message}`.replace(/[\r\n]+/g, ' ')));

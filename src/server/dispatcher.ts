@@ -71,7 +71,7 @@ export class Dispatcher {
     if (!client.authenticated && !spec.flags.includes('no_auth')) {
       return new ErrorReply(new NoAuthError().line());
     }
-    if (spec.subcommands) {
+    if (spec.subcommands && !(argv.length === 1 && spec.handler)) {
       if (argv.length < 2) return new ErrorReply(`ERR wrong number of arguments for '${spec.name}' command`);
       const sub = this.table.subcommand(spec, argv[1]);
       if (!sub) return new ErrorReply(unknownSubcommand(spec, argv[1]).line());
