@@ -25,8 +25,7 @@ async function main(): Promise<void> {
     .usage('$0 [config-file] [--option value …]\n$0 check <dir> [--fix]\n\nA Redis-protocol vector database. Options use redis.conf names and may also be set as ASTRONAUT_<NAME> environment variables.')
     .version(VERSION)
     .help()
-    .strict()
-    .env('ASTRONAUT')
+    .strictOptions()
     .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': false })
     .wrap(Math.min(110, process.stdout.columns || 100));
   for (const name of OPTION_NAMES) {
@@ -50,9 +49,20 @@ async function main(): Promise<void> {
     // A repeated option (--save 900 1 --save 300 10) arrives as an array.
     fromArgs[name] = Array.isArray(v) ? v.map(String).join(' ') : String(v);
   }
+  applySettings(config, fromEnvironment(process.env), 'environment');
   applySettings(config, fromArgs, 'command line');
   config.dir = path.resolve(config.dir);
   await startAstronaut(config, { configFile, handleSignals: true });
+}
+
+/** ASTRONAUT_<NAME> variables, named like the options with '-' as '_' (ASTRONAUT_PROTO_MAX_BULK_LEN). */
+function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, string>> {
+  const out: Partial<Record<keyof Config, string>> = {};
+  for (const name of OPTION_NAMES) {
+    const v = env[`ASTRONAUT_${name.toUpperCase().replace(/-/g, '_')}`];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
 }
 
 main().catch((e: unknown) => {
