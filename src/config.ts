@@ -42,6 +42,8 @@ export interface Config {
   'vec-max-payload-bytes': number;
   /** Deleted elements as a share of a set past which the set's index is rebuilt. */
   'vec-compact-threshold': number;
+  /** Sets whose stored vectors take at most this many bytes are searched exactly (brute force). */
+  'vec-exact-search-below': number;
 }
 
 type Kind = 'int' | 'bytes' | 'bool' | 'string' | 'enum' | 'list' | 'save' | 'float';
@@ -86,6 +88,7 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'metrics-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'Prometheus /metrics on its own port (0: off)' },
   'vec-max-payload-bytes': { kind: 'bytes', default: '64kb', mutable: true, min: 2, max: 512 * 1024 * 1024, describe: 'largest payload per element' },
   'vec-compact-threshold': { kind: 'float', default: '0.25', mutable: true, min: 0.01, max: 1, describe: 'share of deleted elements that triggers an index rebuild' },
+  'vec-exact-search-below': { kind: 'bytes', default: '16mb', mutable: true, min: 0, max: 2 ** 40, describe: 'search sets whose vectors take at most this many bytes exactly, not through the graph (0: never)' },
 };
 
 export const OPTION_NAMES = Object.keys(OPTIONS) as Array<keyof Config>;

@@ -69,7 +69,25 @@ type Storage = 'raw' | 'unit' | 'maxabs' | 'bits';
 /** A bijection-free registry of set uids (VINFO's vset-uid). */
 let nextUid = 1;
 
+/** Bytes one stored vector takes, by quantization. */
+export function vectorBytes(quant: Quant, dim: number): number {
+  switch (quant) {
+    case 'F32': return dim * 4;
+    case 'F16': case 'BF16': return dim * 2;
+    case 'I8': return dim;
+    case 'B1': return Math.ceil(dim / 8);
+  }
+}
+
 export class VectorSet implements StoredValue {
+  /**
+   * Sets whose vectors take at most this many bytes are searched exactly: a
+   * brute-force scan of a few MB costs about what a graph walk does and is
+   * never wrong (Qdrant's full_scan_threshold makes the same trade). Set from
+   * `vec-exact-search-below`.
+   */
+  static exactBelowBytes = 16 * 1024 * 1024;
+
   readonly type = 'vectorset';
   readonly uid = nextUid++;
   readonly params: SetParams;
@@ -203,14 +221,15 @@ export class VectorSet implements StoredValue {
     const k = Math.max(1, opts.k);
     const ef = Math.max(opts.ef, k);
     if (q === null) return this.zeroQuery(k, opts.filter ?? null);
-    const job: SearchJob = { query: q, k, ef, exact: !!opts.exact, filter: null, subset: null };
+    const exact = !!opts.exact || this.card * vectorBytes(this.params.quant, this.params.dim) <= VectorSet.exactBelowBytes;
+    const job: SearchJob = { query: q, k, ef, exact, filter: null, subset: null };
     if (opts.filter) {
       const match = this.filters.matching(opts.filter, this.payloads, this.nextSlot);
       if (match.count === 0) return [];
       // Plan by selectivity (measured.md: at 1 % an exact scan of the matches beats a
       // filtered graph walk). Below the cut, scan the matches; above, walk the graph
       // with the predicate and a beam wide enough to find k matches.
-      if (opts.exact || match.count <= Math.max(2048, k * 64)) job.subset = match.slots();
+      if (exact || match.count <= Math.max(2048, k * 64)) job.subset = match.slots();
       else {
         job.filter = match.bitmap;
         const share = match.count / Math.max(1, this.card);

@@ -10,6 +10,11 @@ export const vectorModule: ServerModule = {
   name: 'vectors',
   async attach(server) {
     server.table.register(vecCommands);
+    VectorSet.exactBelowBytes = server.config['vec-exact-search-below'];
+    server.configHooks.push((name) => {
+      if (name === 'vec-exact-search-below') VectorSet.exactBelowBytes = server.config['vec-exact-search-below'];
+    });
+    server.table.register((await import('../commands/vset.js')).vsetCommands);
     server.infoSections.push({
       name: 'vectors', inDefault: true,
       fields: () => {
