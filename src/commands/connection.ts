@@ -7,7 +7,7 @@ import { OK, PONG, ReplyMap, SimpleString, Verbatim, type Reply } from '../../pr
 import { ArgError, NoAuthError, NoProtoError, WrongPassError, NOT_AN_INTEGER, SYNTAX } from '../errors.js';
 import { REDIS_COMPAT_VERSION } from '../version.js';
 import type { ClientState, ClientView, CommandSpec, Ctx } from './types.js';
-import { isKeyword } from './types.js';
+import { isKeyword } from './numbers.js';
 import { parseInteger } from './numbers.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest();

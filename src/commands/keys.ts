@@ -8,7 +8,7 @@ import { ArgError, SYNTAX, WrongTypeError } from '../errors.js';
 import { StringValue, keyBytes, keyOf } from '../engine/keyspace.js';
 import { globMatch } from '../util/glob.js';
 import type { CommandSpec } from './types.js';
-import { isKeyword } from './types.js';
+import { isKeyword } from './numbers.js';
 import { parseInteger } from './numbers.js';
 
 const base = { group: 'generic', since: '1.0.0' } as const;

@@ -8,7 +8,7 @@ import { OPTION_NAMES, OPTIONS, formatValue, isOption, parseValue, type Config }
 import { globMatch } from '../util/glob.js';
 import { commandDocs, commandInfo, type CommandTable } from './table.js';
 import type { CommandSpec, Ctx, InfoSection } from './types.js';
-import { isKeyword } from './types.js';
+import { isKeyword } from './numbers.js';
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '1.0.0' } as const;
 

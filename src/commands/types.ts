@@ -147,13 +147,3 @@ export interface Ctx {
    */
   propagate?: Buffer[][] | null;
 }
-
-export function isKeyword(arg: Buffer | undefined, upper: string): boolean {
-  if (!arg || arg.length !== upper.length) return false;
-  for (let i = 0; i < upper.length; i++) {
-    let c = arg[i];
-    if (c >= 97 && c <= 122) c -= 32;
-    if (c !== upper.charCodeAt(i)) return false;
-  }
-  return true;
-}
