@@ -87,6 +87,10 @@ export class VectorSet implements StoredValue {
    * `vec-exact-search-below`.
    */
   static exactBelowBytes = 16 * 1024 * 1024;
+  /** Share of replaced or removed elements past which the index is rebuilt (`vec-compact-threshold`). */
+  static compactThreshold = 0.25;
+  /** Rebuilds run only past this many tombstones: below it they cost nothing worth a rebuild. */
+  static compactMinimum = 1000;
 
   readonly type = 'vectorset';
   readonly uid = nextUid++;
@@ -173,7 +177,42 @@ export class VectorSet implements StoredValue {
       this.sortedIds = null;
       n++;
     }
+    if (n > 0) this.compactIfNeeded();
     return n;
+  }
+
+  /**
+   * usearch keeps removed nodes in the graph as tombstones (its issue #726):
+   * they hold memory and lengthen every walk. Past the threshold, rebuild the
+   * index from the live vectors, in the queue's order, off the event loop.
+   */
+  private compactIfNeeded(): void {
+    if (this.compacting || this.tombstones < VectorSet.compactMinimum) return;
+    if (this.tombstones < VectorSet.compactThreshold * (this.card + this.tombstones)) return;
+    this.compacting = true;
+    this.queue.exclusive(() => this.rebuild()).catch(() => { /* the old index keeps serving */ }).finally(() => { this.compacting = false; });
+  }
+
+  private compacting = false;
+
+  /** Replace the index by a fresh one holding only the live elements (same slots). */
+  async rebuild(): Promise<void> {
+    const slots = this.live.filter((s) => !this.zeroSlots.has(s));
+    const dim = this.params.dim;
+    const vectors = new Float32Array(slots.length * dim);
+    const one = new Float32Array(dim);
+    const kept = new Uint32Array(slots.length);
+    let n = 0;
+    for (const slot of slots) {
+      if (!this.index.get(slot, one)) continue;
+      vectors.set(one, n * dim);
+      kept[n++] = slot;
+    }
+    const fresh = new NativeIndex(nativeOptions(this.params));
+    fresh.reserve(Math.max(64, n));
+    if (n > 0) await fresh.addBatch(kept.subarray(0, n), vectors.subarray(0, n * dim));
+    this.index = fresh;
+    this.tombstones = 0;
   }
 
   /** Set (string) or clear (null) an element's payload; false if the id is absent. */

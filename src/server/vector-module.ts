@@ -10,10 +10,12 @@ export const vectorModule: ServerModule = {
   name: 'vectors',
   async attach(server) {
     server.table.register(vecCommands);
-    VectorSet.exactBelowBytes = server.config['vec-exact-search-below'];
-    server.configHooks.push((name) => {
-      if (name === 'vec-exact-search-below') VectorSet.exactBelowBytes = server.config['vec-exact-search-below'];
-    });
+    const apply = () => {
+      VectorSet.exactBelowBytes = server.config['vec-exact-search-below'];
+      VectorSet.compactThreshold = server.config['vec-compact-threshold'];
+    };
+    apply();
+    server.configHooks.push(apply);
     server.table.register((await import('../commands/vset.js')).vsetCommands);
     server.infoSections.push({
       name: 'vectors', inDefault: true,
