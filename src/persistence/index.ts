@@ -1,0 +1,25 @@
+/** Persistence: WAL, snapshots, manifest and recovery behind one Fs seam. Stores records; knows nothing of commands. */
+export type { Fs, FsFile, FsStat, OpenMode } from './fs.js';
+export { RealFs, writeAll, readFully, readWholeFile } from './fs.js';
+export { SimulatedFs } from './simulated-fs.js';
+export type { FaultSpec, FsOp, PowerLossOptions } from './simulated-fs.js';
+export { crc32c, crc32cAsync, crc32cJs, setCrc32cImplementation, crc32cImplementationName } from './crc32c.js';
+export type { Crc32cImplementation } from './crc32c.js';
+export { CorruptionError, WalWriteError, SnapshotInProgressError } from './errors.js';
+export type { CorruptionKind } from './errors.js';
+export type { Logger } from './logger.js';
+export { WalWriter, isAppendfsync } from './wal-writer.js';
+export type { Appendfsync, WalSegmentRef, WalWriterOptions } from './wal-writer.js';
+export { readWal, scanWal, walRecords, listSegments } from './wal-reader.js';
+export type { WalRecord, WalProblem, WalScanReport, WalSegmentReport, WalReadOptions } from './wal-reader.js';
+export { segmentFileName, MAX_RECORD_SIZE } from './wal-format.js';
+export { SnapshotWriter } from './snapshot-writer.js';
+export type { SectionSource, SnapshotFileInfo } from './snapshot-writer.js';
+export { SnapshotReader } from './snapshot-reader.js';
+export type { SnapshotSection, SnapshotReadOptions } from './snapshot-reader.js';
+export { readManifest, writeManifest, MANIFEST_FILE } from './manifest.js';
+export type { Manifest, SnapshotRef } from './manifest.js';
+export { openStore, Store, FAILPOINTS } from './store.js';
+export type { StoreOptions, Recovery, SnapshotInfo, PersistenceInfo, Failpoint } from './store.js';
+export { checkDir, formatCheckReport } from './check.js';
+export type { CheckReport, CheckOptions, SnapshotCheck } from './check.js';
