@@ -481,45 +481,49 @@ export class VectorSet implements StoredValue {
     return out;
   }
 
-  /** For snapshots: everything but the graph, which `serializeIndex` gives. */
-  exportState(): VectorSetState {
-    const entries: Array<[string, number]> = [...this.idToSlot];
-    return {
+  /**
+   * The set at this instant, for a snapshot: cheap copies of the slot arrays
+   * (no per-element work on the event loop), plus the graph serialized once
+   * every operation queued before this call has run and none after it. The
+   * caller encodes the copies at leisure (set-codec.ts).
+   */
+  snapshot(): { state: VectorSetState; graph: Promise<Buffer> } {
+    const state: VectorSetState = {
       params: this.params,
       nextSlot: this.nextSlot,
-      entries,
-      payloads: entries.map(([, s]) => this.payloads[s] ?? null),
-      scales: entries.map(([, s]) => (this.storage === 'unit' || this.storage === 'maxabs' ? this.scales[s] : 1)),
-      zero: entries.map(([, s]) => this.zeroSlots.has(s)),
-      freeSlots: [...this.freeSlots],
       tombstones: this.tombstones,
+      ids: this.ids.slice(0, this.nextSlot),
+      payloads: this.payloads.slice(0, this.nextSlot),
+      scales: this.storage === 'unit' || this.storage === 'maxabs' ? this.scales.slice(0, this.nextSlot) : null,
+      zero: [...this.zeroSlots],
     };
-  }
-
-  /** Serialize the graph once every queued operation before this call has run. */
-  serializeIndex(): Promise<Buffer> {
-    return this.queue.exclusive(() => this.index.serialize());
+    return { state, graph: this.queue.exclusive(() => this.index.serialize()) };
   }
 
   /** Rebuild a set from a snapshot: the graph is loaded, not rebuilt. */
   static async restore(state: VectorSetState, graph: Buffer): Promise<VectorSet> {
     const set = new VectorSet(state.params);
-    const loaded = await NativeIndex.deserialize(graph, nativeOptions(state.params));
-    set.index = loaded;
+    set.index = await NativeIndex.deserialize(graph, nativeOptions(state.params));
     set.nextSlot = state.nextSlot;
     set.grow(Math.max(64, state.nextSlot + 1));
-    state.entries.forEach(([id, slot], i) => {
+    const zero = new Set(state.zero);
+    for (let slot = 0; slot < state.nextSlot; slot++) {
+      const id = state.ids[slot];
+      if (id === undefined) {
+        // Not live at the cut: free for reuse (its removal had reached the index, which was serialized after it).
+        set.freeSlots.push(slot);
+        continue;
+      }
       set.idToSlot.set(id, slot);
       set.ids[slot] = id;
       set.slotIds[slot] = id;
       set.livePos[slot] = set.live.length;
       set.live.push(slot);
-      const p = state.payloads[i];
-      if (p !== null) set.setPayloadAt(slot, p);
-      if (set.storage === 'unit' || set.storage === 'maxabs') set.scales[slot] = state.scales[i];
-      if (state.zero[i]) set.zeroSlots.add(slot);
-    });
-    set.freeSlots.push(...state.freeSlots);
+      const p = state.payloads[slot];
+      if (p !== undefined) set.setPayloadAt(slot, p);
+      if (state.scales) set.scales[slot] = state.scales[slot];
+      if (zero.has(slot)) set.zeroSlots.add(slot);
+    }
     set.tombstones = state.tombstones;
     return set;
   }
@@ -528,15 +532,17 @@ export class VectorSet implements StoredValue {
   idle(): Promise<void> { return this.queue.idle(); }
 }
 
+/** A set's metadata at a snapshot's cut, indexed by slot (undefined: no element). */
 export interface VectorSetState {
   params: SetParams;
   nextSlot: number;
-  entries: Array<[string, number]>;
-  payloads: Array<string | null>;
-  scales: number[];
-  zero: boolean[];
-  freeSlots: number[];
   tombstones: number;
+  ids: Array<string | undefined>;
+  payloads: Array<string | undefined>;
+  /** Per-slot norm or max |x| for the normalized storages, else null. */
+  scales: Float32Array | null;
+  /** Slots holding zero vectors (kept out of the graph). */
+  zero: number[];
 }
 
 function storageFor(metric: Metric, quant: Quant): Storage {

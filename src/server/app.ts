@@ -12,27 +12,34 @@ import { serverCommands } from '../commands/server.js';
 import { keyCommands } from '../commands/keys.js';
 import { transactionCommands } from '../commands/transactions.js';
 import type { ServerModule } from './modules.js';
+import type { Fs } from '../persistence/fs.js';
 import { vectorModule } from './vector-module.js';
+import { persistenceModule } from './persistence-module.js';
+import { persistenceCommands } from '../commands/persistence.js';
 import { VERSION } from '../version.js';
 
 /** In attach order. */
-const modules: ServerModule[] = [vectorModule];
+const modules: ServerModule[] = [vectorModule, persistenceModule];
 
 export interface StartOptions {
   logger?: Logger;
   configFile?: string;
   /** Install SIGTERM/SIGINT handlers that shut down and exit the process. */
   handleSignals?: boolean;
+  /** The file system for persistence (tests: a SimulatedFs session). */
+  fs?: Fs;
 }
 
 export async function startAstronaut(config: Config, opts: StartOptions = {}): Promise<Server> {
   const log = opts.logger ?? createLogger(config.loglevel, { file: config.logfile || undefined });
   const server = new Server(config, log);
   server.configFile = opts.configFile ?? '';
+  server.persistenceFs = opts.fs ?? null;
   server.table.register(connectionCommands);
   server.table.register(serverCommands(server.table));
   server.table.register(keyCommands);
   server.table.register(transactionCommands);
+  server.table.register(persistenceCommands);
   server.infoSections.push(...serverInfoSections(server));
   // Vector sets, persistence, HTTP…: each module registers its commands and hooks.
   for (const m of modules) await m.attach(server);
@@ -41,12 +48,13 @@ export async function startAstronaut(config: Config, opts: StartOptions = {}): P
   for (const m of modules) if (m.started) await m.started(server);
 
   if (opts.handleSignals) {
+    server.exitOnShutdown = true;
     let signalled = false;
     const stop = (signal: string) => {
       if (signalled) { log.warn({ signal }, 'second signal: exiting now'); process.exit(1); }
       signalled = true;
       log.info({ signal }, 'received signal, shutting down');
-      void server.shutdown('default').finally(() => { log.flush?.(); process.exit(0); });
+      void server.shutdown('default');
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

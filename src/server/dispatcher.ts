@@ -122,6 +122,23 @@ export class Dispatcher {
     return logged.then(() => reply, (e: unknown) => this.errorReply(e, spec));
   }
 
+  /**
+   * Re-apply a logged write during recovery: no authentication, loading or
+   * disk checks, not logged again. Errors are returned, never thrown.
+   */
+  replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> {
+    let spec = this.table.lookup(argv[0]);
+    if (spec?.subcommands) spec = this.table.subcommand(spec, argv[1]);
+    if (!spec?.handler) return new ErrorReply(unknownCommandLine(argv));
+    const ctx: Ctx = { client, server: this.server, db: this.server.keyspace.db(client.db) };
+    try {
+      const r = spec.handler(ctx, argv);
+      return r instanceof Promise ? r.catch((e: unknown) => this.errorReply(e, spec)) : r;
+    } catch (e) {
+      return this.errorReply(e, spec);
+    }
+  }
+
   /** Entries of the transaction being executed (EXEC logs them as one record). */
   private collecting: Array<[number, Buffer[]]> | null = null;
 

@@ -80,8 +80,7 @@ export function serverInfoSections(server: Server): InfoSection[] {
     {
       name: 'persistence', inDefault: true,
       fields: () => {
-        const extra = server.extensions.persistenceInfo as (() => Array<[string, string | number]>) | undefined;
-        return extra ? extra() : [['loading', server.loading ? 1 : 0], ['aof_enabled', 0]];
+        return server.persistenceInfo ? server.persistenceInfo() : [['loading', server.loading ? 1 : 0], ['aof_enabled', 0]];
       },
     },
     {

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { pinoLevel } from '../log.js';
 import { Keyspace } from '../engine/keyspace.js';
 import { CommandTable } from '../commands/table.js';
-import type { ClientState, ClientView, InfoSection, ServerApi, Stats } from '../commands/types.js';
+import type { ClientState, ClientView, InfoSection, PersistenceApi, ServerApi, Stats } from '../commands/types.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Dispatcher } from './dispatcher.js';
 import { LatencyTracker } from './latency.js';
@@ -19,6 +19,7 @@ import { DEFAULT_LIMITS } from '../../protocol/index.js';
 import { formatMonitorLine } from './monitor.js';
 import { SimpleString, type Reply } from '../../protocol/reply.js';
 import { VERSION } from '../version.js';
+import type { Fs } from '../persistence/fs.js';
 
 
 const PROTECTED_MODE_DENIAL = '-DENIED Astronaut is running in protected mode because protected mode is enabled and no password is set. '
@@ -39,7 +40,9 @@ export class Server implements ServerApi, ConnectionHost {
   };
   readonly startedAt = Date.now();
   readonly version = VERSION;
-  readonly extensions: Record<string, unknown> = {};
+  persistence: PersistenceApi | null = null;
+  /** INFO persistence fields, when the persistence module is attached. */
+  persistenceInfo: (() => Array<[string, string | number]>) | null = null;
   loading = false;
   tcpPort = 0;
   configFile = '';
@@ -54,6 +57,10 @@ export class Server implements ServerApi, ConnectionHost {
   private stopping: Promise<void> | null = null;
   /** Run on SHUTDOWN/SIGTERM before the process exits (persistence flushes here). */
   shutdownHooks: ShutdownHook[] = [];
+  /** The file system persistence goes through (tests pass a fault-injecting one). */
+  persistenceFs: Fs | null = null;
+  /** Exit the process once shut down (the CLI; tests keep their process). */
+  exitOnShutdown = false;
   /** Applies CONFIG SET side effects owned by other modules. */
   configHooks: Array<(name: keyof Config) => void> = [];
 
@@ -205,6 +212,7 @@ export class Server implements ServerApi, ConnectionHost {
       for (const c of this.connections.values()) c.kill();
       for (const [, , v] of this.keyspace.all()) v.dispose();
       this.log.info('ready to exit, bye bye');
+      if (this.exitOnShutdown) { this.log.flush?.(); process.exit(0); }
     })();
     return this.stopping;
   }

@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { defaultConfig, type Config } from '../../src/config.js';
 import { startAstronaut } from '../../src/server/app.js';
 import type { Server } from '../../src/server/server.js';
+import type { Fs } from '../../src/persistence/fs.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(ROOT, 'bin/astronaut.js');
@@ -30,10 +31,10 @@ export interface InProcess {
 }
 
 /** A server in this process on 127.0.0.1:<free port>; `overrides` are typed config values. */
-export async function startInProcess(overrides: Partial<Config> = {}): Promise<InProcess> {
+export async function startInProcess(overrides: Partial<Config> = {}, opts: { fs?: Fs } = {}): Promise<InProcess> {
   const dir = overrides.dir ?? tempDir();
   const config: Config = { ...defaultConfig(), port: 0, bind: ['127.0.0.1'], dir, appendonly: false, save: [], ...overrides };
-  const server = await startAstronaut(config, { logger: pino({ level: process.env.TEST_LOG ?? 'silent' }) });
+  const server = await startAstronaut(config, { logger: pino({ level: process.env.TEST_LOG ?? 'silent' }), fs: opts.fs });
   return { server, port: server.tcpPort, dir, stop: () => server.shutdown('nosave') };
 }
 
@@ -85,6 +86,7 @@ function pingOk(port: number): Promise<boolean> {
     s.setTimeout(1000, () => done(false));
     s.on('error', () => done(false));
     s.on('connect', () => s.write('*1\r\n$4\r\nPING\r\n'));
-    s.on('data', (d) => done(d.toString().startsWith('+PONG') || d.toString().startsWith('-LOADING')));
+    // PING answers -LOADING until the data is loaded, as Redis's does: wait for +PONG.
+    s.on('data', (d) => done(d.toString().startsWith('+PONG')));
   });
 }

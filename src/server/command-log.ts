@@ -1,0 +1,56 @@
+/**
+ * The WAL record of a write: the commands as received, each with its
+ * database, so replaying them through the same handlers rebuilds exactly the
+ * same state (handlers are deterministic given the same sequence). A MULTI/EXEC
+ * is one record holding all of its writes.
+ *
+ *   u32 count, then per command: u32 db, u32 argc, then per argument u32 length + bytes
+ */
+export type LoggedCommand = [db: number, argv: Buffer[]];
+
+export function encodeCommands(entries: readonly LoggedCommand[]): Buffer {
+  let size = 4;
+  for (const [, argv] of entries) {
+    size += 8;
+    for (const a of argv) size += 4 + a.length;
+  }
+  // One allocation and copy: the argument slices point into socket buffers that will be reused.
+  const out = Buffer.allocUnsafe(size);
+  let o = out.writeUInt32LE(entries.length, 0);
+  for (const [db, argv] of entries) {
+    o = out.writeUInt32LE(db, o);
+    o = out.writeUInt32LE(argv.length, o);
+    for (const a of argv) {
+      o = out.writeUInt32LE(a.length, o);
+      o += a.copy(out, o);
+    }
+  }
+  return out;
+}
+
+export function decodeCommands(buf: Uint8Array): LoggedCommand[] {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const fail = (): never => { throw new Error('malformed command record'); };
+  if (b.length < 4) fail();
+  const n = b.readUInt32LE(0);
+  let o = 4;
+  const out: LoggedCommand[] = [];
+  for (let i = 0; i < n; i++) {
+    if (o + 8 > b.length) fail();
+    const db = b.readUInt32LE(o);
+    const argc = b.readUInt32LE(o + 4);
+    o += 8;
+    const argv: Buffer[] = [];
+    for (let j = 0; j < argc; j++) {
+      if (o + 4 > b.length) fail();
+      const len = b.readUInt32LE(o);
+      o += 4;
+      if (o + len > b.length) fail();
+      argv.push(b.subarray(o, o + len));
+      o += len;
+    }
+    out.push([db, argv]);
+  }
+  if (o !== b.length) fail();
+  return out;
+}
