@@ -1,0 +1,482 @@
+/**
+ * The TypeScript face of Astronaut's own usearch addon (src/engine/native/usearch_addon.cpp),
+ * and the only module that loads it.
+ *
+ * Why our own addon: usearch's stock JS binding has no get-by-key, no per-query EF, no filtered
+ * or subset search, ignores a view's byteOffset in `exactSearch` (notes/measured.md), and blocks
+ * the JS thread for every batch, save and load. Here single calls are synchronous and cheap, and
+ * batches, (de)serialisation and large CRCs run on the libuv pool, returning promises.
+ *
+ * Division of labour (as in usearch's own `usearch.ts` / `lib.cpp`): this file validates every
+ * argument and throws `Error`/`RangeError`/`TypeError`; the C++ assumes checked input.
+ *
+ * Elements are addressed by a caller-chosen u32 "slot" (the engine maps element ids to slots).
+ * Inside, usearch's key is a bijective 64-bit mix of the slot and results are mapped back.
+ *
+ * Concurrency rules (all enforced, never a crash):
+ * - Sync calls (`add`, `search`, `get`, …) run on the JS thread with a usearch context of their
+ *   own, so they may interleave with async jobs in flight, as usearch allows concurrent
+ *   add/search/remove.
+ * - `reserve` reallocates usearch's per-thread contexts: it throws while `inFlight > 0`.
+ * - `serialize` captures every mutation issued before it was called: it waits for `addBatch`
+ *   jobs already running, and from the call until it settles, `add`/`addBatch`/`remove` throw.
+ * - Typed arrays handed to async calls must not be modified or transferred until they settle
+ *   (they are read in place, not copied; the addon keeps them from being collected).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+
+export type NativeMetric = 'ip' | 'l2sq' | 'cos' | 'hamming' | 'jaccard';
+export type NativeScalar = 'f32' | 'f16' | 'bf16' | 'i8' | 'b1';
+
+export interface NativeIndexOptions {
+  /** Vector length; for `b1`, the number of bits. 1..65536 (spec: VEC.CREATE DIM). */
+  dimensions: number;
+  /**
+   * Distances, smaller is nearer: `cos` 1 − cos (1 against an all-zero vector), `l2sq` squared
+   * Euclidean, `ip` 1 − dot, `hamming` differing bits, `jaccard` 1 − |a∧b|/|a∨b|.
+   * `hamming` and `jaccard` need scalar `b1`, and `b1` needs one of them.
+   */
+  metric: NativeMetric;
+  /**
+   * Storage type. `b1`: bit = x > 0. `i8`: usearch 2.26 scales each vector to unit length and
+   * then by 127, so `get` returns the normalised vector and `l2sq`/`ip` distances are those of
+   * the quantised unit vectors (integer scale); it is meant for `cos`.
+   */
+  scalar: NativeScalar;
+  /** HNSW M (2..1024). */
+  connectivity: number;
+  /** ef_construction (≥ 1). */
+  expansionAdd: number;
+  /** The default search EF for callers; every search call passes its own `ef`. */
+  expansionSearch: number;
+}
+
+export interface SearchResult {
+  /** Slots, nearest first; `count` long. */
+  slots: Uint32Array;
+  distances: Float32Array;
+  count: number;
+  /** Graph nodes usearch expanded for this query (0 for exact and subset searches). */
+  visited?: number;
+}
+
+/** The addon's raw surface; arguments are checked here before they get there. */
+interface AddonIndex {
+  size(): number;
+  capacity(): number;
+  nodes(): number;
+  memoryUsage(): number;
+  memoryStats(): RawMemoryStats;
+  maxLevel(): number;
+  inFlight(): number;
+  isa(): string;
+  reserve(capacity: number): void;
+  add(slot: number, vector: Float32Array): void;
+  addBatch(slots: Uint32Array, vectors: Float32Array, chunks: number): Promise<void>;
+  remove(slot: number): boolean;
+  contains(slot: number): boolean;
+  firstPresent(slots: Uint32Array): number;
+  get(slot: number, out: Float32Array): boolean;
+  search(query: Float32Array, k: number, ef: number, filter: Uint8Array | undefined, exact: boolean,
+    outSlots: Uint32Array, outDistances: Float32Array, outVisited: Uint32Array): number;
+  searchBatch(queries: Float32Array, n: number, k: number, ef: number, filter: Uint8Array | undefined,
+    exact: boolean, outSlots: Uint32Array, outDistances: Float32Array, outCounts: Uint32Array,
+    outVisited: Uint32Array, chunks: number): Promise<void>;
+  searchSubset(query: Float32Array, slots: Uint32Array, k: number, outSlots: Uint32Array,
+    outDistances: Float32Array): number;
+  searchSubsetAsync(query: Float32Array, slots: Uint32Array, k: number, outSlots: Uint32Array,
+    outDistances: Float32Array): Promise<number>;
+  links(slot: number): Uint32Array[] | null;
+  serialize(): Promise<Buffer>;
+  load(bytes: Uint8Array): Promise<void>;
+}
+
+interface RawMemoryStats {
+  graphAllocated: number; graphWasted: number; graphReserved: number;
+  vectorsAllocated: number; vectorsWasted: number; vectorsReserved: number;
+}
+
+/** Memory held by one index, in bytes. */
+export interface NativeMemoryStats {
+  /** Bytes in use: graph nodes and stored vectors, without arena slack (the RSS it costs, roughly). */
+  used: number;
+  /** Address space usearch reserved: whole arenas (mmap'd, 4 MiB and up, touched lazily). */
+  reserved: number;
+  graphUsed: number;
+  vectorsUsed: number;
+}
+
+interface Addon {
+  Index: new (dimensions: number, metric: string, scalar: string, connectivity: number,
+    expansionAdd: number, asyncContexts: number) => AddonIndex;
+  crc32c(bytes: Uint8Array, seed: number, software: boolean): number;
+  crc32cAsync(bytes: Uint8Array, seed: number): Promise<number>;
+  capabilities(): { simd: string; crc32cHardware: boolean; usearch: string };
+}
+
+/** The directory holding package.json, walking up from this module (src/ or dist/src/). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('astronaut: package.json not found above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+const ADDON_PATH = join(projectRoot(), 'src', 'engine', 'native', 'build', 'Release', 'astronaut_usearch.node');
+
+function loadAddon(): Addon {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as Addon;
+  } catch (err) {
+    throw new Error(`astronaut: cannot load the native addon at ${ADDON_PATH} ` +
+      `(build it with \`npm run install\`): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const addon = loadAddon();
+
+/** Worker threads a batch job is spread over (one libuv work item each). */
+export const threads: number = Math.max(1, os.availableParallelism());
+
+/**
+ * usearch contexts reserved for async workers: one per libuv pool thread, so a worker always
+ * finds a free one (the addon waits rather than share one if the pool is somehow larger).
+ */
+const ASYNC_CONTEXTS = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
+
+/** What the addon was built with and detects at run time (for INFO and benchmarks). */
+export const capabilities: { simd: string; crc32cHardware: boolean; usearch: string } = addon.capabilities();
+
+const METRICS: readonly NativeMetric[] = ['ip', 'l2sq', 'cos', 'hamming', 'jaccard'];
+const SCALARS: readonly NativeScalar[] = ['f32', 'f16', 'bf16', 'i8', 'b1'];
+const MAX_SLOT = 0xFFFFFFFF;
+/** usearch's internal node ids are u32 with all-ones reserved. */
+const MAX_CAPACITY = 0xFFFFFFFE;
+/** Below this size, `crc32cAsync` computes on the JS thread: a pool round trip costs more. */
+const CRC_ASYNC_MIN = 1 << 20;
+
+function checkInt(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+function checkSlot(slot: number): void {
+  if (!Number.isInteger(slot) || slot < 0 || slot > MAX_SLOT) {
+    throw new RangeError(`slot must be an integer in [0, ${MAX_SLOT}], got ${slot}`);
+  }
+}
+
+function checkF32(name: string, value: unknown, length: number): asserts value is Float32Array {
+  if (!(value instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array`);
+  if (value.length !== length) throw new RangeError(`${name} has ${value.length} values, expected ${length}`);
+}
+
+function checkU32(name: string, value: unknown): asserts value is Uint32Array {
+  if (!(value instanceof Uint32Array)) throw new TypeError(`${name} must be a Uint32Array`);
+}
+
+function checkBytes(name: string, value: unknown): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array or Buffer`);
+}
+
+function validateOptions(opts: NativeIndexOptions): NativeIndexOptions {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+  checkInt('dimensions', opts.dimensions, 1, 65536);
+  if (!METRICS.includes(opts.metric)) throw new RangeError(`unknown metric ${String(opts.metric)}`);
+  if (!SCALARS.includes(opts.scalar)) throw new RangeError(`unknown scalar ${String(opts.scalar)}`);
+  const binaryMetric = opts.metric === 'hamming' || opts.metric === 'jaccard';
+  if (binaryMetric !== (opts.scalar === 'b1')) {
+    throw new RangeError(`metric ${opts.metric} cannot be used with scalar ${opts.scalar}: ` +
+      'hamming and jaccard need b1, and b1 needs hamming or jaccard');
+  }
+  checkInt('connectivity', opts.connectivity, 2, 1024);
+  checkInt('expansionAdd', opts.expansionAdd, 1, 1 << 20);
+  checkInt('expansionSearch', opts.expansionSearch, 1, 1 << 20);
+  return Object.freeze({
+    dimensions: opts.dimensions, metric: opts.metric, scalar: opts.scalar,
+    connectivity: opts.connectivity, expansionAdd: opts.expansionAdd, expansionSearch: opts.expansionSearch,
+  });
+}
+
+/**
+ * One HNSW index (usearch `index_dense_t`) over vectors addressed by u32 slots.
+ *
+ * Capacity is explicit: `reserve` before adding (`add`/`addBatch` throw when full). Removed
+ * elements stay in the graph as tombstones (usearch issue #726) whose nodes are reused by later
+ * adds; `tombstones()` counts them. usearch's own `compact`/`isolate` are not exposed: in 2.26
+ * `isolate` only unlinks tombstones (recall drops, memory stays) and `compact` renumbers nodes
+ * without rebuilding index_dense's key table. To shrink, build a fresh index from `get` + `add`.
+ */
+export class NativeIndex {
+  readonly options: NativeIndexOptions;
+  readonly #native: AddonIndex;
+  readonly #pendingWrites = new Set<Promise<void>>();
+  #serializing = false;
+  /** Out-parameter of the sync search (nodes visited), reused across calls. */
+  readonly #visited = new Uint32Array(1);
+
+  constructor(opts: NativeIndexOptions) {
+    this.options = validateOptions(opts);
+    const o = this.options;
+    this.#native = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS);
+  }
+
+  /** Live (not removed) entries. */
+  size(): number { return this.#native.size(); }
+  capacity(): number { return this.#native.capacity(); }
+  /** Removed entries whose nodes still sit in the graph, waiting to be reused by adds. */
+  tombstones(): number { return this.#native.nodes() - this.#native.size(); }
+  /**
+   * usearch's `memory_usage()`: bytes held for this index (graph, vectors, key table), counting
+   * whole arenas, so an index of a few vectors already reports ~16 MiB of which ~200 KiB is
+   * resident. Accurate within ~10 % for large indexes; see `memoryStats().used` for small ones.
+   */
+  memoryUsage(): number { return this.#native.memoryUsage(); }
+  memoryStats(): NativeMemoryStats {
+    const m = this.#native.memoryStats();
+    const graphUsed = m.graphAllocated - m.graphWasted - m.graphReserved;
+    const vectorsUsed = m.vectorsAllocated - m.vectorsWasted - m.vectorsReserved;
+    return { used: graphUsed + vectorsUsed, reserved: m.graphAllocated + m.vectorsAllocated, graphUsed, vectorsUsed };
+  }
+  maxLevel(): number { return this.#native.maxLevel(); }
+  /** Async jobs not yet completed on this index. */
+  get inFlight(): number { return this.#native.inFlight(); }
+  /** The SIMD kernel family NumKong picked for this metric on this CPU (e.g. `haswell`). */
+  isa(): string { return this.#native.isa(); }
+
+  /** Grow capacity (never shrinks). Throws while async jobs are in flight on this index. */
+  reserve(capacity: number): void {
+    checkInt('capacity', capacity, 0, MAX_CAPACITY);
+    if (this.inFlight > 0) {
+      throw new Error(`reserve refused: ${this.inFlight} async job(s) still running on this index`);
+    }
+    this.#native.reserve(capacity);
+  }
+
+  /** Adds on the calling thread. Throws if the slot is present or there is no free capacity. */
+  add(slot: number, vector: Float32Array): void {
+    checkSlot(slot);
+    checkF32('vector', vector, this.options.dimensions);
+    this.#refuseWhileSerializing();
+    if (this.#native.contains(slot)) throw new Error(`slot ${slot} is already present`);
+    if (this.#native.size() >= this.#native.capacity()) {
+      throw new Error(`index is full (capacity ${this.#native.capacity()}): reserve() more first`);
+    }
+    this.#native.add(slot, vector);
+  }
+
+  /**
+   * Adds many vectors on the libuv pool, spread over `threads` workers. `slots` must be
+   * distinct and absent, and capacity reserved beforehand (all checked here, synchronously).
+   * If it rejects (out of memory, a racing sync add taking the capacity), some of the batch
+   * may have been added: check with `contains`.
+   */
+  addBatch(slots: Uint32Array, vectors: Float32Array): Promise<void> {
+    checkU32('slots', slots);
+    checkF32('vectors', vectors, slots.length * this.options.dimensions);
+    this.#refuseWhileSerializing();
+    if (slots.length === 0) return Promise.resolve();
+    if (slots.length > 1) {
+      const sorted = Uint32Array.from(slots).sort();
+      for (let i = 1; i < sorted.length; i++) {
+        if (sorted[i] === sorted[i - 1]) throw new Error(`slot ${sorted[i]} appears twice in the batch`);
+      }
+    }
+    const present = this.#native.firstPresent(slots);
+    if (present >= 0) throw new Error(`slot ${slots[present]} is already present`);
+    const free = this.#native.capacity() - this.#native.size();
+    if (slots.length > free) {
+      throw new Error(`batch of ${slots.length} exceeds the free capacity ${free}: reserve() more first`);
+    }
+    const job = this.#native.addBatch(slots, vectors, threads);
+    const tracked = job.finally(() => { this.#pendingWrites.delete(tracked); });
+    this.#pendingWrites.add(tracked);
+    return tracked;
+  }
+
+  /** Removes a slot; false if it was absent. */
+  remove(slot: number): boolean {
+    checkSlot(slot);
+    this.#refuseWhileSerializing();
+    return this.#native.remove(slot);
+  }
+
+  contains(slot: number): boolean {
+    checkSlot(slot);
+    return this.#native.contains(slot);
+  }
+
+  /** Writes the stored vector, dequantised (bit-exact for f32; 0/1 for b1), into `out`. */
+  get(slot: number, out: Float32Array): boolean {
+    checkSlot(slot);
+    checkF32('out', out, this.options.dimensions);
+    return this.#native.get(slot, out);
+  }
+
+  /** k nearest by the graph with a beam of max(k, ef), on the calling thread. */
+  search(query: Float32Array, k: number, ef: number): SearchResult {
+    checkF32('query', query, this.options.dimensions);
+    checkInt('k', k, 1, MAX_CAPACITY);
+    checkInt('ef', ef, 1, MAX_CAPACITY);
+    k = this.#clampK(k);
+    const slots = new Uint32Array(k);
+    const distances = new Float32Array(k);
+    const count = this.#native.search(query, k, ef, undefined, false, slots, distances, this.#visited);
+    return result(slots, distances, count, this.#visited[0]);
+  }
+
+  /**
+   * Many queries (`n` × dimensions, row-major) on the libuv pool, split across `threads`.
+   * `filter`: a bitmap over slots, bit `slot` = byte `slot >> 3`, bit `slot & 7` (LSB first);
+   * only set slots are returned (usearch walks the graph through unset ones; with very selective
+   * filters prefer `searchSubset`). `exact`: brute force over every element instead of the graph.
+   * Results are views into one buffer per call.
+   */
+  searchBatch(queries: Float32Array, n: number, k: number, ef: number,
+    opts: { filter?: Uint8Array; exact?: boolean } = {}): Promise<SearchResult[]> {
+    checkInt('n', n, 0, MAX_CAPACITY);
+    checkF32('queries', queries, n * this.options.dimensions);
+    checkInt('k', k, 1, MAX_CAPACITY);
+    checkInt('ef', ef, 1, MAX_CAPACITY);
+    if (opts.filter !== undefined) checkBytes('filter', opts.filter);
+    if (n === 0) return Promise.resolve([]);
+    k = this.#clampK(k);
+    if (n * k > 0x7FFFFFFF) throw new RangeError(`n × k = ${n * k} results is too many for one batch`);
+    const slots = new Uint32Array(n * k);
+    const distances = new Float32Array(n * k);
+    const counts = new Uint32Array(n);
+    const visited = new Uint32Array(n);
+    const job = this.#native.searchBatch(queries, n, k, ef, opts.filter, opts.exact === true,
+      slots, distances, counts, visited, threads);
+    return job.then(() => {
+      const out = new Array<SearchResult>(n);
+      for (let i = 0; i < n; i++) {
+        const c = counts[i];
+        out[i] = {
+          slots: slots.subarray(i * k, i * k + c),
+          distances: distances.subarray(i * k, i * k + c),
+          count: c,
+          visited: visited[i],
+        };
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Exact distances from `query` to the listed slots only (absent ones skipped), nearest k.
+   * For very selective filters, where scanning the matches beats walking the graph.
+   */
+  searchSubset(query: Float32Array, slots: Uint32Array, k: number): SearchResult {
+    this.#checkSubset(query, slots, k);
+    const m = Math.min(k, slots.length);
+    const outSlots = new Uint32Array(m);
+    const outDistances = new Float32Array(m);
+    const count = this.#native.searchSubset(query, slots, k, outSlots, outDistances);
+    return result(outSlots, outDistances, count, 0);
+  }
+
+  /** `searchSubset` on the libuv pool, for long slot lists. */
+  searchSubsetAsync(query: Float32Array, slots: Uint32Array, k: number): Promise<SearchResult> {
+    this.#checkSubset(query, slots, k);
+    const m = Math.min(k, slots.length);
+    const outSlots = new Uint32Array(m);
+    const outDistances = new Float32Array(m);
+    return this.#native.searchSubsetAsync(query, slots, k, outSlots, outDistances)
+      .then((count) => result(outSlots, outDistances, count, 0));
+  }
+
+  /**
+   * HNSW neighbours of `slot`, one array per level, top level first (Redis's VLINKS); null if
+   * absent. Removed neighbours still linked in the graph are left out. Read without node locks:
+   * exact when no `addBatch` is running.
+   */
+  links(slot: number): Uint32Array[] | null {
+    checkSlot(slot);
+    return this.#native.links(slot);
+  }
+
+  /**
+   * usearch's own serialisation (vectors, header, graph) into one Buffer, built on the pool.
+   * Holds exactly the mutations issued before the call: it waits for running `addBatch` jobs,
+   * and mutations throw until it settles. Searches keep working meanwhile. usearch's format has
+   * no checksum: frame it yourself (crc32c) before it touches disk.
+   */
+  async serialize(): Promise<Buffer> {
+    if (this.#serializing) throw new Error('serialize refused: a serialization is already running');
+    this.#serializing = true;
+    try {
+      while (this.#pendingWrites.size > 0) await Promise.allSettled([...this.#pendingWrites]);
+      return await this.#native.serialize();
+    } finally {
+      this.#serializing = false;
+    }
+  }
+
+  /**
+   * Rebuilds an index from `serialize()` bytes on the pool. The caller has verified length and
+   * checksum (usearch trusts its input). Rejects if the bytes describe another dimension,
+   * metric, scalar or connectivity than `opts`. Capacity afterwards equals the size: reserve.
+   */
+  static async deserialize(buf: Buffer | Uint8Array, opts: NativeIndexOptions): Promise<NativeIndex> {
+    checkBytes('buf', buf);
+    const index = new NativeIndex(opts);
+    await index.#native.load(buf);
+    return index;
+  }
+
+  /**
+   * No search can return more results than there are nodes: size output buffers by that, so a
+   * huge k costs nothing. (Nodes added by a batch running concurrently are not counted.)
+   */
+  #clampK(k: number): number {
+    return Math.min(k, Math.max(1, this.#native.nodes()));
+  }
+
+  #refuseWhileSerializing(): void {
+    if (this.#serializing) throw new Error('index is being serialized: mutations are refused until it completes');
+  }
+
+  #checkSubset(query: Float32Array, slots: Uint32Array, k: number): void {
+    checkF32('query', query, this.options.dimensions);
+    checkU32('slots', slots);
+    checkInt('k', k, 1, MAX_CAPACITY);
+  }
+}
+
+function result(slots: Uint32Array, distances: Float32Array, count: number, visited: number): SearchResult {
+  return { slots: slots.subarray(0, count), distances: distances.subarray(0, count), count, visited };
+}
+
+/**
+ * CRC32C (Castagnoli), hardware (SSE4.2) when available, slice-by-8 otherwise. `seed` chains:
+ * crc32c(b, crc32c(a)) === crc32c(a ‖ b). crc32c('123456789') === 0xE3069283.
+ */
+export function crc32c(buf: Uint8Array, seed = 0): number {
+  checkBytes('buf', buf);
+  checkInt('seed', seed, 0, 0xFFFFFFFF);
+  return addon.crc32c(buf, seed, false);
+}
+
+/** `crc32c` on the libuv pool for buffers of 1 MiB and more; smaller ones compute inline. */
+export function crc32cAsync(buf: Uint8Array, seed = 0): Promise<number> {
+  checkBytes('buf', buf);
+  checkInt('seed', seed, 0, 0xFFFFFFFF);
+  if (buf.length < CRC_ASYNC_MIN) return Promise.resolve(addon.crc32c(buf, seed, false));
+  return addon.crc32cAsync(buf, seed);
+}
+
+/** The table-driven CRC32C, whatever the CPU: for tests that compare it with the hardware path. */
+export function crc32cSoftware(buf: Uint8Array, seed = 0): number {
+  checkBytes('buf', buf);
+  checkInt('seed', seed, 0, 0xFFFFFFFF);
+  return addon.crc32c(buf, seed, true);
+}

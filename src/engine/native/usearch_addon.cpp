@@ -1,0 +1,911 @@
+/**
+ *  @file usearch_addon.cpp
+ *  @brief Astronaut's native addon: one usearch `index_dense_t` per JS `NativeIndex`, plus CRC32C.
+ *
+ *  Why our own addon instead of usearch's JS binding (see docs in src/engine/native-index.ts):
+ *  the stock binding has no get-by-key, no per-query expansion, no filtered or subset search,
+ *  ignores a typed array's byte offset in `exactSearch`, and runs everything, `save`/`load`
+ *  included, on the JS thread. Here every batch, (de)serialisation and large CRC runs on the
+ *  libuv thread pool through `Napi::AsyncWorker`, and single calls stay synchronous.
+ *
+ *  Division of labour (the style of usearch's own binding): src/engine/native-index.ts checks
+ *  every argument (types, lengths, slot ranges, capacity); this file assumes checked input, but
+ *  still verifies argument *types* cheaply so a misuse throws instead of crashing. Every usearch
+ *  error and C++ exception becomes a JS `Error` (NODE_ADDON_API_CPP_EXCEPTIONS_ALL on the sync
+ *  path, `Job::fail` on the async path). usearch's `error_t` throws from its destructor when an
+ *  error was not released, so every result's error is released explicitly (`take_error`).
+ *
+ *  Addressing: callers name elements by a u32 "slot". usearch keys are `mix(slot)`, a bijection
+ *  on 64 bits (murmur3's fmix64), and results are mapped back with its inverse. Dense sequential
+ *  keys are the worst case for an open-addressing table that hashes by identity; usearch 2.26.2's
+ *  `hash_gt<uint64_t>` already scatters keys (SplitMix64), so the mix is insurance against
+ *  headers that do not, at a few cycles per key. No u32 maps to usearch's free key (all ones):
+ *  checked by a static_assert below.
+ *
+ *  Threads: usearch keeps one search/insert context per "thread id" and lets a caller pass the id
+ *  explicitly (`index_limits_t::threads`, the `thread` argument of add/search). Context 0 belongs
+ *  to the JS thread (all synchronous calls); ids 1..N go to async workers through `ContextPool`,
+ *  where N is the libuv pool size the TS wrapper passes in, so a worker never waits in practice.
+ *  `reserve` reallocates those contexts and the cast buffers, so it is refused while any async job
+ *  is in flight (the TS wrapper surfaces the same rule). Mutations (add, addBatch, remove) are
+ *  refused while a serialisation runs, so a snapshot is a consistent cut.
+ *
+ *  Per-query EF without shared state: `index_dense_t::search` reads the index-wide
+ *  `expansion_search`, but `index_gt::search` uses `max(expansion, wanted)` as its beam width. We
+ *  fix the index-wide value at 1 and ask for `wanted = max(k, ef)` results, keeping the first k:
+ *  a beam of exactly `ef` (or k, if larger), as in the HNSW paper, with nothing mutated per call.
+ */
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <nmmintrin.h> // _mm_crc32_u8/_u64, used only inside a target("sse4.2") function
+#define ASTRONAUT_X86 1
+#endif
+
+#ifndef NAPI_CPP_EXCEPTIONS
+#define NAPI_CPP_EXCEPTIONS
+#endif
+#ifndef NODE_ADDON_API_CPP_EXCEPTIONS_ALL
+#define NODE_ADDON_API_CPP_EXCEPTIONS_ALL // std::exception from a sync call becomes a JS Error
+#endif
+#include <napi.h>
+
+#include <usearch/index_dense.hpp>
+
+namespace {
+
+using namespace unum::usearch;
+using dense_t = index_dense_t;
+using vkey_t = dense_t::vector_key_t;
+
+// ---------------------------------------------------------------------------------------------
+// Slot <-> key mapping
+
+constexpr std::uint64_t k_mix1 = 0xff51afd7ed558ccdULL;
+constexpr std::uint64_t k_mix2 = 0xc4ceb9fe1a85ec53ULL;
+
+/// Inverse of an odd number modulo 2^64 (Newton's iteration doubles the correct bits each step).
+constexpr std::uint64_t odd_inverse(std::uint64_t a) {
+    std::uint64_t x = a; // correct to 3 bits for odd a
+    for (int i = 0; i < 6; ++i)
+        x *= 2 - a * x;
+    return x;
+}
+constexpr std::uint64_t k_unmix1 = odd_inverse(k_mix1);
+constexpr std::uint64_t k_unmix2 = odd_inverse(k_mix2);
+
+/// Inverse of y = x ^ (x >> 33): since 33 >= 32, one more xor-shift restores x.
+constexpr std::uint64_t unshift33(std::uint64_t y) { return y ^ (y >> 33); }
+
+constexpr vkey_t slot_to_key(std::uint64_t x) {
+    x ^= x >> 33;
+    x *= k_mix1;
+    x ^= x >> 33;
+    x *= k_mix2;
+    x ^= x >> 33;
+    return x;
+}
+constexpr std::uint64_t key_to_slot(vkey_t x) {
+    x = unshift33(x);
+    x *= k_unmix2;
+    x = unshift33(x);
+    x *= k_unmix1;
+    x = unshift33(x);
+    return x;
+}
+static_assert(k_mix1 * k_unmix1 == 1 && k_mix2 * k_unmix2 == 1, "modular inverses");
+static_assert(key_to_slot(slot_to_key(0)) == 0 && key_to_slot(slot_to_key(0xFFFFFFFFull)) == 0xFFFFFFFFull &&
+                  key_to_slot(slot_to_key(123456789)) == 123456789,
+              "the key mix must be a bijection");
+// usearch marks removed nodes with the all-ones key: no u32 slot may ever map to it.
+static_assert(key_to_slot(~std::uint64_t{0}) > 0xFFFFFFFFull, "a slot would collide with usearch's free key");
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+/// Takes the message out of a usearch error (whose destructor would otherwise throw).
+std::string take_error(unum::usearch::error_t& error) {
+    char const* message = error.release();
+    return message ? std::string(message) : std::string("unknown usearch error");
+}
+
+metric_kind_t parse_metric(std::string const& name) {
+    if (name == "ip") return metric_kind_t::ip_k;
+    if (name == "l2sq") return metric_kind_t::l2sq_k;
+    if (name == "cos") return metric_kind_t::cos_k;
+    if (name == "hamming") return metric_kind_t::hamming_k;
+    if (name == "jaccard") return metric_kind_t::jaccard_k;
+    throw std::invalid_argument("unknown metric: " + name);
+}
+
+scalar_kind_t parse_scalar(std::string const& name) {
+    if (name == "f32") return scalar_kind_t::f32_k;
+    if (name == "f16") return scalar_kind_t::f16_k;
+    if (name == "bf16") return scalar_kind_t::bf16_k;
+    if (name == "i8") return scalar_kind_t::i8_k;
+    if (name == "b1") return scalar_kind_t::b1x8_k;
+    throw std::invalid_argument("unknown scalar: " + name);
+}
+
+/// Typed-array accessors. `Data()` of node-addon-api already includes the view's byte offset
+/// (it comes from napi_get_typedarray_info), unlike `ArrayBuffer().Data()`, which usearch's own
+/// `exactSearch` used. Wrong types throw a TypeError instead of being reinterpreted.
+template <typename T, napi_typedarray_type Kind> Napi::TypedArrayOf<T> typed(Napi::Value value, char const* what) {
+    if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != Kind)
+        throw Napi::TypeError::New(value.Env(), std::string("expected a typed array of the right kind for ") + what);
+    return value.As<Napi::TypedArrayOf<T>>();
+}
+Napi::Float32Array f32_array(Napi::Value v, char const* what) { return typed<float, napi_float32_array>(v, what); }
+Napi::Uint32Array u32_array(Napi::Value v, char const* what) { return typed<std::uint32_t, napi_uint32_array>(v, what); }
+Napi::Uint8Array u8_array(Napi::Value v, char const* what) { return typed<std::uint8_t, napi_uint8_array>(v, what); }
+
+std::size_t size_arg(Napi::Value value) {
+    double number = value.As<Napi::Number>().DoubleValue();
+    return number > 0 ? static_cast<std::size_t>(number) : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC32C (Castagnoli): SSE4.2 instruction when the CPU has it, slice-by-8 tables otherwise.
+// Convention: crc32c(data, seed) continues a previous crc32c result; seed 0 starts afresh.
+
+struct Crc32cTables {
+    std::uint32_t t[8][256];
+    Crc32cTables() {
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            std::uint32_t c = i;
+            for (int k = 0; k < 8; ++k)
+                c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+            t[0][i] = c;
+        }
+        for (std::uint32_t i = 0; i < 256; ++i)
+            for (int s = 1; s < 8; ++s)
+                t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+    }
+};
+Crc32cTables const crc_tables;
+
+std::uint32_t crc32c_software(std::uint32_t seed, std::uint8_t const* p, std::size_t n) {
+    auto const& t = crc_tables.t;
+    std::uint32_t c = ~seed;
+    while (n >= 8) {
+        std::uint32_t lo, hi;
+        std::memcpy(&lo, p, 4);
+        std::memcpy(&hi, p + 4, 4);
+        lo ^= c; // little-endian hosts only (x86-64, arm64)
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+            t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+        p += 8, n -= 8;
+    }
+    while (n--)
+        c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFF];
+    return ~c;
+}
+
+#if defined(ASTRONAUT_X86)
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::uint32_t seed, std::uint8_t const* p,
+                                                             std::size_t n) {
+    std::uint32_t c = ~seed;
+    while (n && (reinterpret_cast<std::uintptr_t>(p) & 7))
+        c = _mm_crc32_u8(c, *p++), --n;
+    std::uint64_t c64 = c;
+    while (n >= 8) {
+        std::uint64_t word;
+        std::memcpy(&word, p, 8);
+        c64 = _mm_crc32_u64(c64, word);
+        p += 8, n -= 8;
+    }
+    c = static_cast<std::uint32_t>(c64);
+    while (n--)
+        c = _mm_crc32_u8(c, *p++);
+    return ~c;
+}
+bool const crc_hardware = __builtin_cpu_supports("sse4.2");
+#else
+bool const crc_hardware = false;
+#endif
+
+std::uint32_t crc32c(std::uint32_t seed, std::uint8_t const* p, std::size_t n) {
+#if defined(ASTRONAUT_X86)
+    if (crc_hardware)
+        return crc32c_sse42(seed, p, n);
+#endif
+    return crc32c_software(seed, p, n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context ids for async workers
+
+/// Hands out usearch context ids 1..N to libuv workers; id 0 is the JS thread's. N matches the
+/// libuv pool size, so `acquire` finds one free at once; if the pool was made larger behind our
+/// back, a worker waits here for a peer to finish rather than sharing a context (never a crash).
+class ContextPool {
+    std::mutex mutex_;
+    std::condition_variable released_;
+    std::vector<std::size_t> free_;
+
+  public:
+    void reset(std::size_t first, std::size_t count) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        free_.clear();
+        for (std::size_t i = 0; i < count; ++i)
+            free_.push_back(first + count - 1 - i);
+    }
+    std::size_t acquire() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        released_.wait(lock, [&] { return !free_.empty(); });
+        std::size_t id = free_.back();
+        free_.pop_back();
+        return id;
+    }
+    void release(std::size_t id) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            free_.push_back(id);
+        }
+        released_.notify_one();
+    }
+};
+
+class Index;
+
+// ---------------------------------------------------------------------------------------------
+// Async jobs: one promise, split over one or more AsyncWorkers ("chunks") on the libuv pool.
+
+/// Shared by the chunks of one batch. Created and finished on the JS thread; `body` runs on pool
+/// threads. The references keep the JS index object and every typed array the workers read or
+/// write alive (not collected) until the last chunk completes.
+struct Job {
+    Index* index = nullptr; // null for index-free jobs (CRC)
+    bool mutates = false;   // counted as a writer (add batches, loads)
+    bool serializes = false;
+    bool needs_context = false;
+    Napi::Promise::Deferred deferred;
+    Napi::ObjectReference self;
+    std::vector<Napi::ObjectReference> keep;
+    std::size_t chunks_left = 0;    // JS thread only
+    std::atomic<std::size_t> next{0}; // work-stealing cursor shared by the chunks
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::string error;
+    std::function<void(std::size_t context)> body;
+    std::function<Napi::Value(Napi::Env)> result; // builds the resolved value on the JS thread
+
+    explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+
+    void fail(std::string message) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!failed.exchange(true))
+            error = std::move(message);
+    }
+    void hold(Napi::Value value) {
+        if (value.IsObject())
+            keep.push_back(Napi::Persistent(value.As<Napi::Object>()));
+    }
+    void chunk_done(Napi::Env env);
+};
+
+class ChunkWorker : public Napi::AsyncWorker {
+    std::shared_ptr<Job> job_;
+
+  public:
+    ChunkWorker(Napi::Env env, std::shared_ptr<Job> job)
+        : Napi::AsyncWorker(env, "astronaut.usearch"), job_(std::move(job)) {}
+    void Execute() override;
+    void OnOK() override { job_->chunk_done(Env()); }
+    void OnError(Napi::Error const& e) override {
+        job_->fail(e.Message());
+        job_->chunk_done(Env());
+    }
+};
+
+/// Query-time filter: bit `slot` of a little-endian bitmap (byte slot>>3, bit slot&7), read by
+/// usearch for every candidate it considers. Slots past the bitmap are not allowed.
+struct BitmapFilter {
+    std::uint8_t const* bits;
+    std::size_t count; // in bits
+    bool operator()(vkey_t key) const noexcept {
+        std::uint64_t slot = key_to_slot(key);
+        return slot < count && ((bits[slot >> 3] >> (slot & 7)) & 1u);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The index
+
+class Index : public Napi::ObjectWrap<Index> {
+  public:
+    static Napi::Object Init(Napi::Env env, Napi::Object exports);
+    explicit Index(Napi::CallbackInfo const& info);
+
+    std::unique_ptr<dense_t> native_;
+    std::size_t dims_ = 0;
+    std::size_t bytes_per_vector_ = 0;
+    std::size_t contexts_ = 1; // 1 (JS thread) + async worker contexts
+    metric_kind_t metric_ = metric_kind_t::unknown_k;
+    scalar_kind_t scalar_ = scalar_kind_t::unknown_k;
+    std::size_t connectivity_ = 0;
+    ContextPool pool_;
+    std::size_t in_flight_ = 0;  // JS thread only: async jobs not yet completed
+    std::size_t writers_ = 0;    // of which mutate the index
+    bool serializing_ = false;   // a serialize job is running
+    std::vector<std::uint8_t> packed_; // per-context scratch for b1 bit-packing
+
+    std::shared_ptr<Job> new_job(Napi::Env env, bool mutates, bool needs_context) {
+        auto job = std::make_shared<Job>(env);
+        job->index = this;
+        job->mutates = mutates;
+        job->needs_context = needs_context;
+        job->self = Napi::Persistent(Value());
+        return job;
+    }
+    static Napi::Value start(Napi::Env env, std::shared_ptr<Job> const& job, std::size_t chunks) {
+        chunks = std::max<std::size_t>(1, chunks);
+        job->chunks_left = chunks;
+        if (job->index) {
+            job->index->in_flight_++;
+            job->index->writers_ += job->mutates;
+            if (job->serializes)
+                job->index->serializing_ = true;
+        }
+        for (std::size_t i = 0; i < chunks; ++i)
+            (new ChunkWorker(env, job))->Queue();
+        return job->deferred.Promise();
+    }
+
+    void refuse_if_serializing(Napi::Env env) const {
+        if (serializing_)
+            throw Napi::Error::New(env, "index is being serialized: mutations are refused until it completes");
+    }
+
+    /// For b1, packs floats into bits (x > 0 -> 1, most significant bit first, as usearch does)
+    /// with the tail of the last byte zeroed; usearch's own f32->b1 cast leaves that tail stale.
+    b1x8_t const* pack_bits(float const* v, std::size_t context) {
+        std::uint8_t* out = packed_.data() + context * bytes_per_vector_;
+        std::memset(out, 0, bytes_per_vector_);
+        for (std::size_t i = 0; i < dims_; ++i)
+            if (v[i] > 0)
+                out[i >> 3] |= static_cast<std::uint8_t>(128u >> (i & 7));
+        return reinterpret_cast<b1x8_t const*>(out);
+    }
+
+    void add_one(std::uint32_t slot, float const* vector, std::size_t context) {
+        vkey_t key = slot_to_key(slot);
+        dense_t::add_result_t result = scalar_ == scalar_kind_t::b1x8_k
+                                           ? native_->add(key, pack_bits(vector, context), context)
+                                           : native_->add(key, vector, context);
+        if (!result)
+            throw std::runtime_error(take_error(result.error));
+    }
+
+    /// NumKong's angular kernel returns 1 when exactly one side is all-zero but 0 when both are
+    /// (never NaN). Cosine to a zero vector is undefined; we report 1 ("unrelated") in every case,
+    /// so a zero query gets distance 1 to everything. (The VEC commands refuse zero vectors for
+    /// COSINE anyway; this keeps the engine total.)
+    bool zero_cosine_query(float const* query) const noexcept {
+        if (metric_ != metric_kind_t::cos_k)
+            return false;
+        for (std::size_t i = 0; i < dims_; ++i)
+            if (query[i] != 0.0f)
+                return false;
+        return true;
+    }
+
+    /// One k-NN query into caller buffers; returns how many results were written.
+    std::size_t search_one(float const* query, std::size_t k, std::size_t ef, BitmapFilter const* filter, bool exact,
+                           std::size_t context, std::uint32_t* out_slots, float* out_distances,
+                           std::uint32_t* out_visited) {
+        // A beam wider than the graph buys nothing but memory: cap ef at the node count.
+        std::size_t nodes = std::max<std::size_t>(1, get_slot(native_->cend()));
+        std::size_t wanted = exact ? k : std::max(k, std::min(ef, nodes));
+        auto run = [&](auto const* vector) {
+            return filter ? native_->filtered_search(vector, wanted, *filter, context, exact)
+                          : native_->search(vector, wanted, context, exact);
+        };
+        dense_t::search_result_t result =
+            scalar_ == scalar_kind_t::b1x8_k ? run(pack_bits(query, context)) : run(query);
+        if (!result)
+            throw std::runtime_error(take_error(result.error));
+        vkey_t const free_key = native_->free_key();
+        std::size_t written = 0;
+        for (std::size_t i = 0; i < result.count && written < k; ++i) {
+            auto match = result[i];
+            vkey_t key = match.member.key;
+            std::uint64_t slot = key_to_slot(key);
+            // A node removed while this query ran carries the free key: skip it.
+            if (key == free_key || slot > 0xFFFFFFFFull)
+                continue;
+            out_slots[written] = static_cast<std::uint32_t>(slot);
+            out_distances[written] = match.distance;
+            ++written;
+        }
+        if (out_visited)
+            *out_visited = static_cast<std::uint32_t>(std::min<std::size_t>(result.visited_members, UINT32_MAX));
+        if (zero_cosine_query(query))
+            std::fill_n(out_distances, written, 1.0f);
+        return written;
+    }
+
+    /// Exact distances from the query to the listed slots only (absent slots skipped, repeated
+    /// ones reported once), top k.
+    std::size_t subset_one(float const* query, std::uint32_t const* slots, std::size_t n, std::size_t k,
+                           std::size_t context, std::uint32_t* out_slots, float* out_distances) {
+        std::vector<std::pair<float, std::uint32_t>> scored;
+        scored.reserve(n);
+        auto measure = [&](auto const* vector) {
+            for (std::size_t i = 0; i < n; ++i) {
+                auto d = native_->distance_between(slot_to_key(slots[i]), vector, context);
+                if (d.count)
+                    scored.emplace_back(d.min, slots[i]);
+            }
+        };
+        if (scalar_ == scalar_kind_t::b1x8_k)
+            measure(pack_bits(query, context));
+        else
+            measure(query);
+        // Order by (distance, slot); a slot listed twice yields two equal pairs, which sort next
+        // to each other and are written once. Widen the sorted prefix until k distinct fit.
+        std::size_t take = std::min(k, scored.size()), written = 0;
+        for (;;) {
+            std::partial_sort(scored.begin(), scored.begin() + take, scored.end());
+            written = 0;
+            for (std::size_t i = 0; i < take && written < k; ++i)
+                if (i == 0 || scored[i].second != scored[i - 1].second)
+                    ++written;
+            if (written >= k || take == scored.size())
+                break;
+            take = std::min(scored.size(), take * 2);
+        }
+        bool zero = zero_cosine_query(query);
+        written = 0;
+        for (std::size_t i = 0; i < take && written < k; ++i) {
+            if (i && scored[i].second == scored[i - 1].second)
+                continue;
+            out_slots[written] = scored[i].second;
+            out_distances[written] = zero ? 1.0f : scored[i].first;
+            ++written;
+        }
+        return written;
+    }
+
+    // JS methods (argument checks are in native-index.ts)
+    Napi::Value Size(Napi::CallbackInfo const& info) { return Napi::Number::New(info.Env(), double(native_->size())); }
+    Napi::Value Capacity(Napi::CallbackInfo const& info) {
+        return Napi::Number::New(info.Env(), double(native_->capacity()));
+    }
+    Napi::Value Nodes(Napi::CallbackInfo const& info) { // live + removed (tombstoned) nodes
+        return Napi::Number::New(info.Env(), double(get_slot(native_->cend())));
+    }
+    Napi::Value MemoryUsage(Napi::CallbackInfo const& info) {
+        return Napi::Number::New(info.Env(), double(native_->memory_usage()));
+    }
+    /// usearch's per-tape figures: `allocated` counts whole mmap arenas (4 MiB and up, touched
+    /// lazily), `wasted` their unusable tails, `reserved` what is left in the current arena.
+    Napi::Value MemoryStats(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        auto stats = native_->memory_stats();
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("graphAllocated", double(stats.graph_allocated));
+        out.Set("graphWasted", double(stats.graph_wasted));
+        out.Set("graphReserved", double(stats.graph_reserved));
+        out.Set("vectorsAllocated", double(stats.vectors_allocated));
+        out.Set("vectorsWasted", double(stats.vectors_wasted));
+        out.Set("vectorsReserved", double(stats.vectors_reserved));
+        return out;
+    }
+    Napi::Value MaxLevel(Napi::CallbackInfo const& info) {
+        return Napi::Number::New(info.Env(), double(native_->max_level()));
+    }
+    Napi::Value InFlight(Napi::CallbackInfo const& info) { return Napi::Number::New(info.Env(), double(in_flight_)); }
+    Napi::Value Isa(Napi::CallbackInfo const& info) { return Napi::String::New(info.Env(), native_->metric().isa_name()); }
+
+    void Reserve(Napi::CallbackInfo const& info) {
+        if (in_flight_)
+            throw Napi::Error::New(info.Env(), "reserve refused: " + std::to_string(in_flight_) +
+                                                   " async job(s) still running on this index");
+        std::size_t capacity = size_arg(info[0]);
+        if (!native_->try_reserve(index_limits_t(capacity, contexts_)))
+            throw Napi::Error::New(info.Env(), "reserve failed: out of memory");
+    }
+
+    void Add(Napi::CallbackInfo const& info) {
+        refuse_if_serializing(info.Env());
+        add_one(static_cast<std::uint32_t>(size_arg(info[0])), f32_array(info[1], "vector").Data(), 0);
+    }
+
+    Napi::Value Remove(Napi::CallbackInfo const& info) {
+        refuse_if_serializing(info.Env());
+        auto result = native_->remove(slot_to_key(size_arg(info[0])));
+        if (!result)
+            throw Napi::Error::New(info.Env(), take_error(result.error));
+        return Napi::Boolean::New(info.Env(), result.completed > 0);
+    }
+
+    Napi::Value Contains(Napi::CallbackInfo const& info) {
+        return Napi::Boolean::New(info.Env(), native_->contains(slot_to_key(size_arg(info[0]))));
+    }
+
+    /// Index of the first slot of the list already present, or -1.
+    Napi::Value FirstPresent(Napi::CallbackInfo const& info) {
+        auto slots = u32_array(info[0], "slots");
+        for (std::size_t i = 0; i < slots.ElementLength(); ++i)
+            if (native_->contains(slot_to_key(slots[i])))
+                return Napi::Number::New(info.Env(), double(i));
+        return Napi::Number::New(info.Env(), -1);
+    }
+
+    Napi::Value Get(Napi::CallbackInfo const& info) {
+        auto out = f32_array(info[1], "out");
+        return Napi::Boolean::New(info.Env(), native_->get(slot_to_key(size_arg(info[0])), out.Data()) > 0);
+    }
+
+    /// search(query, k, ef, filter|undefined, exact, outSlots, outDistances, outVisited) -> count
+    Napi::Value Search(Napi::CallbackInfo const& info) {
+        auto query = f32_array(info[0], "query");
+        std::size_t k = size_arg(info[1]), ef = size_arg(info[2]);
+        BitmapFilter filter{};
+        bool filtered = !info[3].IsUndefined();
+        if (filtered) {
+            auto bits = u8_array(info[3], "filter");
+            filter = BitmapFilter{bits.Data(), bits.ElementLength() * 8};
+        }
+        bool exact = info[4].ToBoolean();
+        auto out_slots = u32_array(info[5], "outSlots");
+        auto out_distances = f32_array(info[6], "outDistances");
+        auto out_visited = u32_array(info[7], "outVisited");
+        std::size_t n = search_one(query.Data(), k, ef, filtered ? &filter : nullptr, exact, 0, out_slots.Data(),
+                                   out_distances.Data(), out_visited.Data());
+        return Napi::Number::New(info.Env(), double(n));
+    }
+
+    /// searchBatch(queries, n, k, ef, filter|undefined, exact, outSlots, outDistances, outCounts, outVisited, chunks)
+    Napi::Value SearchBatch(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        auto queries = f32_array(info[0], "queries");
+        std::size_t n = size_arg(info[1]), k = size_arg(info[2]), ef = size_arg(info[3]);
+        bool filtered = !info[4].IsUndefined();
+        BitmapFilter filter{};
+        if (filtered) {
+            auto bits = u8_array(info[4], "filter");
+            filter = BitmapFilter{bits.Data(), bits.ElementLength() * 8};
+        }
+        bool exact = info[5].ToBoolean();
+        auto out_slots = u32_array(info[6], "outSlots");
+        auto out_distances = f32_array(info[7], "outDistances");
+        auto out_counts = u32_array(info[8], "outCounts");
+        auto out_visited = u32_array(info[9], "outVisited");
+        std::size_t chunks = std::min(size_arg(info[10]), n);
+
+        auto job = new_job(env, false, true);
+        for (std::size_t i = 0; i < 10; ++i)
+            job->hold(info[i]);
+        float const* q = queries.Data();
+        std::uint32_t* slots = out_slots.Data();
+        float* distances = out_distances.Data();
+        std::uint32_t* counts = out_counts.Data();
+        std::uint32_t* visited = out_visited.Data();
+        std::size_t dims = dims_;
+        Job* raw = job.get();
+        job->body = [=](std::size_t context) {
+            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();)
+                counts[i] = static_cast<std::uint32_t>(search_one(q + i * dims, k, ef, filtered ? &filter : nullptr,
+                                                                  exact, context, slots + i * k, distances + i * k,
+                                                                  visited + i));
+        };
+        return start(env, job, chunks);
+    }
+
+    /// addBatch(slots, vectors, chunks): slots distinct and absent, capacity reserved (checked in TS).
+    Napi::Value AddBatch(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        refuse_if_serializing(env);
+        auto slots = u32_array(info[0], "slots");
+        auto vectors = f32_array(info[1], "vectors");
+        std::size_t n = slots.ElementLength();
+        std::size_t chunks = std::min(size_arg(info[2]), n);
+        auto job = new_job(env, true, true);
+        job->hold(info[0]);
+        job->hold(info[1]);
+        std::uint32_t const* s = slots.Data();
+        float const* v = vectors.Data();
+        std::size_t dims = dims_;
+        Job* raw = job.get();
+        job->body = [=](std::size_t context) {
+            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();)
+                add_one(s[i], v + i * dims, context);
+        };
+        return start(env, job, chunks);
+    }
+
+    /// searchSubset(query, slots, k, outSlots, outDistances) -> count (sync, JS thread context)
+    Napi::Value SearchSubset(Napi::CallbackInfo const& info) {
+        auto query = f32_array(info[0], "query");
+        auto slots = u32_array(info[1], "slots");
+        auto out_slots = u32_array(info[3], "outSlots");
+        auto out_distances = f32_array(info[4], "outDistances");
+        std::size_t n = subset_one(query.Data(), slots.Data(), slots.ElementLength(), size_arg(info[2]), 0,
+                                   out_slots.Data(), out_distances.Data());
+        return Napi::Number::New(info.Env(), double(n));
+    }
+
+    /// searchSubsetAsync(query, slots, k, outSlots, outDistances) -> Promise<count>
+    Napi::Value SearchSubsetAsync(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        auto query = f32_array(info[0], "query");
+        auto slots = u32_array(info[1], "slots");
+        auto out_slots = u32_array(info[3], "outSlots");
+        auto out_distances = f32_array(info[4], "outDistances");
+        auto job = new_job(env, false, true);
+        for (std::size_t i : {0, 1, 3, 4})
+            job->hold(info[i]);
+        auto count = std::make_shared<std::size_t>(0);
+        float const* q = query.Data();
+        std::uint32_t const* s = slots.Data();
+        std::size_t n = slots.ElementLength(), k = size_arg(info[2]);
+        std::uint32_t* os = out_slots.Data();
+        float* od = out_distances.Data();
+        job->body = [=](std::size_t context) { *count = subset_one(q, s, n, k, context, os, od); };
+        job->result = [count](Napi::Env env) { return Napi::Number::New(env, double(*count)); };
+        return start(env, job, 1);
+    }
+
+    /// links(slot) -> Array<Uint32Array> (top level first) | null. Neighbours that were removed
+    /// but are still linked (usearch keeps tombstones in the graph) are left out.
+    Napi::Value Links(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        vkey_t key = slot_to_key(size_arg(info[0]));
+        if (!native_->contains(key))
+            return env.Null();
+        std::size_t top = native_->level_of(key);
+        vkey_t const free_key = native_->free_key();
+        Napi::Array levels = Napi::Array::New(env, top + 1);
+        std::vector<std::uint32_t> buffer;
+        for (std::size_t level = top + 1; level-- > 0;) {
+            buffer.clear();
+            for (auto member : native_->neighbors(key, level)) {
+                vkey_t neighbour = member.key;
+                std::uint64_t slot = key_to_slot(neighbour);
+                if (neighbour != free_key && slot <= 0xFFFFFFFFull)
+                    buffer.push_back(static_cast<std::uint32_t>(slot));
+            }
+            auto out = Napi::Uint32Array::New(env, buffer.size());
+            if (!buffer.empty())
+                std::memcpy(out.Data(), buffer.data(), buffer.size() * sizeof(std::uint32_t));
+            levels.Set(static_cast<std::uint32_t>(top - level), out);
+        }
+        return levels;
+    }
+
+    /// serialize() -> Promise<Buffer>: usearch's own format (vectors, header, graph) in one buffer.
+    Napi::Value Serialize(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        if (writers_)
+            throw Napi::Error::New(env, "serialize refused: a batch insert is still running on this index");
+        if (serializing_)
+            throw Napi::Error::New(env, "serialize refused: a serialization is already running");
+        auto job = new_job(env, false, false);
+        job->serializes = true;
+        struct Output {
+            char* data = nullptr;
+            std::size_t length = 0;
+            ~Output() { std::free(data); }
+        };
+        auto output = std::make_shared<Output>();
+        dense_t* index = native_.get();
+        job->body = [=](std::size_t) {
+            std::size_t length = index->serialized_length();
+            output->data = static_cast<char*>(std::malloc(std::max<std::size_t>(length, 1)));
+            if (!output->data)
+                throw std::bad_alloc();
+            std::size_t written = 0;
+            auto result = index->save_to_stream([&](void const* bytes, std::size_t n) {
+                if (written + n > length)
+                    return false;
+                std::memcpy(output->data + written, bytes, n);
+                written += n;
+                return true;
+            });
+            if (!result)
+                throw std::runtime_error(take_error(result.error));
+            output->length = written;
+        };
+        job->result = [output](Napi::Env env) -> Napi::Value {
+            char* data = output->data;
+            output->data = nullptr; // ownership moves to the Buffer (or is freed after a copy)
+            return Napi::Buffer<char>::NewOrCopy(env, data, output->length,
+                                                 [](Napi::Env, char* bytes) { std::free(bytes); });
+        };
+        return start(env, job, 1);
+    }
+
+    /// load(buffer) -> Promise<void>: fills this fresh, empty index from serialize()'s bytes.
+    Napi::Value Load(Napi::CallbackInfo const& info) {
+        Napi::Env env = info.Env();
+        if (in_flight_ || native_->size() || get_slot(native_->cend()))
+            throw Napi::Error::New(env, "load refused: the index is not fresh");
+        auto bytes = u8_array(info[0], "buffer");
+        auto job = new_job(env, true, false);
+        job->hold(info[0]);
+        std::uint8_t const* data = bytes.Data();
+        std::size_t length = bytes.ElementLength();
+        dense_t* index = native_.get();
+        std::size_t dims = dims_, connectivity = connectivity_;
+        metric_kind_t metric = metric_;
+        scalar_kind_t scalar = scalar_;
+        job->body = [=](std::size_t) {
+            std::size_t offset = 0;
+            auto result = index->load_from_stream([&](void* out, std::size_t n) {
+                if (n > length - offset)
+                    return false;
+                std::memcpy(out, data + offset, n);
+                offset += n;
+                return true;
+            });
+            if (!result)
+                throw std::runtime_error("usearch could not load the buffer: " + take_error(result.error));
+            if (offset != length)
+                throw std::runtime_error("buffer has " + std::to_string(length - offset) + " trailing bytes");
+            if (index->dimensions() != dims || index->metric_kind() != metric || index->scalar_kind() != scalar ||
+                index->connectivity() != connectivity)
+                throw std::runtime_error("serialized index has other dimensions, metric, scalar or connectivity");
+        };
+        return start(env, job, 1);
+    }
+};
+
+void ChunkWorker::Execute() {
+    Job& job = *job_;
+    std::size_t context = 0;
+    bool leased = false;
+    try {
+        if (job.needs_context) {
+            context = job.index->pool_.acquire();
+            leased = true;
+        }
+        job.body(context);
+    } catch (std::exception const& e) {
+        job.fail(e.what());
+    } catch (...) {
+        job.fail("unknown native error");
+    }
+    if (leased)
+        job.index->pool_.release(context);
+}
+
+void Job::chunk_done(Napi::Env env) {
+    if (--chunks_left)
+        return;
+    if (index) {
+        index->in_flight_--;
+        index->writers_ -= mutates;
+        if (serializes)
+            index->serializing_ = false;
+    }
+    if (failed.load()) {
+        deferred.Reject(Napi::Error::New(env, error).Value());
+        return;
+    }
+    try {
+        deferred.Resolve(result ? result(env) : env.Undefined());
+    } catch (Napi::Error const& e) {
+        deferred.Reject(e.Value());
+    } catch (std::exception const& e) {
+        deferred.Reject(Napi::Error::New(env, e.what()).Value());
+    }
+}
+
+/// new Index(dimensions, metric, scalar, connectivity, expansionAdd, asyncContexts)
+Index::Index(Napi::CallbackInfo const& info) : Napi::ObjectWrap<Index>(info) {
+    Napi::Env env = info.Env();
+    dims_ = size_arg(info[0]);
+    metric_ = parse_metric(info[1].As<Napi::String>().Utf8Value());
+    scalar_ = parse_scalar(info[2].As<Napi::String>().Utf8Value());
+    connectivity_ = size_arg(info[3]);
+    std::size_t expansion_add = size_arg(info[4]);
+    contexts_ = 1 + std::max<std::size_t>(1, size_arg(info[5]));
+
+    metric_punned_t metric = metric_punned_t::builtin(dims_, metric_, scalar_);
+    if (metric.missing() || !metric)
+        throw Napi::Error::New(env, "usearch has no kernel for this metric and scalar");
+    bytes_per_vector_ = metric.bytes_per_vector();
+
+    // expansion_search 1: see the file comment (per-query EF through `wanted`).
+    index_dense_config_t config(connectivity_, expansion_add, 1);
+    auto made = dense_t::make(metric, config, default_free_value<vkey_t>(), index_limits_t(0, contexts_));
+    if (!made)
+        throw Napi::Error::New(env, take_error(made.error));
+    native_ = std::make_unique<dense_t>(std::move(made.index));
+    packed_.assign(contexts_ * bytes_per_vector_, 0);
+    pool_.reset(1, contexts_ - 1);
+}
+
+Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(env, "Index",
+                                     {
+                                         InstanceMethod("size", &Index::Size),
+                                         InstanceMethod("capacity", &Index::Capacity),
+                                         InstanceMethod("nodes", &Index::Nodes),
+                                         InstanceMethod("memoryUsage", &Index::MemoryUsage),
+                                         InstanceMethod("memoryStats", &Index::MemoryStats),
+                                         InstanceMethod("maxLevel", &Index::MaxLevel),
+                                         InstanceMethod("inFlight", &Index::InFlight),
+                                         InstanceMethod("isa", &Index::Isa),
+                                         InstanceMethod("reserve", &Index::Reserve),
+                                         InstanceMethod("add", &Index::Add),
+                                         InstanceMethod("addBatch", &Index::AddBatch),
+                                         InstanceMethod("remove", &Index::Remove),
+                                         InstanceMethod("contains", &Index::Contains),
+                                         InstanceMethod("firstPresent", &Index::FirstPresent),
+                                         InstanceMethod("get", &Index::Get),
+                                         InstanceMethod("search", &Index::Search),
+                                         InstanceMethod("searchBatch", &Index::SearchBatch),
+                                         InstanceMethod("searchSubset", &Index::SearchSubset),
+                                         InstanceMethod("searchSubsetAsync", &Index::SearchSubsetAsync),
+                                         InstanceMethod("links", &Index::Links),
+                                         InstanceMethod("serialize", &Index::Serialize),
+                                         InstanceMethod("load", &Index::Load),
+                                     });
+    exports.Set("Index", cls);
+    return exports;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module functions
+
+/// crc32c(bytes, seed, software) -> number
+Napi::Value Crc32c(Napi::CallbackInfo const& info) {
+    auto bytes = u8_array(info[0], "bytes");
+    auto seed = static_cast<std::uint32_t>(info[1].As<Napi::Number>().Uint32Value());
+    bool software = info[2].ToBoolean();
+    std::uint32_t c = software ? crc32c_software(seed, bytes.Data(), bytes.ElementLength())
+                               : crc32c(seed, bytes.Data(), bytes.ElementLength());
+    return Napi::Number::New(info.Env(), c);
+}
+
+/// crc32cAsync(bytes, seed) -> Promise<number>
+Napi::Value Crc32cAsync(Napi::CallbackInfo const& info) {
+    Napi::Env env = info.Env();
+    auto bytes = u8_array(info[0], "bytes");
+    auto seed = static_cast<std::uint32_t>(info[1].As<Napi::Number>().Uint32Value());
+    auto job = std::make_shared<Job>(env);
+    job->hold(info[0]);
+    auto out = std::make_shared<std::uint32_t>(0);
+    std::uint8_t const* data = bytes.Data();
+    std::size_t length = bytes.ElementLength();
+    job->body = [=](std::size_t) { *out = crc32c(seed, data, length); };
+    job->result = [out](Napi::Env env) { return Napi::Number::New(env, *out); };
+    return Index::start(env, job, 1);
+}
+
+Napi::Value Capabilities(Napi::CallbackInfo const& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("simd", Napi::String::New(env, hardware_acceleration_available()));
+    out.Set("crc32cHardware", Napi::Boolean::New(env, crc_hardware));
+    out.Set("usearch", Napi::String::New(env, std::to_string(USEARCH_VERSION_MAJOR) + "." +
+                                                  std::to_string(USEARCH_VERSION_MINOR) + "." +
+                                                  std::to_string(USEARCH_VERSION_PATCH)));
+    return out;
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+    exports.Set("crc32c", Napi::Function::New(env, Crc32c));
+    exports.Set("crc32cAsync", Napi::Function::New(env, Crc32cAsync));
+    exports.Set("capabilities", Napi::Function::New(env, Capabilities));
+    return Index::Init(env, exports);
+}
+
+} // namespace
+
+NODE_API_MODULE(astronaut_usearch, InitModule)
