@@ -34,10 +34,19 @@
  *  `expansion_search`, but `index_gt::search` uses `max(expansion, wanted)` as its beam width. We
  *  fix the index-wide value at 1 and ask for `wanted = max(k, ef)` results, keeping the first k:
  *  a beam of exactly `ef` (or k, if larger), as in the HNSW paper, with nothing mutated per call.
+ *
+ *  Other usearch 2.26.2 facts this file relies on or works around:
+ *  - Per-level links come from the public `index_dense_t::neighbors(key, level)` and
+ *    `level_of(key)`; no private access, no patched headers.
+ *  - Its f32->b1 cast zeroes only `dims / 8` bytes and ORs bits in, so with dims % 8 != 0 the
+ *    last byte keeps stale bits from the previous vector cast in that context: we pack bits
+ *    ourselves (`pack_bits`).
+ *  - Removed nodes keep the free key and stay linked; results carrying it are skipped.
  */
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -340,7 +349,7 @@ class Index : public Napi::ObjectWrap<Index> {
     std::size_t in_flight_ = 0;  // JS thread only: async jobs not yet completed
     std::size_t writers_ = 0;    // of which mutate the index
     bool serializing_ = false;   // a serialize job is running
-    std::vector<std::uint8_t> packed_; // per-context scratch for b1 bit-packing
+    std::vector<std::uint8_t> packed_; // per-context scratch: a vector converted to the storage type
 
     std::shared_ptr<Job> new_job(Napi::Env env, bool mutates, bool needs_context) {
         auto job = std::make_shared<Job>(env);
@@ -380,11 +389,42 @@ class Index : public Napi::ObjectWrap<Index> {
         return reinterpret_cast<b1x8_t const*>(out);
     }
 
+    /// i8: round(x * 127) with x clamped to [-1, 1]. The caller scales each vector into that
+    /// range (for cosine, by its largest |component|, as Redis 8's Q8 does). usearch's own
+    /// f32->i8 cast divides by the L2 norm and truncates instead, which leaves ~11 levels per
+    /// component on 128-d data and cost 0.1 of recall here.
+    std::int8_t const* quantize_i8(float const* v, std::size_t context) {
+        auto* out = reinterpret_cast<std::int8_t*>(packed_.data() + context * bytes_per_vector_);
+        for (std::size_t i = 0; i < dims_; ++i) {
+            float x = std::min(1.0f, std::max(-1.0f, v[i]));
+            out[i] = static_cast<std::int8_t>(std::lround(x * 127.0f));
+        }
+        return out;
+    }
+
+    template <typename half_at> half_at const* to_half(float const* v, std::size_t context) {
+        auto* out = reinterpret_cast<half_at*>(packed_.data() + context * bytes_per_vector_);
+        for (std::size_t i = 0; i < dims_; ++i)
+            out[i] = half_at(v[i]);
+        return out;
+    }
+
+    /// Hand usearch a vector already in the storage type. Besides the i8 rule above, this is
+    /// what makes `distance_between` right: usearch 2.26 converts its query argument with the
+    /// storage->query cast (`casts_.to`), which is only a no-op when both types agree.
+    template <typename fn_at> auto with_storage(float const* v, std::size_t context, fn_at&& fn) {
+        switch (scalar_) {
+        case scalar_kind_t::b1x8_k: return fn(pack_bits(v, context));
+        case scalar_kind_t::i8_k: return fn(quantize_i8(v, context));
+        case scalar_kind_t::f16_k: return fn(to_half<f16_t>(v, context));
+        case scalar_kind_t::bf16_k: return fn(to_half<bf16_t>(v, context));
+        default: return fn(v);
+        }
+    }
+
     void add_one(std::uint32_t slot, float const* vector, std::size_t context) {
         vkey_t key = slot_to_key(slot);
-        dense_t::add_result_t result = scalar_ == scalar_kind_t::b1x8_k
-                                           ? native_->add(key, pack_bits(vector, context), context)
-                                           : native_->add(key, vector, context);
+        dense_t::add_result_t result = with_storage(vector, context, [&](auto const* v) { return native_->add(key, v, context); });
         if (!result)
             throw std::runtime_error(take_error(result.error));
     }
@@ -413,8 +453,7 @@ class Index : public Napi::ObjectWrap<Index> {
             return filter ? native_->filtered_search(vector, wanted, *filter, context, exact)
                           : native_->search(vector, wanted, context, exact);
         };
-        dense_t::search_result_t result =
-            scalar_ == scalar_kind_t::b1x8_k ? run(pack_bits(query, context)) : run(query);
+        dense_t::search_result_t result = with_storage(query, context, run);
         if (!result)
             throw std::runtime_error(take_error(result.error));
         vkey_t const free_key = native_->free_key();
@@ -450,10 +489,7 @@ class Index : public Napi::ObjectWrap<Index> {
                     scored.emplace_back(d.min, slots[i]);
             }
         };
-        if (scalar_ == scalar_kind_t::b1x8_k)
-            measure(pack_bits(query, context));
-        else
-            measure(query);
+        with_storage(query, context, measure);
         // Order by (distance, slot); a slot listed twice yields two equal pairs, which sort next
         // to each other and are written once. Widen the sorted prefix until k distinct fit.
         std::size_t take = std::min(k, scored.size()), written = 0;
