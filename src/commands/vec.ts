@@ -49,7 +49,7 @@ export function makeParams(o: CreateOptions & { dim: number }, explicit: boolean
   }
   return {
     dim: o.dim, metric, quant, m: o.m ?? DEFAULT_PARAMS.m, efConstruction: o.efConstruction ?? DEFAULT_PARAMS.efConstruction,
-    ef: o.ef ?? DEFAULT_PARAMS.ef, explicit, projectInputDim: 0,
+    ef: o.ef ?? DEFAULT_PARAMS.ef, explicit, projectInputDim: 0, family: 'vec',
   };
 }
 
@@ -224,7 +224,7 @@ export function vecInfoReply(set: VectorSet): Reply {
   const distance = p.metric === 'COSINE' ? '1 - cosine similarity' : p.metric === 'L2' ? 'squared euclidean' : p.metric === 'IP' ? '1 - inner product' : p.metric === 'HAMMING' ? 'differing bits' : '1 - jaccard similarity';
   return new ReplyMap([
     ['dim', p.dim], ['metric', p.metric], ['quant', p.quant], ['m', p.m], ['ef_construction', p.efConstruction], ['ef', p.ef],
-    ['size', set.card], ['capacity', set.capacity()], ['memory_bytes', set.memoryUsage()], ['index_bytes', set.indexMemory()],
+    ['size', set.card], ['capacity', set.capacity()], ['memory_bytes', set.memoryUsage()], ['index_bytes', set.indexMemory()], ['index_reserved_bytes', set.indexReserved()],
     ['deleted', set.deleted], ['payloads', set.attributesCount], ['distance', distance],
     ['created', p.explicit ? 'explicit' : 'implicit'], ['max_level', set.maxLevel()], ['searches', set.searches],
   ]);

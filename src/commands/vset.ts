@@ -39,13 +39,6 @@ const ENGINE_MAX_M = 1024;
 /** VRANDMEMBER with a negative count: at most this many names (memory stays bounded). */
 const RANDOM_REPEAT_MAX = 1_000_000;
 
-/**
- * Sets created by VADD. Redis checks an omitted quantization flag as Q8 and an
- * omitted M as 16 against such a set; into a VEC-created set an omitted flag
- * means "the set's own". (Not persisted: a set reloaded from a snapshot is
- * treated as VEC-created, the more lenient reading; WAL replay re-creates it.)
- */
-const madeByVadd = new WeakSet<VectorSet>();
 
 /** An integer argument, or NaN (no exception: each command has its own error text). */
 function intOrNaN(arg: Buffer | undefined): number {
@@ -138,7 +131,9 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   if (set) {
     needCosine(set, 'VADD');
     const p = set.params;
-    const strict = madeByVadd.has(set);
+    // Redis checks an omitted quantization flag as Q8 and an omitted M as 16 against a set
+    // VADD created; into a VEC-created set an omitted flag means "the set's own".
+    const strict = set.params.family === 'vset';
     if ((quant ?? (strict ? 'I8' : p.quant)) !== p.quant) throw new ArgError('asked quantization mismatch with existing vector set');
     if ((m ?? (strict ? VADD_M : p.m)) !== p.m) throw new ArgError('asked M value mismatch with existing vector set');
     // A projected set needs the same REDUCE on every VADD; a plain one none.
@@ -160,9 +155,9 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     if (m !== undefined && m > ENGINE_MAX_M) throw new ArgError(`M ${m} is over ${ENGINE_MAX_M}, the largest this server supports`);
     const params = makeParams({ dim: reduce || input.length, metric: q === 'B1' ? 'HAMMING' : 'COSINE', quant: q, m: m ?? VADD_M, efConstruction: ef ?? VADD_EF }, false);
     params.projectInputDim = reduce ? input.length : 0;
+    params.family = 'vset';
     if (reduce) vector = projectionFor(input.length, reduce).project(input);
     set = new VectorSet(params);
-    madeByVadd.add(set);
     ctx.db.set(keyOf(argv[1]), set);
   }
   // A zero vector is accepted (Redis 8 does): the engine keeps it out of the graph at distance 1.

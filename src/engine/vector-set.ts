@@ -45,6 +45,8 @@ export interface SetParams {
   explicit: boolean;
   /** REDUCE (Redis 8 V* random projection): the input dimension, or 0. */
   projectInputDim: number;
+  /** The command family that created it: VADD checks omitted options against Redis's defaults only on its own sets. */
+  family: 'vec' | 'vset';
 }
 
 export const DEFAULT_PARAMS = { metric: 'COSINE', quant: 'F32', m: 16, efConstruction: 128, ef: 64 } as const;
@@ -117,6 +119,8 @@ export class VectorSet implements StoredValue {
   /** Elements added then removed or replaced since the last rebuild (usearch keeps tombstones). */
   private tombstones = 0;
   attributesCount = 0;
+  /** Bytes of all ids, kept current so INFO never walks the set. */
+  private idBytes = 0;
   searches = 0;
 
   // Physical view: what each native slot stands for.
@@ -156,6 +160,7 @@ export class VectorSet implements StoredValue {
     }
     this.idToSlot.set(id, slot);
     this.ids[slot] = id;
+    if (old === undefined) this.idBytes += id.length;
     this.setPayloadAt(slot, payload ?? undefined);
     this.livePos[slot] = this.live.length;
     this.live.push(slot);
@@ -173,6 +178,7 @@ export class VectorSet implements StoredValue {
       const slot = this.idToSlot.get(id);
       if (slot === undefined) continue;
       this.idToSlot.delete(id);
+      this.idBytes -= id.length;
       this.forgetSlot(slot);
       this.sortedIds = null;
       n++;
@@ -392,10 +398,17 @@ export class VectorSet implements StoredValue {
   }
 
   maxLevel(): number { return this.index.maxLevel(); }
+  /**
+   * Bytes this set holds: usearch's graph and vectors in use (not its arena
+   * reservations, which the kernel maps lazily), plus the id map, payloads
+   * and per-slot arrays on the JS side (estimated: ~64 bytes of Map entry per id).
+   */
   memoryUsage(): number {
-    return this.index.memoryUsage() + this.idToSlot.size * 64 + this.scales.byteLength + this.livePos.byteLength;
+    const js = this.scales.byteLength + this.livePos.byteLength + this.idToSlot.size * 64 + this.idBytes;
+    return this.index.memoryStats().used + js;
   }
-  indexMemory(): number { return this.index.memoryUsage(); }
+  indexMemory(): number { return this.index.memoryStats().used; }
+  indexReserved(): number { return this.index.memoryStats().reserved; }
   capacity(): number { return this.index.capacity(); }
 
   dispose(): void {
@@ -516,6 +529,7 @@ export class VectorSet implements StoredValue {
       }
       set.idToSlot.set(id, slot);
       set.ids[slot] = id;
+      set.idBytes += id.length;
       set.slotIds[slot] = id;
       set.livePos[slot] = set.live.length;
       set.live.push(slot);
