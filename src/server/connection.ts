@@ -38,6 +38,8 @@ interface PendingReply {
 const SOFT_OUTPUT_BYTES = 1 << 20;
 /** Commands still running for one client past which we stop reading from it. */
 const MAX_IN_FLIGHT = 1024;
+/** A received chunk at least this large, ending in a small partial command, is compacted away. */
+const COMPACT_MIN_CHUNK = 4096;
 
 export class Connection implements ClientView {
   readonly id: number;
@@ -102,6 +104,11 @@ export class Connection implements ClientView {
     this.lastInteraction = Date.now();
     this.parser.feed(chunk);
     this.runCommands();
+    // A partial command left at the end of a large chunk would pin the whole chunk
+    // (up to 64 KB) while the client idles: keep only its own bytes (hardening.md,
+    // slow sender). Only then: small chunks are the parser's own business.
+    const pending = this.parser.pending;
+    if (pending > 0 && chunk.length >= COMPACT_MIN_CHUNK && pending * 2 <= chunk.length) this.parser.compact();
     this.flush();
   }
 
@@ -146,11 +153,26 @@ export class Connection implements ClientView {
     }
   }
 
+  /**
+   * Encode one reply. A value the encoder refuses (a handler bug: say a
+   * fractional number where an integer belongs) becomes `-ERR internal error`
+   * and a log line; it must never unwind the socket handler and take the
+   * process down.
+   */
+  private encode(reply: Reply, proto: 2 | 3): void {
+    try {
+      this.encoder.write(reply, proto);
+    } catch (e) {
+      this.host.log.error({ err: e, command: this.lastCommand }, 'reply could not be encoded');
+      this.encoder.write(new ErrorReply('ERR internal error'), proto);
+    }
+  }
+
   /** Queue a reply in order: encode it now if nothing before it is pending. */
   push(reply: Reply | Promise<Reply>): void {
     const closeAfter = this.closeAfterReply;
     if (!(reply instanceof Promise)) {
-      if (this.queue.length === 0) { this.encoder.write(reply, this.proto); return; }
+      if (this.queue.length === 0) { this.encode(reply, this.proto); return; }
       this.queue.push({ reply, proto: this.proto, closeAfter });
       return;
     }
@@ -167,7 +189,7 @@ export class Connection implements ClientView {
   /** Write out a pushed message (MONITOR lines) outside the request/reply order. */
   sendOutOfBand(reply: Reply): void {
     if (this.closing) return;
-    this.encoder.write(reply, this.proto);
+    this.encode(reply, this.proto);
     this.scheduleFlush();
   }
 
@@ -181,7 +203,7 @@ export class Connection implements ClientView {
   private flush(): void {
     while (this.queue.length > 0 && this.queue[0].reply !== undefined) {
       const slot = this.queue.shift()!;
-      this.encoder.write(slot.reply!, slot.proto);
+      this.encode(slot.reply!, slot.proto);
     }
     if (this.closing) return;
     if (this.encoder.length > 0) {

@@ -14,9 +14,10 @@ export interface Exchange { text: string; bytes: Buffer; closed: boolean }
 
 /**
  * Send bytes (optionally as several writes), collect everything until the
- * server closes or stays quiet for `idleMs`.
+ * server closes, or stays quiet for `idleMs` after its first byte (before it,
+ * up to `totalMs`: a loaded machine may take a while to answer at all).
  */
-export function exchange(port: number, data: Buffer | Buffer[], { idleMs = 150, totalMs = 5000 } = {}): Promise<Exchange> {
+export function exchange(port: number, data: Buffer | Buffer[], { idleMs = 150, totalMs = 5000, expectSilence = false } = {}): Promise<Exchange> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -32,7 +33,7 @@ export function exchange(port: number, data: Buffer | Buffer[], { idleMs = 150, 
     const total = setTimeout(finish, totalMs);
     s.on('connect', () => {
       for (const part of Array.isArray(data) ? data : [data]) s.write(part);
-      arm();
+      if (expectSilence) arm();
     });
     s.on('data', (d) => { chunks.push(d); arm(); });
     s.on('close', () => { closed = true; finish(); });
