@@ -5,7 +5,8 @@
  * WAL write per event-loop turn), snapshots (SAVE, BGSAVE, automatic save
  * points, WAL rewrite), graceful shutdown, and -MISCONF while the disk fails.
  */
-import { openStore, type Store, type SnapshotWriter } from '../persistence/index.js';
+import { openStore, setCrc32cImplementation, type Store, type SnapshotWriter } from '../persistence/index.js';
+import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
 import { ArgError, MisconfError, type RespError } from '../errors.js';
 import type { ClientState, PersistenceApi } from '../commands/types.js';
 import { keyBytes, StringValue } from '../engine/keyspace.js';
@@ -362,6 +363,9 @@ function decodeStrings(b: Buffer): Array<[number, string, Buffer]> {
 export const persistenceModule: ServerModule = {
   name: 'persistence',
   async attach(server) {
+    // The addon's CRC32C uses the CPU's instruction (and runs big buffers off the
+    // event loop): snapshots are checksummed at memory speed, not JS table speed.
+    setCrc32cImplementation({ name: `native-${capabilities.crc32cHardware ? 'hardware' : 'software'}`, crc32c, crc32cAsync });
     const p = new Persistence(server);
     server.persistence = p;
     server.persistenceInfo = () => p.info();
