@@ -275,6 +275,8 @@ export class RequestParser {
 
   private phase = START;
   private args: Buffer[] = [];
+  /** `args[0, argsOwned)` are copies of their own (compact() made them), not slices of a chunk. */
+  private argsOwned = 0;
   private remaining = 0;
   private bulkLen = 0;
   /** Stream offset where the current command began. */
@@ -397,6 +399,10 @@ export class RequestParser {
    */
   compact(): void {
     if (this.failure !== null) return;
+    // The arguments of a command still in progress are slices of the chunks they came
+    // in: copy each (once) so that command pins only its own bytes, not whole chunks.
+    for (let i = this.argsOwned; i < this.args.length; i++) this.args[i] = Buffer.from(this.args[i]);
+    this.argsOwned = this.args.length;
     // Queue entries keep what they use of the staging buffer alive; the parser need not.
     this.stage = null;
     this.stageSlot = -1;
@@ -577,6 +583,7 @@ export class RequestParser {
     }
     // Grown by push, not sized by n: the count is a claim until the arguments arrive.
     this.args = [];
+    this.argsOwned = 0;
     this.remaining = n;
     this.phase = BULK_LEN;
   }
@@ -589,6 +596,7 @@ export class RequestParser {
   private complete(): Buffer[] {
     const args = this.args;
     this.args = EMPTY_ARGS;
+    this.argsOwned = 0;
     this.phase = START;
     this.checkCommandSize();
     this.lastWasInline = false;

@@ -69,7 +69,6 @@ interface AddonIndex {
   size(): number;
   capacity(): number;
   nodes(): number;
-  memoryUsage(): number;
   memoryStats(): RawMemoryStats;
   maxLevel(): number;
   inFlight(): number;
@@ -235,11 +234,12 @@ export class NativeIndex {
   /** Removed entries whose nodes still sit in the graph, waiting to be reused by adds. */
   tombstones(): number { return this.#native.nodes() - this.#native.size(); }
   /**
-   * usearch's `memory_usage()`: bytes held for this index (graph, vectors, key table), counting
-   * whole arenas, so an index of a few vectors already reports ~16 MiB of which ~200 KiB is
-   * resident. Accurate within ~10 % for large indexes; see `memoryStats().used` for small ones.
+   * Bytes usearch reserved for this index (whole arenas: an index of a few vectors already
+   * reports ~16 MiB of which ~200 KiB is resident; `memoryStats().used` is what is in use).
+   * Read from the arena counters: usearch's own `memory_usage()` walks every node and races
+   * with concurrent inserts (it crashed the process while an addBatch ran).
    */
-  memoryUsage(): number { return this.#native.memoryUsage(); }
+  memoryUsage(): number { return this.memoryStats().reserved; }
   memoryStats(): NativeMemoryStats {
     const m = this.#native.memoryStats();
     const graphUsed = m.graphAllocated - m.graphWasted - m.graphReserved;

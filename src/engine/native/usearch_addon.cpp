@@ -523,9 +523,6 @@ class Index : public Napi::ObjectWrap<Index> {
     Napi::Value Nodes(Napi::CallbackInfo const& info) { // live + removed (tombstoned) nodes
         return Napi::Number::New(info.Env(), double(get_slot(native_->cend())));
     }
-    Napi::Value MemoryUsage(Napi::CallbackInfo const& info) {
-        return Napi::Number::New(info.Env(), double(native_->memory_usage()));
-    }
     /// usearch's per-tape figures: `allocated` counts whole mmap arenas (4 MiB and up, touched
     /// lazily), `wasted` their unusable tails, `reserved` what is left in the current arena.
     Napi::Value MemoryStats(Napi::CallbackInfo const& info) {
@@ -872,7 +869,6 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("size", &Index::Size),
                                          InstanceMethod("capacity", &Index::Capacity),
                                          InstanceMethod("nodes", &Index::Nodes),
-                                         InstanceMethod("memoryUsage", &Index::MemoryUsage),
                                          InstanceMethod("memoryStats", &Index::MemoryStats),
                                          InstanceMethod("maxLevel", &Index::MaxLevel),
                                          InstanceMethod("inFlight", &Index::InFlight),
