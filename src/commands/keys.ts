@@ -7,7 +7,7 @@ import { OK, SimpleString, type Reply } from '../../protocol/reply.js';
 import { ArgError, SYNTAX, WrongTypeError } from '../errors.js';
 import { StringValue, keyBytes, keyOf } from '../engine/keyspace.js';
 import { globMatch } from '../util/glob.js';
-import type { CommandSpec } from './types.js';
+import type { CommandSpec, Ctx } from './types.js';
 import { isKeyword } from './numbers.js';
 import { parseInteger } from './numbers.js';
 
@@ -17,7 +17,7 @@ const allKeys = { firstKey: 1, lastKey: -1, step: 1 } as const;
 const noKeys = { firstKey: 0, lastKey: 0, step: 0 } as const;
 
 /** SCAN's cursor is a position in the database's insertion order; the default COUNT is 10, as in Redis. */
-function scan(ctx: Parameters<NonNullable<CommandSpec['handler']>>[0], argv: Buffer[]): Reply {
+function scan(ctx: Ctx, argv: Buffer[]): Reply {
   let cursor: number;
   try { cursor = parseInteger(argv[1]); } catch { throw new ArgError('invalid cursor'); }
   if (cursor < 0) throw new ArgError('invalid cursor');
@@ -47,7 +47,7 @@ function scan(ctx: Parameters<NonNullable<CommandSpec['handler']>>[0], argv: Buf
   return [String(next), out];
 }
 
-function rename(ctx: Parameters<NonNullable<CommandSpec['handler']>>[0], argv: Buffer[], nx: boolean): Reply {
+function rename(ctx: Ctx, argv: Buffer[], nx: boolean): Reply {
   const from = keyOf(argv[1]), to = keyOf(argv[2]);
   if (!ctx.db.peek(from)) throw new ArgError('no such key');
   if (nx && from !== to && ctx.db.peek(to)) { ctx.propagate = null; return 0; }
@@ -55,27 +55,25 @@ function rename(ctx: Parameters<NonNullable<CommandSpec['handler']>>[0], argv: B
   return nx ? 1 : OK;
 }
 
+function deleteKeys(ctx: Ctx, argv: Buffer[]): Reply {
+  let n = 0;
+  for (let i = 1; i < argv.length; i++) if (ctx.db.delete(keyOf(argv[i]))) n++;
+  if (n === 0) ctx.propagate = null;
+  return n;
+}
+
 export const keyCommands: CommandSpec[] = [
   {
     ...base, ...allKeys, name: 'del', arity: -2, flags: ['write'], summary: 'Deletes one or more keys.',
     arguments: [{ name: 'key', type: 'key', multiple: true }],
-    handler: (ctx, argv) => {
-      let n = 0;
-      for (let i = 1; i < argv.length; i++) if (ctx.db.delete(keyOf(argv[i]))) n++;
-      if (n === 0) ctx.propagate = null;
-      return n;
-    },
+    handler: deleteKeys,
   },
   {
+    // Memory is released as the keys go either way: UNLINK is DEL under Redis's other name.
     ...base, ...allKeys, name: 'unlink', arity: -2, flags: ['write', 'fast'], since: '4.0.0',
     summary: 'Asynchronously deletes one or more keys.',
     arguments: [{ name: 'key', type: 'key', multiple: true }],
-    handler: (ctx, argv) => {
-      let n = 0;
-      for (let i = 1; i < argv.length; i++) if (ctx.db.delete(keyOf(argv[i]))) n++;
-      if (n === 0) ctx.propagate = null;
-      return n;
-    },
+    handler: deleteKeys,
   },
   {
     ...base, ...allKeys, name: 'exists', arity: -2, flags: ['readonly', 'fast'], summary: 'Determines whether one or more keys exist.',
