@@ -35,9 +35,14 @@ export interface Config {
   'slowlog-log-slower-than': number;
   'slowlog-max-len': number;
   'latency-tracking': boolean;
-  'enable-debug-command': boolean;
+  /** DEBUG: refused (no), allowed (yes), or allowed from loopback clients only (local), as in Redis. */
+  'enable-debug-command': 'yes' | 'no' | 'local';
+  /** Milliseconds at or past which a command is recorded as a LATENCY event (0: off). */
+  'latency-monitor-threshold': number;
   'http-port': number;
   'metrics-port': number;
+  /** Largest HTTP request body accepted (413 past it). */
+  'http-max-body-bytes': number;
   /** Largest payload (JSON attribute) per element, bytes. */
   'vec-max-payload-bytes': number;
   /** Deleted elements as a share of a set past which the set's index is rebuilt. */
@@ -83,9 +88,11 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'slowlog-log-slower-than': { kind: 'int', default: '10000', mutable: true, min: -1, max: 2 ** 40, describe: 'microseconds past which a command is logged in SLOWLOG (-1 off)' },
   'slowlog-max-len': { kind: 'int', default: '128', mutable: true, min: 0, max: 2 ** 31, describe: 'entries kept in SLOWLOG' },
   'latency-tracking': { kind: 'bool', default: 'yes', mutable: true, describe: 'per-command latency percentiles in INFO latencystats' },
-  'enable-debug-command': { kind: 'bool', default: 'no', mutable: false, describe: 'allow the DEBUG command' },
+  'enable-debug-command': { kind: 'enum', default: 'no', mutable: false, values: ['yes', 'no', 'local'], describe: 'allow the DEBUG command (local: from loopback clients only)' },
+  'latency-monitor-threshold': { kind: 'int', default: '0', mutable: true, min: 0, max: 2 ** 40, describe: 'milliseconds past which a command is a LATENCY event (0: off)' },
   'http-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'HTTP JSON API port (0: off)' },
   'metrics-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'Prometheus /metrics on its own port (0: off)' },
+  'http-max-body-bytes': { kind: 'bytes', default: '16mb', mutable: true, min: 1024, max: 2 ** 31, describe: 'largest HTTP request body accepted' },
   'vec-max-payload-bytes': { kind: 'bytes', default: '64kb', mutable: true, min: 2, max: 512 * 1024 * 1024, describe: 'largest payload per element' },
   'vec-compact-threshold': { kind: 'float', default: '0.25', mutable: true, min: 0.01, max: 1, describe: 'share of deleted elements that triggers an index rebuild' },
   'vec-exact-search-below': { kind: 'bytes', default: '16mb', mutable: true, min: 0, max: 2 ** 40, describe: 'search sets whose vectors take at most this many bytes exactly, not through the graph (0: never)' },

@@ -9,6 +9,7 @@ import { globMatch } from '../util/glob.js';
 import { commandDocs, commandInfo, type CommandTable } from './table.js';
 import type { CommandSpec, Ctx, InfoSection } from './types.js';
 import { isKeyword } from './numbers.js';
+import { configRewrite } from './ops.js';
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '1.0.0' } as const;
 
@@ -157,10 +158,12 @@ export function serverCommands(table: CommandTable): CommandSpec[] {
           arguments: [{ name: 'parameter', type: 'string', multiple: true }], handler: configGet },
         { ...base, name: 'config|set', arity: -4, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.0.0', summary: 'Sets configuration parameters in-flight.',
           arguments: [{ name: 'data', type: 'block', multiple: true, arguments: [{ name: 'parameter', type: 'string' }, { name: 'value', type: 'string' }] }], handler: configSet },
+        { ...base, name: 'config|rewrite', arity: 2, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.8.0', summary: 'Persists the effective configuration to file.',
+          handler: configRewrite },
         { ...base, name: 'config|resetstat', arity: 2, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.0.0', summary: 'Resets the server\'s statistics.',
           handler: (ctx) => { ctx.server.resetStats(); return OK; } },
         { ...base, name: 'config|help', arity: 2, flags: ['loading', 'stale'], since: '5.0.0', summary: 'Returns helpful text about the different subcommands.',
-          handler: () => ['CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:', 'GET <pattern>', 'SET <directive> <value>', 'RESETSTAT', 'HELP'].map((s) => new SimpleString(s)) },
+          handler: () => ['CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:', 'GET <pattern>', 'SET <directive> <value>', 'RESETSTAT', 'REWRITE', 'HELP'].map((s) => new SimpleString(s)) },
       ],
     },
     {

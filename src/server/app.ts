@@ -15,11 +15,16 @@ import type { ServerModule } from './modules.js';
 import type { Fs } from '../persistence/fs.js';
 import { vectorModule } from './vector-module.js';
 import { persistenceModule } from './persistence-module.js';
+import { opsModule } from './ops-module.js';
+import { httpModule } from './http-module.js';
 import { persistenceCommands } from '../commands/persistence.js';
 import { VERSION } from '../version.js';
 
-/** In attach order. */
-const modules: ServerModule[] = [vectorModule, persistenceModule];
+/**
+ * In attach order. HTTP comes before persistence: it listens before the data
+ * loads (/healthz answers 503 meanwhile) and stops before the WAL is flushed.
+ */
+const modules: ServerModule[] = [vectorModule, opsModule, httpModule, persistenceModule];
 
 export interface StartOptions {
   logger?: Logger;

@@ -4,11 +4,14 @@
  * vectors) append their own sections.
  */
 import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { InfoSection } from '../commands/types.js';
 import type { Server } from './server.js';
 import { REDIS_COMPAT_VERSION, VERSION } from '../version.js';
 
-let peakRss = 0;
+let peakUsed = 0;
+/** Random per process, as Redis's run_id: tools use it to notice a restart. */
+const RUN_ID = randomBytes(20).toString('hex');
 
 export function serverInfoSections(server: Server): InfoSection[] {
   const uptime = () => Math.floor((Date.now() - server.startedAt) / 1000);
@@ -31,6 +34,7 @@ export function serverInfoSections(server: Server): InfoSection[] {
         ['arch_bits', process.arch.endsWith('64') ? 64 : 32],
         ['node_version', process.versions.node],
         ['process_id', process.pid],
+        ['run_id', RUN_ID],
         ['tcp_port', server.tcpPort],
         ['server_time_usec', Date.now() * 1000],
         ['uptime_in_seconds', uptime()],
@@ -57,18 +61,23 @@ export function serverInfoSections(server: Server): InfoSection[] {
       name: 'memory', inDefault: true,
       fields: () => {
         const m = process.memoryUsage();
-        peakRss = Math.max(peakRss, m.rss);
-        let data = 0;
-        for (const [, , v] of server.keyspace.all()) data += v.memoryUsage();
+        let data = 0, vectors = 0;
+        for (const [, , v] of server.keyspace.all()) {
+          const b = v.memoryUsage();
+          data += b;
+          if (v.type === 'vectorset') vectors += b;
+        }
         const used = m.heapUsed + m.external + data;
+        peakUsed = Math.max(peakUsed, used);
         return [
           ['used_memory', used],
           ['used_memory_human', human(used)],
           ['used_memory_rss', m.rss],
           ['used_memory_rss_human', human(m.rss)],
-          ['used_memory_peak', peakRss],
-          ['used_memory_peak_human', human(peakRss)],
+          ['used_memory_peak', peakUsed],
+          ['used_memory_peak_human', human(peakUsed)],
           ['used_memory_dataset', data],
+          ['used_memory_vector_sets', vectors],
           ['used_memory_js_heap', m.heapUsed],
           ['total_system_memory', os.totalmem()],
           ['maxmemory', 0],

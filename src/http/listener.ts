@@ -1,0 +1,238 @@
+/**
+ * The HTTP side door: node:http listeners on the configured bind addresses,
+ * serving the API routes (or /metrics alone on the metrics port). Here live
+ * the concerns HTTP adds on top of the commands: routing, the Bearer password
+ * (requirepass, compared in constant time), protected mode, the body size
+ * limit, JSON errors with fitting status codes, and request counters.
+ *
+ * node:http is enough for a dozen routes; a framework would bring more code
+ * than the routes themselves.
+ */
+import http from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { ClientState } from '../commands/types.js';
+import { NoAuthError, WrongPassError } from '../errors.js';
+import { HttpError, matchRoute, type ApiResponse, type Route } from './api.js';
+import type { Json } from './json-reply.js';
+
+export interface ListenerHost {
+  readonly config: Config;
+  readonly log: Logger;
+}
+
+const PROTECTED = 'DENIED Astronaut is running in protected mode because protected mode is enabled and no password is set. '
+  + 'In this mode requests are only accepted from the loopback interface. To accept remote clients, either set a password '
+  + '(requirepass, then send "Authorization: Bearer <password>"), or disable protected mode (protected-mode no).';
+
+/** How long a shutdown waits for requests in flight before closing their connections. */
+const CLOSE_GRACE_MS = 2000;
+
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Equal-length digests, so the comparison takes the same time whatever the guess. */
+function samePassword(given: string, password: string): boolean {
+  return timingSafeEqual(digest(given), digest(password));
+}
+
+/** null when the request may proceed; otherwise the 401 to answer. */
+export function checkAuthorization(header: string | undefined, password: string): HttpError | null {
+  if (!password) return null;
+  const challenge = { 'www-authenticate': 'Bearer realm="astronaut"' };
+  if (!header) return new HttpError(401, new NoAuthError().line(), challenge);
+  const m = /^(\S+)\s+(.*)$/.exec(header.trim());
+  let given: string | null = null;
+  if (m && m[1].toLowerCase() === 'bearer') given = m[2];
+  else if (m && m[1].toLowerCase() === 'basic') {
+    // curl -u default:<password> (or :<password>): the Redis user is "default".
+    const decoded = Buffer.from(m[2], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const user = colon < 0 ? null : decoded.slice(0, colon);
+    if (user === '' || user === 'default') given = decoded.slice(colon + 1);
+  }
+  const passOk = samePassword(given ?? '', password);
+  return given !== null && passOk ? null : new HttpError(401, new WrongPassError().line(), challenge);
+}
+
+/** Path segments, percent-decoded; trailing slash ignored. */
+function segmentsOf(url: string): string[] {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const parts = path.split('/').slice(1);
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  try {
+    return parts.map((p) => decodeURIComponent(p));
+  } catch {
+    throw HttpError.bad('malformed percent-encoding in the path');
+  }
+}
+
+export class HttpFront {
+  /** Requests answered, by `route\tmethod\tstatus`. */
+  readonly requests = new Map<string, number>();
+  private readonly servers: http.Server[] = [];
+
+  constructor(private readonly host: ListenerHost, private readonly routes: readonly Route[]) {}
+
+  /** Listen on every bind address (a '-' prefix: skip it if unavailable); returns the port. */
+  async listen(port: number, binds: readonly string[], metricsOnly: boolean): Promise<number> {
+    const routes = metricsOnly ? this.routes.filter((r) => r.name === '/metrics') : this.routes;
+    let bound = 0;
+    for (const raw of binds) {
+      const optional = raw.startsWith('-');
+      const hostname = optional ? raw.slice(1) : raw;
+      const srv = http.createServer((req, res) => { void this.serve(routes, req, res); });
+      // Refuse an oversized upload before the client sends it (curl sends Expect: 100-continue past 1 MB).
+      srv.on('checkContinue', (req, res) => {
+        const tooBig = this.declaredTooBig(req);
+        if (tooBig) { this.count('-', req.method ?? '', tooBig.status); this.send(res, errorResponse(tooBig)); return; }
+        res.writeContinue();
+        void this.serve(routes, req, res);
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen(port || bound, hostname, () => { srv.off('error', reject); resolve(); });
+        });
+      } catch (e) {
+        if (optional) { this.host.log.debug({ host: hostname, err: (e as Error).message }, 'optional HTTP bind address unavailable'); continue; }
+        await this.close();
+        throw e;
+      }
+      const a = srv.address();
+      if (a && typeof a === 'object') bound = a.port;
+      srv.on('error', (e) => this.host.log.error({ err: e }, 'HTTP listener error'));
+      this.servers.push(srv);
+    }
+    if (bound === 0) throw new Error(`could not listen for HTTP on any bind address (${binds.join(' ')})`);
+    return bound;
+  }
+
+  get addresses(): string[] {
+    return this.servers.map((s) => { const a = s.address(); return a && typeof a === 'object' ? `${a.address}:${a.port}` : String(a); });
+  }
+
+  /** Stop accepting; let requests in flight finish (briefly), then close what is left. */
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => srv.closeAllConnections(), CLOSE_GRACE_MS);
+      timer.unref();
+      srv.close(() => { clearTimeout(timer); resolve(); });
+      srv.closeIdleConnections();
+    })));
+    this.servers.length = 0;
+  }
+
+  private declaredTooBig(req: http.IncomingMessage): HttpError | null {
+    const limit = this.host.config['http-max-body-bytes'];
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) return tooLarge(limit);
+    return null;
+  }
+
+  private count(route: string, method: string, status: number): void {
+    const k = `${route}\t${method}\t${status}`;
+    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
+  }
+
+  private async serve(routes: readonly Route[], req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    let routeName = '-';
+    let response: ApiResponse;
+    try {
+      const m = matchRoute(routes, method, segmentsOf(req.url ?? '/'));
+      if ('allow' in m) {
+        if (m.allow.length === 0) throw new HttpError(404, `ERR unknown route ${method} ${(req.url ?? '').slice(0, 200)}`);
+        throw new HttpError(405, `ERR method ${method} not allowed here: use ${m.allow.join(', ')}`, { allow: m.allow.join(', ') });
+      }
+      const { route, params } = m;
+      routeName = route.name;
+      if (!route.open) this.admit(req);
+      const tooBig = this.declaredTooBig(req);
+      if (tooBig) throw tooBig;
+      response = await route.handle({ client: this.clientFor(req), params, body: () => this.readJson(req) });
+    } catch (e) {
+      if (e instanceof HttpError) response = errorResponse(e);
+      else {
+        this.host.log.error({ err: e, method, url: req.url }, 'HTTP request failed with an internal error');
+        response = errorResponse(new HttpError(500, 'ERR internal error'));
+      }
+    }
+    this.count(routeName, method, response.status);
+    this.send(res, response);
+    const ms = Math.round((performance.now() - started) * 1000) / 1000;
+    if (response.status >= 500) this.host.log.warn({ method, route: routeName, status: response.status, ms }, 'HTTP request failed');
+    else this.host.log.debug({ method, route: routeName, status: response.status, ms }, 'HTTP request');
+  }
+
+  /** Protected mode, then the password; throws the refusal. */
+  private admit(req: http.IncomingMessage): void {
+    const config = this.host.config;
+    if (config['protected-mode'] && !config.requirepass && !isLoopback(req.socket.remoteAddress)) throw new HttpError(403, PROTECTED);
+    const refusal = checkAuthorization(req.headers.authorization, config.requirepass);
+    if (refusal) throw refusal;
+  }
+
+  /** The client the request's commands run as: authenticated (the listener checked), RESP3 (maps stay maps). */
+  private clientFor(req: http.IncomingMessage): ClientState {
+    const s = req.socket;
+    const now = Date.now();
+    return {
+      id: 0, name: 'http', proto: 3, db: 0, authenticated: true, libName: 'http', libVer: '',
+      addr: `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`, laddr: `${s.localAddress ?? '?'}:${s.localPort ?? 0}`,
+      createdAt: now, lastInteraction: now, multi: null, multiDirty: false, closeAfterReply: false,
+      lastCommand: '', noEvict: false, noTouch: false,
+    };
+  }
+
+  private readJson(req: http.IncomingMessage): Promise<unknown> {
+    const limit = this.host.config['http-max-body-bytes'];
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      req.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        size += chunk.length;
+        if (size > limit) { settled = true; reject(tooLarge(limit)); return; }
+        chunks.push(chunk);
+      });
+      req.on('end', () => {
+        if (settled) return;
+        settled = true;
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (text.trim() === '') { reject(HttpError.bad('request body must be a JSON object')); return; }
+        try { resolve(JSON.parse(text)); } catch (e) { reject(HttpError.bad(`request body is not valid JSON: ${(e as Error).message}`)); }
+      });
+      req.on('error', (e) => { if (!settled) { settled = true; reject(HttpError.bad(`reading the request body failed: ${e.message}`)); } });
+    });
+  }
+
+  private send(res: http.ServerResponse, r: ApiResponse): void {
+    if (res.headersSent) return;
+    const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body) + '\n';
+    res.writeHead(r.status, {
+      'content-type': r.contentType ?? 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      ...r.headers,
+    });
+    res.end(text);
+  }
+}
+
+/** 413; the connection is closed after it, so the rest of the upload is not read. */
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, `ERR request body is larger than http-max-body-bytes (${limit} bytes)`, { connection: 'close' });
+}
+
+function errorResponse(e: HttpError): ApiResponse {
+  const body: Json = { error: e.line, code: e.code };
+  return { status: e.status, body, headers: e.headers };
+}
