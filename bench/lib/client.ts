@@ -1,0 +1,144 @@
+/**
+ * Load generators over ioredis: N connections in a closed loop (each sends its
+ * next command as soon as the previous reply arrives), and pipelined bulk loads.
+ * The clients live in this process and share its cores with the server: their
+ * CPU time is measured and reported beside every throughput.
+ */
+import { Redis } from 'ioredis';
+import { percentiles, nowUs } from './stats.js';
+import { cpuBetween, threadCpu, type CpuSplit } from './server.js';
+
+export async function connect(port: number): Promise<Redis> {
+  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  await r.connect();
+  return r;
+}
+
+export async function connectMany(port: number, n: number): Promise<Redis[]> {
+  const out: Redis[] = [];
+  for (let i = 0; i < n; i++) out.push(await connect(port));
+  return out;
+}
+
+export function closeAll(clients: Redis[]): void {
+  for (const c of clients) c.disconnect();
+}
+
+export interface LoopResult {
+  ops: number;
+  seconds: number;
+  qps: number;
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+  errors: number;
+  firstError: string | null;
+  /** Server CPU during the measured window (null when no pid was given). */
+  serverCpu: CpuSplit | null;
+  /** This process's CPU (the clients) during the window, in seconds. */
+  clientCpu: number;
+  /** Wall seconds between the two CPU samples (divide CPU seconds by it for cores busy). */
+  cpuWall: number;
+}
+
+export interface LoopOptions {
+  durationMs: number;
+  warmupMs: number;
+  /** Pick the next query index (shared across connections). */
+  next: () => number;
+  send: (client: Redis, qi: number) => Promise<unknown>;
+  /** Called with each reply inside the window (e.g. to keep one answer per query for recall). */
+  onReply?: (qi: number, reply: unknown) => void;
+  /** Server pid, to split its CPU by thread over the window. */
+  serverPid?: number;
+}
+
+/**
+ * Every client loops send → await reply for warmup + duration; only commands
+ * sent inside the measured window count. QPS = counted replies ÷ window.
+ */
+export async function closedLoop(clients: Redis[], o: LoopOptions): Promise<LoopResult> {
+  const t0 = nowUs();
+  const windowStart = t0 + o.warmupMs * 1000;
+  const windowEnd = windowStart + o.durationMs * 1000;
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | null = null;
+  let cpuA: ReturnType<typeof threadCpu> | null = null;
+  let clientA: NodeJS.CpuUsage | null = null;
+  let lastDone = windowStart;
+  let cpuT0 = 0, cpuWall = 0;
+  const startTimer = setTimeout(() => {
+    cpuT0 = nowUs();
+    if (o.serverPid) cpuA = threadCpu(o.serverPid);
+    clientA = process.cpuUsage();
+  }, o.warmupMs);
+  let serverCpu: CpuSplit | null = null;
+  let clientCpu = 0;
+  const endTimer = setTimeout(() => {
+    cpuWall = (nowUs() - cpuT0) / 1e6;
+    if (o.serverPid && cpuA) serverCpu = cpuBetween(o.serverPid, cpuA, threadCpu(o.serverPid), cpuWall);
+    if (clientA) { const d = process.cpuUsage(clientA); clientCpu = (d.user + d.system) / 1e6; }
+  }, o.warmupMs + o.durationMs);
+  await Promise.all(clients.map(async (c) => {
+    for (;;) {
+      const start = nowUs();
+      if (start >= windowEnd) return;
+      const qi = o.next();
+      try {
+        const reply = await o.send(c, qi);
+        const end = nowUs();
+        if (start >= windowStart) {
+          lat.push(end - start);
+          if (end > lastDone) lastDone = end;
+          o.onReply?.(qi, reply);
+        }
+      } catch (e) {
+        errors++;
+        if (firstError === null) firstError = (e as Error).message;
+        if (errors > 1000) throw new Error(`too many errors, first: ${firstError}`);
+      }
+    }
+  }));
+  clearTimeout(startTimer);
+  clearTimeout(endTimer);
+  const seconds = (lastDone - windowStart) / 1e6;
+  const [p50, p99, max] = percentiles(lat, [50, 99, 100]);
+  return { ops: lat.length, seconds, qps: lat.length / seconds, p50Us: p50, p99Us: p99, maxUs: max, errors, firstError, serverCpu, clientCpu, cpuWall };
+}
+
+/** A shared round-robin counter over q queries. */
+export function roundRobin(q: number): () => number {
+  let i = 0;
+  return () => { const v = i; i = (i + 1) % q; return v; };
+}
+
+/**
+ * Send `total` commands as pipelines of `perPipeline`, over all `clients`
+ * concurrently (each takes the next chunk when its previous one is answered).
+ * Throws on the first error reply.
+ */
+export async function pipelinedLoad(clients: Redis[], total: number, perPipeline: number,
+  command: (i: number) => [string, ...(string | Buffer)[]]): Promise<void> {
+  let nextChunk = 0;
+  const chunks = Math.ceil(total / perPipeline);
+  await Promise.all(clients.map(async (c) => {
+    for (;;) {
+      const chunk = nextChunk++;
+      if (chunk >= chunks) return;
+      const p = c.pipeline();
+      const end = Math.min(total, (chunk + 1) * perPipeline);
+      for (let i = chunk * perPipeline; i < end; i++) {
+        const [cmd, ...args] = command(i);
+        p.callBuffer(cmd, ...args);
+      }
+      const res = await p.exec();
+      for (const [err] of res ?? []) if (err) throw new Error(`pipelined ${command(chunk * perPipeline)[0]} failed: ${err.message}`);
+    }
+  }));
+}
+
+/** Parse a VEC.SEARCH / VSIM reply of ids (Buffers holding decimal indices). */
+export function idsOf(reply: unknown): number[] {
+  return (reply as Buffer[]).map((b) => Number(b.toString('latin1')));
+}

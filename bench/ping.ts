@@ -1,0 +1,102 @@
+/**
+ * Q1, the RESP server: how close does Astronaut's request path come to Redis
+ * itself on the smallest command? `redis-benchmark -t ping -n N -c 50` with
+ * pipelines of 1 and 16 against Astronaut and Debian's redis-server, both
+ * started here, alternating, median of the repeats. Bar: ops/s ≥ 0.8 × Redis.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Context } from './lib/context.js';
+import { startAstronaut, startRedis, threadCpu, cpuBetween, type ServerProc } from './lib/server.js';
+import { median, fmtRate, fmtMs, fmtRatio } from './lib/stats.js';
+import { printTable } from './lib/report.js';
+
+const exec = promisify(execFile);
+
+interface CsvRow { test: string; rps: number; avgMs: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number }
+
+/**
+ * redis-benchmark 7 with `--csv` prints one row per test:
+ * "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms".
+ */
+export function parseCsv(text: string): CsvRow[] {
+  const rows: CsvRow[] = [];
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const header = lines.find((l) => l.startsWith('"test"'));
+  if (!header) throw new Error(`redis-benchmark printed no CSV header:\n${text}`);
+  const cols = header.split(',').map((c) => c.replace(/"/g, ''));
+  const at = (name: string) => { const i = cols.indexOf(name); if (i < 0) throw new Error(`no column ${name} in ${header}`); return i; };
+  for (const l of lines) {
+    if (l === header || !l.startsWith('"')) continue;
+    const f = l.split(',').map((c) => c.replace(/"/g, ''));
+    rows.push({ test: f[at('test')], rps: Number(f[at('rps')]), avgMs: Number(f[at('avg_latency_ms')]), p50Ms: Number(f[at('p50_latency_ms')]),
+      p95Ms: Number(f[at('p95_latency_ms')]), p99Ms: Number(f[at('p99_latency_ms')]), maxMs: Number(f[at('max_latency_ms')]) });
+  }
+  return rows;
+}
+
+async function benchmark(server: ServerProc, requests: number, pipeline: number): Promise<{ rows: CsvRow[]; cpuUsPerOp: number }> {
+  const port = server.port;
+  const a = threadCpu(server.pid);
+  const t0 = performance.now();
+  const { stdout } = await exec('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'ping', '-n', String(requests), '-c', '50',
+    '-P', String(pipeline), '--csv'], { maxBuffer: 1 << 20, timeout: 300_000 });
+  const cpu = cpuBetween(server.pid, a, threadCpu(server.pid), (performance.now() - t0) / 1000);
+  const rows = parseCsv(stdout);
+  // Server CPU per command over the whole invocation (both PING tests): what each reply costs,
+  // which the crowding of this machine moves far less than ops/s.
+  return { rows, cpuUsPerOp: (cpu.total / (requests * rows.length)) * 1e6 };
+}
+
+export async function run(ctx: Context): Promise<void> {
+  const o = ctx.opts;
+  const servers: ServerProc[] = [await startAstronaut(), await startRedis()];
+  try {
+    const samples = new Map<string, CsvRow[]>(); // `${server}|${P}|${test}` → one row per repeat
+    const cpuPerOp = new Map<string, number[]>(); // `${server}|${P}` → µs per command, one per repeat
+    for (let rep = 0; rep < o.pingRepeats; rep++) {
+      for (const p of [1, 16]) {
+        // Alternate which server goes first, so a slow patch of the machine does not always hit the same one.
+        const order = rep % 2 === 0 ? servers : [...servers].reverse();
+        for (const s of order) {
+          const b = await benchmark(s, o.pingRequests, p);
+          const ck = `${s.name}|${p}`;
+          if (!cpuPerOp.has(ck)) cpuPerOp.set(ck, []);
+          cpuPerOp.get(ck)!.push(b.cpuUsPerOp);
+          for (const r of b.rows) {
+            const key = `${s.name}|${p}|${r.test}`;
+            if (!samples.has(key)) samples.set(key, []);
+            samples.get(key)!.push(r);
+          }
+        }
+      }
+    }
+    const rows: (string | number)[][] = [];
+    const json: Record<string, unknown>[] = [];
+    for (const p of [1, 16]) {
+      for (const test of ['PING_INLINE', 'PING_MBULK']) {
+        const med = (server: string) => {
+          const rs = samples.get(`${server}|${p}|${test}`) ?? [];
+          return { rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)),
+            max: median(rs.map((r) => r.maxMs)), runs: rs.map((r) => r.rps), cpuUsPerOp: median(cpuPerOp.get(`${server}|${p}`) ?? []) };
+        };
+        const r = med('redis-server');
+        const a = med('astronaut');
+        const ratio = a.rps / r.rps;
+        // Sorted slowest first, as undici's benchmark table does.
+        for (const [name, m] of [['redis-server', r], ['astronaut', a]] as const) {
+          rows.push([`-P ${p}`, test, name, fmtRate(m.rps), fmtMs(m.p50), fmtMs(m.p99), fmtMs(m.max), name === 'astronaut' ? fmtRatio(ratio) : '1.00×',
+            m.cpuUsPerOp.toFixed(2), m.runs.map((x) => fmtRate(x)).join(' / ')]);
+        }
+        json.push({ pipeline: p, test, redis: r, astronaut: a, ratio });
+        ctx.bars.add('Q1 PING', `${test} -P ${p} ops/s ÷ Redis`, ratio, '>=', 0.8, '×');
+      }
+    }
+    printTable(`Q1 PING: redis-benchmark -t ping -n ${o.pingRequests} -c 50, median of ${o.pingRepeats} (alternating)`,
+      ['pipeline', 'test', 'server', 'ops/s', 'p50', 'p99', 'max', 'vs Redis', 'server CPU µs/op', 'runs (ops/s)'], rows,
+      'p50/p99/max: redis-benchmark --csv; server CPU µs/op: all server threads over each invocation (both tests) ÷ commands, median of the repeats.');
+    ctx.results.ping = { requests: o.pingRequests, repeats: o.pingRepeats, rows: json };
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
