@@ -138,7 +138,7 @@ export class Connection implements ClientView {
         throw e;
       }
       if (argv === null) return;
-      if (argv[0].length <= 5 && isCrossProtocol(argv[0])) {
+      if (isCrossProtocol(argv[0])) {
         this.host.crossProtocolWarning(this);
         this.closeAfterReply = true;
         this.socket.pause();
@@ -250,8 +250,13 @@ export class Connection implements ClientView {
   }
 }
 
-/** `POST` or `Host:` as a command name: someone pointed an HTTP client at us (Redis's securityWarningCommand). */
+/**
+ * `POST` or `Host:` as a command name: someone pointed an HTTP client at us
+ * (Redis's securityWarningCommand). Compared by bytes: it runs for every command.
+ */
 function isCrossProtocol(name: Buffer): boolean {
-  const n = name.toString('latin1').toLowerCase();
-  return n === 'post' || n === 'host:';
+  const n = name.length;
+  if (n === 4) return (name[0] | 0x20) === 0x70 && (name[1] | 0x20) === 0x6f && (name[2] | 0x20) === 0x73 && (name[3] | 0x20) === 0x74; // post
+  if (n === 5) return (name[0] | 0x20) === 0x68 && (name[1] | 0x20) === 0x6f && (name[2] | 0x20) === 0x73 && (name[3] | 0x20) === 0x74 && name[4] === 0x3a; // host:
+  return false;
 }
