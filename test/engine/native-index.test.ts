@@ -3,43 +3,17 @@ import {
   NativeIndex, crc32c, crc32cAsync, crc32cSoftware, threads, capabilities,
   type NativeIndexOptions, type NativeMetric, type NativeScalar,
 } from '../../src/engine/native-index.js';
+import { clusteredData, normal, rowOf, seeded } from '../helpers/data.js';
 
 // ---------------------------------------------------------------------------------------------
 // Data and references
 
-/** mulberry32: small, seeded, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(rand: () => number): number {
-  const u = Math.max(rand(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
-
-/** n × d mixture of Gaussians around `clusters` random centres (row-major). */
-function clustered(n: number, d: number, clusters: number, seed: number, spread = 0.35): Float32Array {
-  const rand = rng(seed);
-  const centres = new Float32Array(clusters * d);
-  for (let i = 0; i < centres.length; i++) centres[i] = gaussian(rand);
-  const out = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) {
-    const c = Math.floor(rand() * clusters);
-    for (let j = 0; j < d; j++) out[i * d + j] = centres[c * d + j] + spread * gaussian(rand);
-  }
-  return out;
-}
-
-function row(data: Float32Array, i: number, d: number): Float32Array {
-  return data.subarray(i * d, (i + 1) * d);
-}
+// The shared generators (test/helpers/data.ts), under this file's argument order.
+const rng = seeded;
+const gaussian = normal;
+const clustered = (n: number, d: number, clusters: number, seed: number, spread = 0.35): Float32Array =>
+  clusteredData(n, d, { clusters, seed, spread });
+const row = (data: Float32Array, i: number, d: number): Float32Array => rowOf(data, d, i);
 
 function distance(metric: NativeMetric, a: Float32Array, b: Float32Array): number {
   let dot = 0, na = 0, nb = 0, l2 = 0;
