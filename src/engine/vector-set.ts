@@ -68,7 +68,7 @@ export interface SearchOptions {
 /** How vectors are transformed before they reach usearch. */
 type Storage = 'raw' | 'unit' | 'maxabs' | 'bits';
 
-/** A bijection-free registry of set uids (VINFO's vset-uid). */
+/** Process-wide counter for set uids (VINFO's vset-uid). */
 let nextUid = 1;
 
 /** Bytes one stored vector takes, by quantization. */
