@@ -217,7 +217,10 @@ export class Persistence implements WriteLog, PersistenceApi {
         const prefix = Buffer.alloc(8);
         prefix.writeUInt32LE(db, 0);
         prefix.writeUInt32LE(Buffer.byteLength(key, 'latin1'), 4);
-        await w.addSection(KIND_SET, name, [prefix, keyBytes(key), ...encodeSetState(cut.state)]);
+        // A generator, not an array: the writer pulls one chunk of a few thousand
+        // elements at a time between its awaited writes, so encoding a million
+        // elements never holds the event loop for long.
+        await w.addSection(KIND_SET, name, (function* () { yield prefix; yield keyBytes(key); yield* encodeSetState(cut.state); })());
         await w.addSection(KIND_GRAPH, `graph:${i}`, await cut.graph);
         i++;
       }
