@@ -5,7 +5,7 @@
 import { Double, OK, ReplyMap, type Reply } from '../../protocol/reply.js';
 import { ArgError, SYNTAX } from '../errors.js';
 import { keyBytes, keyOf } from '../engine/keyspace.js';
-import { DEFAULT_PARAMS, METRICS, QUANTS, VectorSet, type Hit, type Metric, type Quant, type SetParams } from '../engine/vector-set.js';
+import { DEFAULT_PARAMS, MAX_M, METRICS, QUANTS, VectorSet, type Hit, type Metric, type Quant, type SetParams } from '../engine/vector-set.js';
 import { compileFilter } from '../engine/filter.js';
 import { parseIntegerInRange, isKeyword } from './numbers.js';
 import { MAX_DIM, checkPayload, isZero, lookupSet, parseVectorAt, shown } from './vector-args.js';
@@ -34,7 +34,7 @@ function parseCreateOption(argv: Buffer[], i: number, o: CreateOptions): number 
     if (!QUANTS.includes(q)) throw new ArgError(`unknown QUANT '${shown(value)}': use F32, F16, BF16, I8 or B1`);
     o.quant = q; return i + 2;
   }
-  if (isKeyword(argv[i], 'M')) { needs('M'); o.m = parseIntegerInRange(value, 2, 4096, 'M must be an integer between 2 and 4096'); return i + 2; }
+  if (isKeyword(argv[i], 'M')) { needs('M'); o.m = parseIntegerInRange(value, 2, MAX_M, `M must be an integer between 2 and ${MAX_M}`); return i + 2; }
   if (isKeyword(argv[i], 'EF_CONSTRUCTION')) { needs('EF_CONSTRUCTION'); o.efConstruction = parseIntegerInRange(value, 1, LIMIT, `EF_CONSTRUCTION must be an integer between 1 and ${LIMIT}`); return i + 2; }
   if (isKeyword(argv[i], 'DIM')) { needs('DIM'); o.dim = parseIntegerInRange(value, 1, MAX_DIM, `DIM must be an integer between 1 and ${MAX_DIM}`); return i + 2; }
   return -1;

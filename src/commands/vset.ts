@@ -18,7 +18,7 @@
 import { Double, NULL_ARRAY, ReplyMap, SimpleString, type Reply } from '../../protocol/reply.js';
 import { ArgError } from '../errors.js';
 import { keyBytes, keyOf } from '../engine/keyspace.js';
-import { VectorSet, type Hit, type Quant } from '../engine/vector-set.js';
+import { MAX_M, VectorSet, type Hit, type Quant } from '../engine/vector-set.js';
 import { compileFilter, type CompiledFilter } from '../engine/filter.js';
 import { projectionFor, projectionOf } from '../engine/projection.js';
 import { isKeyword, parseFiniteDouble, parseInteger } from './numbers.js';
@@ -34,8 +34,6 @@ const VADD_EF = 200;
 const VSIM_EF = 100;
 const VSIM_COUNT = 10;
 const EF_MAX = 1_000_000;
-/** Redis allows M up to 4096; the usearch index takes at most 1024. */
-const ENGINE_MAX_M = 1024;
 /** VRANDMEMBER with a negative count: at most this many names (memory stays bounded). */
 const RANDOM_REPEAT_MAX = 1_000_000;
 
@@ -152,7 +150,7 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     }
   } else {
     const q = quant ?? 'I8';
-    if (m !== undefined && m > ENGINE_MAX_M) throw new ArgError(`M ${m} is over ${ENGINE_MAX_M}, the largest this server supports`);
+    if (m !== undefined && m > MAX_M) throw new ArgError(`M ${m} is over ${MAX_M}, the largest this server supports`);
     const params = makeParams({ dim: reduce || input.length, metric: q === 'B1' ? 'HAMMING' : 'COSINE', quant: q, m: m ?? VADD_M, efConstruction: ef ?? VADD_EF }, false);
     params.projectInputDim = reduce ? input.length : 0;
     params.family = 'vset';

@@ -49,6 +49,9 @@ export interface SetParams {
   family: 'vec' | 'vset';
 }
 
+/** usearch's index takes at most this connectivity (Redis's vector sets allow 4096). */
+export const MAX_M = 1024;
+
 export const DEFAULT_PARAMS = { metric: 'COSINE', quant: 'F32', m: 16, efConstruction: 128, ef: 64 } as const;
 
 export interface Hit {

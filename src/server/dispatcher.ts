@@ -5,7 +5,7 @@
  * successful writes to the write-ahead log before their reply is released.
  */
 import { ErrorReply, QUEUED, type Reply } from '../../protocol/reply.js';
-import { ArgError, LoadingError, NoAuthError, RespError, oneLine } from '../errors.js';
+import { LoadingError, NoAuthError, RespError, oneLine } from '../errors.js';
 import { arityOk, unknownSubcommand, type CommandTable } from '../commands/table.js';
 import type { ClientState, CommandSpec, CommandStat, Ctx, ServerApi } from '../commands/types.js';
 import type { LatencyTracker } from './latency.js';
@@ -217,4 +217,3 @@ export function unknownCommandLine(argv: Buffer[]): string {
   return line;
 }
 
-export { ArgError };
