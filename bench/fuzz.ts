@@ -9,7 +9,7 @@
  *                           [--monitor] [--exclude INFO,VEC.INFO]
  */
 import { spawnServer } from '../test/helpers/server.js';
-import { monitorTail, runFuzz, summary } from '../test/hardening/fuzz-engine.js';
+import { monitorTail, runFuzz, summary } from '../test/helpers/fuzz-engine.js';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OPTIONS, OPTION_NAMES, applySettings, defaultConfig, parseConfigText, type Config } from './config.js';
-import { startAstronaut } from './server/app.js';
+import { startAstronaut } from './app.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<void> {

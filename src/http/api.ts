@@ -7,7 +7,7 @@
  * to arguments and replies back to JSON.
  */
 import { ErrorReply, ReplyMap, Double, type Reply } from '../../protocol/reply.js';
-import type { ClientState } from '../commands/types.js';
+import type { ClientState } from '../core/types.js';
 import { replyToJson, type Json } from './json-reply.js';
 
 /** What the routes need from the server. */

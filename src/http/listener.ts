@@ -12,7 +12,7 @@ import http from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { ClientState } from '../commands/types.js';
+import type { ClientState } from '../core/types.js';
 import { NoAuthError, WrongPassError } from '../errors.js';
 import { HttpError, matchRoute, type ApiResponse, type Route } from './api.js';
 import type { Json } from './json-reply.js';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, freePort, startInProcess, tempDir } from '../helpers/server.js';
 import { encodeCommand, exchange } from '../helpers/raw.js';
-import { DockerIgnore } from './dockerignore.js';
+import { DockerIgnore } from '../helpers/dockerignore.js';
 
 const run = promisify(execFile);
 const DOCKER = path.join(ROOT, 'docker');
@@ -241,7 +241,7 @@ test('.dockerignore keeps node_modules, data, builds and test output out of the 
   ];
   for (const p of out) t.true(ignore.excludes(p), `${p} must stay out`);
   const kept = [
-    'package.json', 'package-lock.json', 'tsconfig.json', 'bin/astronaut.js', 'src/cli.ts', 'src/server/app.ts', 'protocol/parser.ts',
+    'package.json', 'package-lock.json', 'tsconfig.json', 'bin/astronaut.js', 'src/cli.ts', 'src/app.ts', 'protocol/parser.ts',
     'src/engine/native/binding.gyp', 'src/engine/native/usearch_addon.cpp', 'docker/Dockerfile', 'docker/entrypoint.sh', 'docker/healthcheck.js',
   ];
   for (const p of kept) t.false(ignore.excludes(p), `${p} must be in the context`);

@@ -13,7 +13,7 @@ import { readdirSync, statSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { BIN, spawnServer, startInProcess, tempDir } from '../helpers/server.js';
-import { SimulatedFs } from '../../src/persistence/simulated-fs.js';
+import { SimulatedFs } from '../../src/store/simulated-fs.js';
 
 const run = promisify(execFile);
 const vec = (i: number) => Buffer.from(new Float32Array([1, (i % 97) / 97, (i % 13) / 13, 0.5]).buffer);

@@ -8,8 +8,8 @@
  */
 import test from 'ava';
 import { spawnServer, tempDir, type Child } from '../helpers/server.js';
-import { RawClient } from './raw-client.js';
-import { show, type RespValue } from './resp-check.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { show, type RespValue } from '../helpers/resp-check.js';
 
 function hostileBytes(n: number, salt: number): Buffer {
   const motif = Buffer.from([0x00, 0x0d, 0x0a, 0x41 + salt, 0x0d, 0x0a, 0xff, 0xfe, 0xc3, 0x28, 0xe2, 0x82, 0x20, 0x24, 0x2a, 0x5c, 0x78]);

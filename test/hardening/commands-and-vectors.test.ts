@@ -11,8 +11,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { startInProcess, type InProcess } from '../helpers/server.js';
-import { RawClient } from './raw-client.js';
-import { show, type RespValue } from './resp-check.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { show, type RespValue } from '../helpers/resp-check.js';
 
 type Arg = string | Buffer | number;
 

@@ -18,8 +18,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { spawnServer, ROOT } from '../helpers/server.js';
 import { encodeCommand } from '../helpers/raw.js';
-import { RawClient } from './raw-client.js';
-import { show } from './resp-check.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { show } from '../helpers/resp-check.js';
 
 const SECONDS = Number(process.env.RACE_SECONDS ?? 8);
 

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawnServer } from '../helpers/server.js';
-import { runFuzz, summary } from './fuzz-engine.js';
+import { runFuzz, summary } from '../helpers/fuzz-engine.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 25);

@@ -9,9 +9,9 @@ import test from 'ava';
 import net from 'node:net';
 import { spawnServer, type Child } from '../helpers/server.js';
 import { encodeCommand } from '../helpers/raw.js';
-import { RawClient } from './raw-client.js';
-import { ReplyReader, show, type RespValue } from './resp-check.js';
-import { vmRssBytes } from './fuzz-engine.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { ReplyReader, show, type RespValue } from '../helpers/resp-check.js';
+import { vmRssBytes } from '../helpers/fuzz-engine.js';
 
 const MB = 1024 * 1024;
 

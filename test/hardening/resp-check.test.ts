@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { createRequire } from 'node:module';
-import { ReplyReader, MalformedReply, parseAll, show } from './resp-check.js';
+import { ReplyReader, MalformedReply, parseAll, show } from '../helpers/resp-check.js';
 
 const require = createRequire(import.meta.url);
 

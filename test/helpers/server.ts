@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { pino } from 'pino';
 import { defaultConfig, type Config } from '../../src/config.js';
-import { startAstronaut } from '../../src/server/app.js';
-import type { Server } from '../../src/server/server.js';
-import type { Fs } from '../../src/persistence/fs.js';
+import { startAstronaut } from '../../src/app.js';
+import type { Server } from '../../src/core/server.js';
+import type { Fs } from '../../src/store/fs.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(ROOT, 'bin/astronaut.js');

@@ -10,7 +10,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { Redis } from 'ioredis';
 import { freePort, startInProcess, tempDir, type InProcess } from '../helpers/server.js';
-import { SimulatedFs } from '../../src/persistence/simulated-fs.js';
+import { SimulatedFs } from '../../src/store/simulated-fs.js';
 import type { Config } from '../../src/config.js';
 
 interface Res { status: number; body: any; headers: Headers }

@@ -1,0 +1,262 @@
+/**
+ * One client connection: a read buffer (the parser), a reply buffer (the
+ * encoder) and the per-client state handlers see. Every complete command in a
+ * received chunk runs before the replies go out in one write; replies that
+ * complete later (work off the event loop, WAL fsync) keep their order.
+ *
+ * Back-pressure: when a client stops reading, its replies pile up. Past a soft
+ * mark (bytes unsent, or commands still running) we stop reading from it, so
+ * memory stays bounded however much it pipelines; past the hard
+ * `client-output-buffer-limit` it is closed, as Redis does.
+ */
+import type { Socket } from 'node:net';
+import { RequestParser, ReplyEncoder, ProtocolError, QueryBufferLimitError } from '../../protocol/index.js';
+import { ErrorReply, type Reply } from '../../protocol/reply.js';
+import type { ClientView } from './types.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Logger } from '../log.js';
+
+/** What the connection needs from the server that owns it. */
+export interface ConnectionHost {
+  readonly dispatcher: Dispatcher;
+  readonly log: Logger;
+  readonly stats: { netInputBytes: number; netOutputBytes: number };
+  outputLimit(): number;
+  passwordRequired(): boolean;
+  /** A cross-protocol request (an HTTP verb or header as a command): log, rate-limited. */
+  crossProtocolWarning(client: Connection): void;
+  closed(client: Connection): void;
+}
+
+interface PendingReply {
+  reply: Reply | undefined;
+  proto: 2 | 3;
+  closeAfter: boolean;
+}
+
+/** Bytes of unsent replies past which we stop reading from the client. */
+const SOFT_OUTPUT_BYTES = 1 << 20;
+/** Commands still running for one client past which we stop reading from it. */
+const MAX_IN_FLIGHT = 1024;
+/** A received chunk at least this large, ending in a small partial command, is compacted away. */
+const COMPACT_MIN_CHUNK = 4096;
+
+export class Connection implements ClientView {
+  readonly id: number;
+  name = '';
+  proto: 2 | 3 = 2;
+  db = 0;
+  authenticated: boolean;
+  libName = '';
+  libVer = '';
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAt = Date.now();
+  lastInteraction = Date.now();
+  multi: Buffer[][] | null = null;
+  multiDirty = false;
+  closeAfterReply = false;
+  lastCommand = 'NULL';
+  noEvict = false;
+  noTouch = false;
+  monitor = false;
+  readonly fd: number;
+
+  private readonly parser: RequestParser;
+  private readonly encoder = new ReplyEncoder(16 * 1024);
+  /** Replies not yet encoded because an earlier one is still pending. */
+  private readonly queue: PendingReply[] = [];
+  private inFlight = 0;
+  private flushScheduled = false;
+  private pausedForOutput = false;
+  private closing = false;
+
+  constructor(readonly socket: Socket, id: number, private readonly host: ConnectionHost, parserLimits: ConstructorParameters<typeof RequestParser>[0]) {
+    this.id = id;
+    this.addr = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.laddr = `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`;
+    this.fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    this.authenticated = !host.passwordRequired();
+    this.parser = new RequestParser(parserLimits);
+    this.parser.unauthenticated = !this.authenticated;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', () => { /* a reset by the peer: 'close' follows */ });
+    socket.on('close', () => { this.closing = true; host.closed(this); });
+  }
+
+  get inputBytes(): number { return this.parser.pending; }
+  get outputBytes(): number { return this.socket.writableLength + this.encoder.length; }
+
+  kill(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  /** Parser limits can change at run time (CONFIG SET proto-max-bulk-len …). */
+  setLimits(limits: Partial<RequestParser['limits']>): void {
+    Object.assign(this.parser.limits, limits);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.host.stats.netInputBytes += chunk.length;
+    this.lastInteraction = Date.now();
+    this.parser.feed(chunk);
+    this.runCommands();
+    // A partial command left at the end of a large chunk would pin the whole chunk
+    // (up to 64 KB) while the client idles: keep only its own bytes (hardening.md,
+    // slow sender). Only then: small chunks are the parser's own business.
+    const pending = this.parser.pending;
+    if (pending > 0 && chunk.length >= COMPACT_MIN_CHUNK && pending * 2 <= chunk.length) this.parser.compact();
+    this.flush();
+  }
+
+  /** Run every complete command buffered, unless back-pressure or a close stops us. */
+  private runCommands(): void {
+    const dispatcher = this.host.dispatcher;
+    while (!this.closing && !this.closeAfterReply) {
+      let argv: Buffer[] | null;
+      try {
+        argv = this.parser.next();
+      } catch (e) {
+        if (e instanceof QueryBufferLimitError) {
+          // Redis closes such a client without a reply, and says so in the log.
+          this.host.log.warn({ client: this.addr, limit: e.limit }, 'closing client that reached max query buffer length');
+          this.closeAfterReply = true;
+          this.socket.pause();
+          this.maybeEnd();
+          return;
+        }
+        if (e instanceof ProtocolError) {
+          this.host.log.debug({ client: this.addr, err: e.message }, 'protocol error, closing client');
+          this.push(new ErrorReply(`ERR ${e.message}`.replace(/[\r\n]+/g, ' ')));
+          this.closeAfterReply = true;
+          this.socket.pause();
+          return;
+        }
+        throw e;
+      }
+      if (argv === null) return;
+      if (isCrossProtocol(argv[0])) {
+        this.host.crossProtocolWarning(this);
+        this.closeAfterReply = true;
+        this.socket.pause();
+        this.maybeEnd();
+        return;
+      }
+      const reply = dispatcher.dispatch(this, argv);
+      this.parser.unauthenticated = !this.authenticated;
+      this.push(reply);
+      if (this.closeAfterReply) { this.socket.pause(); return; }
+      if (this.inFlight >= MAX_IN_FLIGHT) { this.pauseReading(); return; }
+    }
+  }
+
+  /**
+   * Encode one reply. A value the encoder refuses (a handler bug: say a
+   * fractional number where an integer belongs) becomes `-ERR internal error`
+   * and a log line; it must never unwind the socket handler and take the
+   * process down.
+   */
+  private encode(reply: Reply, proto: 2 | 3): void {
+    try {
+      this.encoder.write(reply, proto);
+    } catch (e) {
+      this.host.log.error({ err: e, command: this.lastCommand }, 'reply could not be encoded');
+      this.encoder.write(new ErrorReply('ERR internal error'), proto);
+    }
+  }
+
+  /** Queue a reply in order: encode it now if nothing before it is pending. */
+  push(reply: Reply | Promise<Reply>): void {
+    const closeAfter = this.closeAfterReply;
+    if (!(reply instanceof Promise)) {
+      if (this.queue.length === 0) { this.encode(reply, this.proto); return; }
+      this.queue.push({ reply, proto: this.proto, closeAfter });
+      return;
+    }
+    const slot: PendingReply = { reply: undefined, proto: this.proto, closeAfter };
+    this.queue.push(slot);
+    this.inFlight++;
+    reply.then((r) => {
+      this.inFlight--;
+      slot.reply = r;
+      if (this.queue[0] === slot) this.scheduleFlush();
+    });
+  }
+
+  /** Write out a pushed message (MONITOR lines) outside the request/reply order. */
+  sendOutOfBand(reply: Reply): void {
+    if (this.closing) return;
+    this.encode(reply, this.proto);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // nextTick runs after every promise settled in this turn: one write for all of them.
+    process.nextTick(() => { this.flushScheduled = false; this.flush(); });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.queue[0].reply !== undefined) {
+      const slot = this.queue.shift()!;
+      this.encode(slot.reply!, slot.proto);
+    }
+    if (this.closing) return;
+    if (this.encoder.length > 0) {
+      const out = this.encoder.take();
+      this.host.stats.netOutputBytes += out.length;
+      this.socket.write(out);
+      const queued = this.socket.writableLength;
+      const limit = this.host.outputLimit();
+      if (limit > 0 && queued > limit) {
+        this.host.log.warn({ client: this.addr, queued }, 'client closed for overcoming of output buffer limits');
+        this.kill();
+        return;
+      }
+      if (queued > SOFT_OUTPUT_BYTES) this.pauseReading();
+    }
+    this.maybeEnd();
+    if (this.pausedForOutput && this.inFlight < MAX_IN_FLIGHT / 2 && this.socket.writableLength <= SOFT_OUTPUT_BYTES) this.resumeReading();
+  }
+
+  private maybeEnd(): void {
+    if (this.closeAfterReply && this.queue.length === 0 && !this.closing) {
+      this.closing = true;
+      this.socket.end();
+    }
+  }
+
+  private pauseReading(): void {
+    if (this.pausedForOutput) return;
+    this.pausedForOutput = true;
+    this.socket.pause();
+  }
+
+  private resumeReading(): void {
+    this.pausedForOutput = false;
+    if (this.closing || this.closeAfterReply) return;
+    this.socket.resume();
+    // Commands already buffered must not wait for more bytes to arrive.
+    this.runCommands();
+    if (this.encoder.length > 0) this.scheduleFlush();
+  }
+
+  private onDrain(): void {
+    if (this.pausedForOutput && this.inFlight < MAX_IN_FLIGHT / 2) this.resumeReading();
+  }
+}
+
+/**
+ * `POST` or `Host:` as a command name: someone pointed an HTTP client at us
+ * (Redis's securityWarningCommand). Compared by bytes: it runs for every command.
+ */
+function isCrossProtocol(name: Buffer): boolean {
+  const n = name.length;
+  if (n === 4) return (name[0] | 0x20) === 0x70 && (name[1] | 0x20) === 0x6f && (name[2] | 0x20) === 0x73 && (name[3] | 0x20) === 0x74; // post
+  if (n === 5) return (name[0] | 0x20) === 0x68 && (name[1] | 0x20) === 0x6f && (name[2] | 0x20) === 0x73 && (name[3] | 0x20) === 0x74 && name[4] === 0x3a; // host:
+  return false;
+}

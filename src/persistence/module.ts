@@ -1,0 +1,385 @@
+/**
+ * Durability in the server (spec/durability.md): recovery at start (newest
+ * valid snapshot, then the WAL after it, answering -LOADING meanwhile), every
+ * successful write logged before its reply is released (group commit: one
+ * WAL write per event-loop turn), snapshots (SAVE, BGSAVE, automatic save
+ * points, WAL rewrite), graceful shutdown, and -MISCONF while the disk fails.
+ */
+import { openStore, setCrc32cImplementation, type Store, type SnapshotWriter } from '../store/index.js';
+import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
+import { ArgError, MisconfError, type RespError } from '../errors.js';
+import type { ClientState, PersistenceApi } from '../core/types.js';
+import { keyBytes, StringValue } from '../engine/keyspace.js';
+import { VectorSet } from '../engine/vector-set.js';
+import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
+import { decodeCommands, encodeCommands, type LoggedCommand } from '../store/format/command-record.js';
+import type { WriteLog } from '../core/dispatcher.js';
+import type { ServerModule } from '../core/module.js';
+import type { Server } from '../core/server.js';
+
+/** Snapshot section kinds. */
+const KIND_META = 1;
+const KIND_STRINGS = 2;
+const KIND_SET = 3;
+const KIND_GRAPH = 4;
+
+/** Replay this many commands before waiting for the engine to catch up. */
+const REPLAY_WINDOW = 4096;
+
+export class Persistence implements WriteLog, PersistenceApi {
+  private store: Store | null = null;
+  private running: Promise<void> | null = null;
+  private lastStatus: 'ok' | 'err' = 'ok';
+  private cron: NodeJS.Timeout | null = null;
+  private loadStarted = 0;
+  private loadTotal = 0;
+  private loadDone = 0;
+  /** Longest event-loop stall seen while the last snapshot ran (ms): BGSAVE must not freeze the server. */
+  maxStallMs = 0;
+  private lastAutoRewriteBase = 0;
+
+  constructor(private readonly server: Server) {}
+
+  // ---- WriteLog ----
+
+  refuseWrites(): RespError | null {
+    const s = this.store;
+    if (!s || s.writable) return null;
+    const e = s.lastWriteError;
+    return new MisconfError(`Errors writing to the WAL${e ? ` (${e.message})` : ''}: writes are refused until the disk accepts them again; reads keep working`);
+  }
+
+  append(entries: LoggedCommand[]): Promise<void> | null {
+    const s = this.store;
+    if (!s) return null;
+    s.append(encodeCommands(entries), entries.length);
+    if (!s.appendonly) return null;
+    // Group commit: the store's commit() defers to the end of the event-loop turn,
+    // so every write of this turn, from every client, shares one WAL write (and fsync).
+    return s.commit().catch((e: unknown) => { this.onCommitFailure(e); throw e; });
+  }
+
+  /** With `appendfsync always`, a failed fsync means we cannot promise anything: stop without acknowledging. */
+  private onCommitFailure(e: unknown): void {
+    const fatal = this.store?.fatalError;
+    if (fatal) {
+      this.server.log.fatal({ err: fatal }, 'fsync of the WAL failed under appendfsync always: stopping without acknowledging the pending writes');
+      this.server.log.flush?.();
+      process.exit(1);
+    }
+    this.server.log.error({ err: e }, 'WAL write failed: refusing writes (-MISCONF) until the disk recovers');
+  }
+
+  // ---- recovery ----
+
+  async open(): Promise<void> {
+    const { server } = this;
+    const config = server.config;
+    server.loading = true;
+    this.loadStarted = Date.now();
+    const store = await openStore(config.dir, {
+      appendonly: config.appendonly, appendfsync: config.appendfsync, logger: server.log,
+      fs: server.persistenceFs ?? undefined,
+    });
+    const rec = store.recovery;
+    for (const note of rec.notes) server.log.warn({ note }, 'recovery');
+    const progress = setInterval(() => {
+      server.log.info({ loaded: this.loadDone, total: this.loadTotal, seconds: Math.round((Date.now() - this.loadStarted) / 1000) }, 'loading in progress');
+    }, 1000);
+    progress.unref();
+    try {
+      if (rec.snapshot) {
+        const t0 = Date.now();
+        const sets = await this.loadSnapshot(store);
+        server.log.info({ file: rec.snapshot.path, sets, keys: server.keyspace.totalKeys(), ms: Date.now() - t0, bytes: rec.snapshot.size }, 'snapshot loaded');
+      }
+      const t1 = Date.now();
+      this.loadTotal = rec.records;
+      const replayed = await this.replay(rec.replay);
+      if (replayed > 0) server.log.info({ records: replayed, ms: Date.now() - t1 }, 'WAL replayed');
+      await store.startWriting();
+    } finally {
+      clearInterval(progress);
+    }
+    this.store = store;
+    server.loading = false;
+    if (rec.degraded) {
+      server.log.warn('recovery skipped or repaired data: taking a fresh snapshot');
+      this.background('bgsave');
+    }
+  }
+
+  private async loadSnapshot(store: Store): Promise<number> {
+    const snap = store.recovery.snapshot!;
+    const ks = this.server.keyspace;
+    let sets = 0;
+    const pendingState = new Map<string, { db: number; key: string; state: ReturnType<typeof decodeSetState> }>();
+    for (const section of snap.sections) {
+      if (section.kind === KIND_META) continue;
+      const bytes = await snap.readSection(section);
+      if (section.kind === KIND_STRINGS) {
+        for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).set(key, new StringValue(value));
+      } else if (section.kind === KIND_SET) {
+        const db = bytes.readUInt32LE(0);
+        const keyLength = bytes.readUInt32LE(4);
+        const key = bytes.toString('latin1', 8, 8 + keyLength);
+        pendingState.set(section.name, { db, key, state: decodeSetState(bytes.subarray(8 + keyLength)) });
+      } else if (section.kind === KIND_GRAPH) {
+        const owner = pendingState.get(section.name.replace(/^graph:/, 'set:'));
+        if (!owner) throw new Error(`snapshot section ${section.name} has no set before it`);
+        pendingState.delete(section.name.replace(/^graph:/, 'set:'));
+        ks.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, bytes));
+        sets++;
+      }
+    }
+    if (pendingState.size > 0) throw new Error('snapshot holds a vector set without its graph');
+    return sets;
+  }
+
+  private async replay(records: AsyncIterable<{ seq: number; payload: Buffer | Uint8Array }>): Promise<number> {
+    const client = replayClient();
+    let n = 0;
+    let window: Array<Promise<unknown>> = [];
+    for await (const rec of records) {
+      for (const [db, argv] of decodeCommands(rec.payload)) {
+        client.db = db;
+        const r = this.server.dispatcher.replay(client, argv);
+        if (r instanceof Promise) window.push(r);
+        if (window.length >= REPLAY_WINDOW) { await Promise.all(window); window = []; }
+      }
+      n++;
+      this.loadDone = n;
+    }
+    await Promise.all(window);
+    // Let every set's queued engine work finish before declaring the data loaded.
+    for (const [, , v] of this.server.keyspace.all()) if (v instanceof VectorSet) await v.idle();
+    return n;
+  }
+
+  // ---- snapshots ----
+
+  inProgress(): boolean { return this.running !== null; }
+  lastSave(): number { return this.store?.lastSave ?? Math.floor(this.server.startedAt / 1000); }
+
+  save(): Promise<void> {
+    if (this.running) return Promise.reject(new ArgError('Background save already in progress'));
+    return this.snapshot('save');
+  }
+
+  background(reason: 'bgsave' | 'rewrite'): void {
+    if (this.running) throw new ArgError('Background save already in progress');
+    this.snapshot(reason).catch(() => { /* logged in snapshot() */ });
+  }
+
+  /** Write a snapshot at this instant; the event loop keeps serving meanwhile. */
+  private snapshot(reason: string): Promise<void> {
+    const store = this.store;
+    if (!store) return Promise.reject(new Error('persistence is not open yet'));
+    const log = this.server.log;
+    const t0 = Date.now();
+    this.maxStallMs = 0;
+    const stallWatch = watchStalls((ms) => { if (ms > this.maxStallMs) this.maxStallMs = ms; });
+    log.info({ reason }, 'snapshot started');
+    const p = store.snapshot((w) => this.writeSections(w)).then(
+      (info) => {
+        this.lastStatus = 'ok';
+        this.lastAutoRewriteBase = 0;
+        log.info({ reason, file: info.file, bytes: info.size, ms: Date.now() - t0, maxEventLoopStallMs: Math.round(this.maxStallMs) }, 'snapshot done');
+      },
+      (e: unknown) => {
+        this.lastStatus = 'err';
+        log.error({ reason, err: e }, 'snapshot failed');
+        throw e;
+      },
+    ).finally(() => { stallWatch(); this.running = null; });
+    this.running = p;
+    return p;
+  }
+
+  /**
+   * Called synchronously at the WAL cut: capture every set and string now
+   * (cheap copies, graphs queued for serialization in order), write later.
+   */
+  private writeSections(w: SnapshotWriter): Promise<void> {
+    const ks = this.server.keyspace;
+    const strings: Array<[number, string, Buffer]> = [];
+    const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshot']> }> = [];
+    for (const [db, key, value] of ks.all()) {
+      if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
+      else if (value instanceof StringValue) strings.push([db.index, key, value.value]);
+    }
+    return (async () => {
+      await w.addSection(KIND_META, 'meta', Buffer.from(JSON.stringify({ format: 1, databases: ks.dbs.length, sets: sets.length })));
+      await w.addSection(KIND_STRINGS, 'strings', encodeStrings(strings));
+      let i = 0;
+      for (const { db, key, cut } of sets) {
+        const name = `set:${i}`;
+        const prefix = Buffer.alloc(8);
+        prefix.writeUInt32LE(db, 0);
+        prefix.writeUInt32LE(Buffer.byteLength(key, 'latin1'), 4);
+        // A generator, not an array: the writer pulls one chunk of a few thousand
+        // elements at a time between its awaited writes, so encoding a million
+        // elements never holds the event loop for long.
+        await w.addSection(KIND_SET, name, (function* () { yield prefix; yield keyBytes(key); yield* encodeSetState(cut.state); })());
+        await w.addSection(KIND_GRAPH, `graph:${i}`, await cut.graph);
+        i++;
+      }
+    })();
+  }
+
+  // ---- automatic snapshots, shutdown, INFO ----
+
+  startCron(): void {
+    this.cron = setInterval(() => this.autoSave(), 1000);
+    this.cron.unref();
+  }
+
+  /** redis.conf `save <seconds> <changes>` points, and the WAL rewrite when it has grown past its threshold. */
+  private autoSave(): void {
+    const store = this.store;
+    if (!store || this.running) return;
+    const now = Math.floor(Date.now() / 1000);
+    const changes = store.changesSinceSave;
+    for (const [seconds, atLeast] of this.server.config.save) {
+      if (changes >= atLeast && changes > 0 && now - store.lastSave >= seconds) {
+        this.background('bgsave');
+        return;
+      }
+    }
+    const info = store.info();
+    const pct = this.server.config['auto-aof-rewrite-percentage'];
+    const min = this.server.config['auto-aof-rewrite-min-size'];
+    const base = Math.max(info.aof_base_size, this.lastAutoRewriteBase);
+    if (store.appendonly && pct > 0 && info.aof_current_size >= min && info.aof_current_size > base * (1 + pct / 100)) {
+      this.lastAutoRewriteBase = info.aof_current_size;
+      this.background('rewrite');
+    }
+  }
+
+  async shutdown(mode: 'save' | 'nosave' | 'default'): Promise<void> {
+    if (this.cron) clearInterval(this.cron);
+    const store = this.store;
+    if (!store) return;
+    if (this.running) await this.running.catch(() => {});
+    const wantSave = mode === 'save' || (mode === 'default' && this.server.config.save.length > 0 && store.changesSinceSave > 0);
+    if (wantSave) await this.snapshot('shutdown').catch(() => {});
+    // Flush and fsync the WAL: nothing acknowledged is lost on a graceful stop, under any policy.
+    for (const [, , v] of this.server.keyspace.all()) if (v instanceof VectorSet) await v.idle();
+    await store.close();
+  }
+
+  setAppendfsync(): void { this.store?.setAppendfsync(this.server.config.appendfsync); }
+
+  info(): Array<[string, string | number]> {
+    const loading = this.server.loading;
+    const fields: Array<[string, string | number]> = [
+      ['loading', loading ? 1 : 0],
+      ['async_loading', 0],
+    ];
+    if (loading) {
+      const elapsed = (Date.now() - this.loadStarted) / 1000;
+      const perc = this.loadTotal > 0 ? (100 * this.loadDone) / this.loadTotal : 0;
+      fields.push(['loading_start_time', Math.floor(this.loadStarted / 1000)], ['loading_total_bytes', this.loadTotal],
+        ['loading_loaded_bytes', this.loadDone], ['loading_loaded_perc', perc.toFixed(2)],
+        ['loading_eta_seconds', perc > 0 ? Math.round((elapsed * (100 - perc)) / perc) : 1]);
+    }
+    const s = this.store;
+    if (!s) return fields;
+    const i = s.info();
+    fields.push(
+      ['rdb_changes_since_last_save', i.rdb_changes_since_last_save],
+      ['rdb_bgsave_in_progress', i.rdb_bgsave_in_progress],
+      ['rdb_last_save_time', i.rdb_last_save_time],
+      ['rdb_last_bgsave_status', this.lastStatus === 'err' ? 'err' : i.rdb_last_bgsave_status],
+      ['rdb_last_bgsave_time_sec', i.rdb_last_bgsave_time_sec],
+      ['rdb_current_bgsave_time_sec', i.rdb_current_bgsave_time_sec],
+      ['rdb_saves', i.rdb_saves],
+      ['rdb_last_bgsave_max_stall_ms', Math.round(this.maxStallMs)],
+      ['aof_enabled', i.aof_enabled],
+      ['aof_rewrite_in_progress', i.aof_rewrite_in_progress],
+      ['aof_last_bgrewrite_status', i.aof_last_bgrewrite_status],
+      ['aof_last_write_status', i.aof_last_write_status],
+      ['aof_current_size', i.aof_current_size],
+      ['aof_base_size', i.aof_base_size],
+      ['appendfsync', s.appendfsync],
+    );
+    return fields;
+  }
+}
+
+/** The client replayed commands run as: authenticated, RESP2, no socket. */
+function replayClient(): ClientState {
+  return {
+    id: 0, name: 'replay', proto: 2, db: 0, authenticated: true, libName: '', libVer: '', addr: 'wal', laddr: 'wal',
+    createdAt: Date.now(), lastInteraction: Date.now(), multi: null, multiDirty: false, closeAfterReply: false,
+    lastCommand: '', noEvict: false, noTouch: false,
+  };
+}
+
+/** Measures event-loop stalls with a 5 ms timer; returns a function that stops it. */
+function watchStalls(report: (ms: number) => void): () => void {
+  let last = performance.now();
+  const t = setInterval(() => {
+    const now = performance.now();
+    report(now - last - 5);
+    last = now;
+  }, 5);
+  return () => clearInterval(t);
+}
+
+/** u32 count, then per string key: u32 db, u32 keyLength, key, u32 valueLength, value. */
+function encodeStrings(entries: Array<[number, string, Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(entries.length, 0);
+  parts.push(head);
+  for (const [db, key, value] of entries) {
+    const k = keyBytes(key);
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(db, 0);
+    h.writeUInt32LE(k.length, 4);
+    const vl = Buffer.alloc(4);
+    vl.writeUInt32LE(value.length, 0);
+    parts.push(h, k, vl, value);
+  }
+  return Buffer.concat(parts);
+}
+
+function decodeStrings(b: Buffer): Array<[number, string, Buffer]> {
+  const n = b.readUInt32LE(0);
+  const out: Array<[number, string, Buffer]> = [];
+  let o = 4;
+  for (let i = 0; i < n; i++) {
+    const db = b.readUInt32LE(o);
+    const kl = b.readUInt32LE(o + 4);
+    o += 8;
+    const key = b.toString('latin1', o, o + kl);
+    o += kl;
+    const vl = b.readUInt32LE(o);
+    o += 4;
+    out.push([db, key, Buffer.from(b.subarray(o, o + vl))]);
+    o += vl;
+  }
+  return out;
+}
+
+export const persistenceModule: ServerModule = {
+  name: 'persistence',
+  async attach(server) {
+    // The addon's CRC32C uses the CPU's instruction (and runs big buffers off the
+    // event loop): snapshots are checksummed at memory speed, not JS table speed.
+    setCrc32cImplementation({ name: `native-${capabilities.crc32cHardware ? 'hardware' : 'software'}`, crc32c, crc32cAsync });
+    const p = new Persistence(server);
+    server.persistence = p;
+    server.persistenceInfo = () => p.info();
+    server.dispatcher.writeLog = p;
+    server.loading = true;
+    server.shutdownHooks.push((mode) => p.shutdown(mode));
+    server.configHooks.push((name) => { if (name === 'appendfsync') p.setAppendfsync(); });
+  },
+  async started(server) {
+    const p = server.persistence as Persistence;
+    await p.open();
+    p.startCron();
+  },
+};
