@@ -8,36 +8,32 @@ import { ErrorReply, QUEUED, type Reply } from '../../protocol/reply.js';
 import { LoadingError, NoAuthError, RespError, oneLine } from '../errors.js';
 import { arityOk, unknownSubcommand, type CommandTable } from './command-table.js';
 import type { ClientState, CommandSpec, CommandStat, Ctx, ServerApi } from './types.js';
+import type { CommandObserver, WriteLog } from './module.js';
 import type { LatencyTracker } from './latency.js';
 
-/** Where write commands go to be made durable (the persistence module plugs in here). */
-export interface WriteLog {
-  /** An error to refuse writes with (MISCONF while the disk fails), or null. */
-  refuseWrites(): RespError | null;
-  /**
-   * Log commands that changed the dataset, each with its database index, as
-   * one atomic record. Returns a promise that settles once the record is
-   * durable under the fsync policy, or null when nothing needs awaiting.
-   */
-  append(entries: Array<[db: number, argv: Buffer[]]>): Promise<void> | null;
-}
-
 /** Receives every command line as MONITOR shows it. */
-export type MonitorFeed = (client: ClientState, argv: Buffer[]) => void;
+export type MonitorFeed = (client: ClientState, spec: CommandSpec, argv: Buffer[]) => void;
+
+/** What the server plugs into the pipeline; the dispatcher only reads it. */
+export interface DispatchHooks {
+  writeLog: WriteLog | null;
+  monitor: MonitorFeed | null;
+  observers: readonly CommandObserver[];
+}
 
 /** Commands that run even inside MULTI instead of being queued. */
 const MULTI_IMMEDIATE = new Set(['exec', 'discard', 'multi', 'watch', 'unwatch', 'quit', 'reset']);
 
 export class Dispatcher {
-  writeLog: WriteLog | null = null;
-  monitor: MonitorFeed | null = null;
-  slowlog: ((client: ClientState, argv: Buffer[], usec: number) => void) | null = null;
-
   constructor(
     readonly table: CommandTable,
     private readonly server: ServerApi,
     private readonly latency: LatencyTracker,
+    private readonly hooks: Readonly<DispatchHooks>,
   ) {}
+
+  /** Why writes are refused right now (MISCONF while the disk fails), or null. */
+  refuseWrites(): RespError | null { return this.hooks.writeLog?.refuseWrites() ?? null; }
 
   /**
    * Run one command line. Returns the reply, or a promise when the command's
@@ -53,7 +49,8 @@ export class Dispatcher {
     }
     const spec = resolved;
     client.lastCommand = spec.name;
-    if (this.monitor && !spec.flags.includes('skip_monitor')) this.monitor(client, argv);
+    const monitor = this.hooks.monitor;
+    if (monitor && !spec.flags.includes('skip_monitor')) monitor(client, spec, argv);
 
     if (client.multi && !MULTI_IMMEDIATE.has(spec.name)) {
       if (spec.flags.includes('no_multi')) return this.countError(new ErrorReply(`ERR Command not allowed inside a transaction`));
@@ -85,8 +82,8 @@ export class Dispatcher {
       this.stat(spec).rejected++;
       return new ErrorReply(new LoadingError().line());
     }
-    if (spec.flags.includes('write') && this.writeLog) {
-      const refusal = this.writeLog.refuseWrites();
+    if (spec.flags.includes('write') && this.hooks.writeLog) {
+      const refusal = this.hooks.writeLog.refuseWrites();
       if (refusal) { this.stat(spec).rejected++; return new ErrorReply(refusal.line()); }
     }
     return spec;
@@ -143,12 +140,13 @@ export class Dispatcher {
   private collecting: Array<[number, Buffer[]]> | null = null;
 
   private log(ctx: Ctx, spec: CommandSpec, argv: Buffer[]): Promise<void> | null {
-    if (!this.writeLog || !spec.flags.includes('write')) return null;
+    const writeLog = this.hooks.writeLog;
+    if (!writeLog || !spec.flags.includes('write')) return null;
     const commands = ctx.propagate === undefined ? [argv] : ctx.propagate;
     if (!commands || commands.length === 0) return null;
     const db = ctx.client.db;
     if (this.collecting) { for (const c of commands) this.collecting.push([db, c]); return null; }
-    return this.writeLog.append(commands.map((c) => [db, c] as [number, Buffer[]]));
+    return writeLog.append(commands.map((c) => [db, c] as [number, Buffer[]]));
   }
 
   /**
@@ -167,8 +165,8 @@ export class Dispatcher {
     } finally {
       const entries = this.collecting;
       this.collecting = null;
-      if (entries.length > 0 && this.writeLog) {
-        const logged = this.writeLog.append(entries);
+      if (entries.length > 0 && this.hooks.writeLog) {
+        const logged = this.hooks.writeLog.append(entries);
         if (logged) replies.push(logged.then(() => null));
       }
     }
@@ -183,7 +181,7 @@ export class Dispatcher {
     st.usec += usec;
     if (failed) st.failed++;
     this.latency.record(spec.name, usec);
-    if (this.slowlog) this.slowlog(client, argv, usec);
+    for (const observe of this.hooks.observers) observe(client, spec, argv, usec);
   }
 
   stat(spec: CommandSpec): CommandStat {

@@ -1,7 +1,7 @@
 /**
- * The INFO sections the server itself owns, with Redis's field names so that
- * monitoring tools written for Redis read them unchanged. Modules (persistence,
- * vectors) append their own sections.
+ * The INFO sections the core owns, in Redis's order and with Redis's field
+ * names so that monitoring tools written for Redis read them unchanged. A
+ * feature may replace one (persistence) or add its own after them.
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +13,7 @@ let peakUsed = 0;
 /** Random per process, as Redis's run_id: tools use it to notice a restart. */
 const RUN_ID = randomBytes(20).toString('hex');
 
-export function serverInfoSections(server: Server): InfoSection[] {
+export function coreInfoSections(server: Server): InfoSection[] {
   const uptime = () => Math.floor((Date.now() - server.startedAt) / 1000);
   let lastOps = { at: Date.now(), count: 0, rate: 0 };
   const opsPerSec = () => {
@@ -26,6 +26,9 @@ export function serverInfoSections(server: Server): InfoSection[] {
   return [
     {
       name: 'server', inDefault: true,
+      metrics: [
+        ['uptime_in_seconds', 'astronaut_uptime_seconds', 'gauge', 'Seconds since the server started.'],
+      ],
       fields: () => [
         ['redis_version', REDIS_COMPAT_VERSION],
         ['astronaut_version', VERSION],
@@ -45,6 +48,13 @@ export function serverInfoSections(server: Server): InfoSection[] {
     },
     {
       name: 'clients', inDefault: true,
+      metrics: [
+        ['connected_clients', 'astronaut_connected_clients', 'gauge', 'RESP client connections open.'],
+        ['blocked_clients', 'astronaut_blocked_clients', 'gauge', 'Clients blocked in a blocking command.'],
+        ['maxclients', 'astronaut_max_clients', 'gauge', 'The maxclients setting.'],
+        ['client_recent_max_input_buffer', 'astronaut_client_recent_max_input_buffer_bytes', 'gauge', 'Largest client query buffer.'],
+        ['client_recent_max_output_buffer', 'astronaut_client_recent_max_output_buffer_bytes', 'gauge', 'Largest client output buffer.'],
+      ],
       fields: () => {
         let maxIn = 0, maxOut = 0;
         for (const c of server.clients()) { maxIn = Math.max(maxIn, c.inputBytes); maxOut = Math.max(maxOut, c.outputBytes); }
@@ -59,6 +69,16 @@ export function serverInfoSections(server: Server): InfoSection[] {
     },
     {
       name: 'memory', inDefault: true,
+      metrics: [
+        ['used_memory', 'astronaut_memory_used_bytes', 'gauge', 'Memory in use: JS heap, native buffers and datasets (INFO used_memory).'],
+        ['used_memory_rss', 'astronaut_memory_used_rss_bytes', 'gauge', 'Resident set size of the process.'],
+        ['used_memory_peak', 'astronaut_memory_used_peak_bytes', 'gauge', 'Highest used_memory seen.'],
+        ['used_memory_dataset', 'astronaut_memory_used_dataset_bytes', 'gauge', 'Memory held by the keys\' values.'],
+        ['used_memory_vector_sets', 'astronaut_memory_used_vector_sets_bytes', 'gauge', 'Memory held by vector sets (indexes, ids, payloads).'],
+        ['used_memory_js_heap', 'astronaut_memory_js_heap_used_bytes', 'gauge', 'V8 heap in use.'],
+        ['total_system_memory', 'astronaut_memory_total_system_bytes', 'gauge', 'Memory of the machine.'],
+        ['maxmemory', 'astronaut_memory_max_bytes', 'gauge', 'The maxmemory setting (0: no limit).'],
+      ],
       fields: () => {
         const m = process.memoryUsage();
         let data = 0, vectors = 0;
@@ -88,12 +108,26 @@ export function serverInfoSections(server: Server): InfoSection[] {
     },
     {
       name: 'persistence', inDefault: true,
+      metrics: [['loading', 'astronaut_loading', 'gauge', '1 while the dataset is being loaded.']],
       fields: () => {
-        return server.persistenceInfo ? server.persistenceInfo() : [['loading', server.loading ? 1 : 0], ['aof_enabled', 0]];
+        return [['loading', server.loading ? 1 : 0], ['aof_enabled', 0]];
       },
     },
     {
       name: 'stats', inDefault: true,
+      metrics: [
+        ['total_connections_received', 'astronaut_connections_received_total', 'counter', 'Connections accepted or refused since start.'],
+        ['rejected_connections', 'astronaut_rejected_connections_total', 'counter', 'Connections refused (maxclients, protected mode).'],
+        ['total_commands_processed', 'astronaut_commands_processed_total', 'counter', 'Commands processed (RESP and HTTP).'],
+        ['instantaneous_ops_per_sec', 'astronaut_instantaneous_ops_per_second', 'gauge', 'Commands per second over the last second.'],
+        ['total_net_input_bytes', 'astronaut_net_input_bytes_total', 'counter', 'Bytes read from RESP clients.'],
+        ['total_net_output_bytes', 'astronaut_net_output_bytes_total', 'counter', 'Bytes written to RESP clients.'],
+        ['expired_keys', 'astronaut_expired_keys_total', 'counter', 'Keys expired.'],
+        ['evicted_keys', 'astronaut_evicted_keys_total', 'counter', 'Keys evicted.'],
+        ['keyspace_hits', 'astronaut_keyspace_hits_total', 'counter', 'Key lookups that found the key.'],
+        ['keyspace_misses', 'astronaut_keyspace_misses_total', 'counter', 'Key lookups that did not.'],
+        ['total_error_replies', 'astronaut_error_replies_total', 'counter', 'Error replies sent.'],
+      ],
       fields: () => {
         let hits = 0, misses = 0;
         for (const d of server.keyspace.dbs) { hits += d.hits; misses += d.misses; }
@@ -119,6 +153,10 @@ export function serverInfoSections(server: Server): InfoSection[] {
     },
     {
       name: 'cpu', inDefault: true,
+      metrics: [
+        ['used_cpu_sys', 'astronaut_cpu_sys_seconds_total', 'counter', 'System CPU time.'],
+        ['used_cpu_user', 'astronaut_cpu_user_seconds_total', 'counter', 'User CPU time.'],
+      ],
       fields: () => {
         const u = process.cpuUsage();
         return [['used_cpu_sys', (u.system / 1e6).toFixed(6)], ['used_cpu_user', (u.user / 1e6).toFixed(6)]];

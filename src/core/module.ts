@@ -1,13 +1,88 @@
 /**
- * Optional parts of the server (vector sets, persistence, HTTP API…), attached
- * in order at start-up. Each registers its commands, INFO sections and hooks.
+ * The contract between the closed core and a feature. A feature module is a
+ * name and a factory; the factory gets the server's facilities (ModuleHost)
+ * and returns a Feature: a declaration of what it contributes. The app lists
+ * the modules; the server folds their declarations together once, before it
+ * listens. A feature never reaches into the core's fields: everything it adds
+ * goes through this declaration.
  */
-import type { Server } from './server.js';
+import type { Reply } from '../../protocol/reply.js';
+import type { Config } from '../config.js';
+import type { RespError } from '../errors.js';
+import type { Fs } from '../store/fs.js';
+import type { CommandTable } from './command-table.js';
+import type { LatencyTracker } from './latency.js';
+import type { MetricsWriter } from './metrics.js';
+import type { ClientState, CommandSpec, InfoSection, ServerApi } from './types.js';
 
-export interface ServerModule {
-  name: string;
-  /** Before listening: register commands and hooks. */
-  attach(server: Server): Promise<void>;
-  /** After listening (data loads here, answering -LOADING meanwhile). */
-  started?(server: Server): Promise<void>;
+/** Where write commands go to be made durable (the persistence feature provides one). */
+export interface WriteLog {
+  /** An error to refuse writes with (MISCONF while the disk fails), or null. */
+  refuseWrites(): RespError | null;
+  /**
+   * Log commands that changed the dataset, each with its database index, as
+   * one atomic record. Returns a promise that settles once the record is
+   * durable under the fsync policy, or null when nothing needs awaiting.
+   */
+  append(entries: Array<[db: number, argv: Buffer[]]>): Promise<void> | null;
+}
+
+/** Told of every executed command with its duration (the slow log, latency events). */
+export type CommandObserver = (client: ClientState, spec: CommandSpec, argv: Buffer[], usec: number) => void;
+
+export type ShutdownMode = 'save' | 'nosave' | 'default';
+
+/** What a feature declares. Every field is optional. */
+export interface Feature {
+  /** Command specs: dispatch, arity, COMMAND DOCS and redis-cli hints all come from these. */
+  commands?: readonly CommandSpec[];
+  /**
+   * INFO sections. One named like a core section Redis defines (persistence,
+   * replication…) takes that section's place; others print after the core's.
+   */
+  infoSections?: readonly InfoSection[];
+  /** Prometheus families this feature adds to /metrics. */
+  metrics?(w: MetricsWriter): void;
+  /** Reactions to CONFIG SET of the options this feature owns. */
+  onConfig?: { readonly [K in keyof Config]?: () => void };
+  /** The durable log of writes (at most one feature provides it). */
+  writeLog?: WriteLog;
+  observe?: CommandObserver;
+  /** The dataset is not complete until start() resolves: the server answers -LOADING meanwhile. */
+  loadsData?: boolean;
+  /** After the server listens, in module order (data loads here). */
+  start?(): Promise<void>;
+  /**
+   * At shutdown, in module order (as start: the HTTP front stops before
+   * persistence flushes the WAL), before clients are closed.
+   */
+  stop?(mode: ShutdownMode): Promise<void>;
+}
+
+/** What the app was started with, beyond the configuration. */
+export interface StartOptions {
+  /** The file system for persistence (tests: a fault-injecting SimulatedFs). */
+  fs?: Fs;
+  configFile?: string;
+}
+
+/** The server as a feature sees it: the handlers' ServerApi plus the pipeline's entry points. */
+export interface ModuleHost extends ServerApi {
+  readonly table: CommandTable;
+  readonly latency: LatencyTracker;
+  readonly options: StartOptions;
+  /** Run a command line as a client would (HTTP requests go through here). */
+  dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
+  /** Re-apply a logged write (recovery): no auth, loading or disk checks, not logged again. */
+  replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
+  /** Why writes are refused right now (MISCONF), or null. */
+  refuseWrites(): RespError | null;
+  /** The whole /metrics scrape; `extra` adds the caller's own families. */
+  renderMetrics(extra?: (w: MetricsWriter) => void): string;
+}
+
+export interface FeatureModule {
+  /** Named in start-up and failure logs. */
+  readonly name: string;
+  create(host: ModuleHost): Feature | Promise<Feature>;
 }

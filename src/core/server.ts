@@ -1,8 +1,8 @@
 /**
  * The TCP server: listens on the configured addresses, admits or refuses
- * clients (maxclients, protected mode), owns the connections, and offers
- * handlers the server-wide facilities (ServerApi). It knows nothing of any
- * particular command.
+ * clients (maxclients, protected mode), owns the connections, and folds the
+ * features' declarations into one pipeline. It knows nothing of any
+ * particular command or feature: they plug in through `install()`.
  */
 import net from 'node:net';
 import type { Config } from '../config.js';
@@ -11,24 +11,24 @@ import type { Logger } from '../log.js';
 import { pinoLevel } from '../log.js';
 import { Keyspace } from '../engine/keyspace.js';
 import { CommandTable } from './command-table.js';
-import type { ClientState, ClientView, InfoSection, PersistenceApi, ServerApi, Stats } from './types.js';
+import type { ClientState, ClientView, CommandSpec, InfoSection, Stats } from './types.js';
+import { redactArgv } from './redact.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type DispatchHooks } from './dispatcher.js';
 import { LatencyTracker } from './latency.js';
 import { DEFAULT_LIMITS } from '../../protocol/index.js';
 import { formatMonitorLine } from './monitor.js';
 import { SimpleString, type Reply } from '../../protocol/reply.js';
 import { VERSION } from '../version.js';
-import type { Fs } from '../store/fs.js';
+import { listenOnEvery, protectedModeMessage, protectedModeRefuses } from './access.js';
+import { coreInfoSections } from './info.js';
+import { renderMetrics, type MetricsWriter } from './metrics.js';
+import type { RespError } from '../errors.js';
+import type { Feature, FeatureModule, ModuleHost, ShutdownMode, StartOptions } from './module.js';
 
+const PROTECTED_MODE_DENIAL = `-${protectedModeMessage('--requirepass or CONFIG SET requirepass from a loopback client')}\r\n`;
 
-const PROTECTED_MODE_DENIAL = '-DENIED Astronaut is running in protected mode because protected mode is enabled and no password is set. '
-  + 'In this mode connections are only accepted from the loopback interface. To accept remote clients, either set a password '
-  + '(--requirepass or CONFIG SET requirepass from a loopback client), or disable protected mode (--protected-mode no).\r\n';
-
-export interface ShutdownHook { (mode: 'save' | 'nosave' | 'default'): Promise<void> }
-
-export class Server implements ServerApi, ConnectionHost {
+export class Server implements ModuleHost, ConnectionHost {
   readonly keyspace: Keyspace;
   readonly table = new CommandTable();
   readonly latency = new LatencyTracker();
@@ -40,14 +40,14 @@ export class Server implements ServerApi, ConnectionHost {
   };
   readonly startedAt = Date.now();
   readonly version = VERSION;
-  persistence: PersistenceApi | null = null;
-  /** INFO persistence fields, when the persistence module is attached. */
-  persistenceInfo: (() => Array<[string, string | number]>) | null = null;
-  loading = false;
-  tcpPort = 0;
-  configFile = '';
   readonly executable = process.argv[1] ?? '';
+  readonly configFile: string;
 
+  private readonly hooks: DispatchHooks = { writeLog: null, monitor: null, observers: [] };
+  private readonly features: Array<{ name: string; feature: Feature }> = [];
+  private sections: InfoSection[] = [];
+  private loadingDepth = 0;
+  private port = 0;
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Map<number, Connection>();
   private readonly monitors = new Set<Connection>();
@@ -55,47 +55,56 @@ export class Server implements ServerApi, ConnectionHost {
   private lastCrossProtocolWarning = 0;
   private cron: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
-  /** Run on SHUTDOWN/SIGTERM before the process exits (persistence flushes here). */
-  shutdownHooks: ShutdownHook[] = [];
-  /** The file system persistence goes through (tests pass a fault-injecting one). */
-  persistenceFs: Fs | null = null;
-  /** Exit the process once shut down (the CLI; tests keep their process). */
-  exitOnShutdown = false;
-  /** Applies CONFIG SET side effects owned by other modules. */
-  configHooks: Array<(name: keyof Config) => void> = [];
 
-  constructor(readonly config: Config, readonly log: Logger) {
+  constructor(readonly config: Config, readonly log: Logger, readonly options: StartOptions = {}, private readonly exitOnShutdown = false) {
+    this.configFile = options.configFile ?? '';
     this.keyspace = new Keyspace(config.databases);
-    this.dispatcher = new Dispatcher(this.table, this, this.latency);
+    this.dispatcher = new Dispatcher(this.table, this, this.latency, this.hooks);
     this.latency.enabled = config['latency-tracking'];
+    this.sections = coreInfoSections(this);
   }
 
-  /** Listen on every bind address (an address prefixed with '-' may be unavailable). */
-  async listen(): Promise<void> {
-    let port = this.config.port;
-    for (const raw of this.config.bind) {
-      const optional = raw.startsWith('-');
-      const host = optional ? raw.slice(1) : raw;
-      const srv = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: this.config['tcp-keepalive'] * 1000 }, (s) => this.accept(s));
-      try {
-        await new Promise<void>((resolve, reject) => {
-          srv.once('error', reject);
-          // Always pass the host: listen(port) alone would bind every interface (hardening.md).
-          srv.listen(port, host, () => { srv.off('error', reject); resolve(); });
-        });
-      } catch (e) {
-        if (optional) { this.log.debug({ host, err: (e as Error).message }, 'optional bind address unavailable'); continue; }
-        throw e;
+  /**
+   * Create each module's feature and fold its declaration in: commands, INFO
+   * sections, the write log, observers. Once, before listening.
+   */
+  async install(modules: readonly FeatureModule[]): Promise<void> {
+    if (this.features.length > 0 || this.listeners.length > 0) throw new Error('features are installed once, before listening');
+    for (const m of modules) {
+      const feature = await m.create(this);
+      this.features.push({ name: m.name, feature });
+      if (feature.commands) this.table.register(feature.commands);
+      for (const section of feature.infoSections ?? []) {
+        const i = this.sections.findIndex((s) => s.name === section.name);
+        if (i >= 0) this.sections[i] = section; else this.sections.push(section);
       }
-      const addr = srv.address();
-      if (addr && typeof addr === 'object') port = addr.port;
-      srv.on('error', (e) => this.log.error({ err: e }, 'listener error'));
-      this.listeners.push(srv);
+      if (feature.writeLog) {
+        if (this.hooks.writeLog) throw new Error(`module ${m.name}: a write log is already installed`);
+        this.hooks.writeLog = feature.writeLog;
+      }
+      if (feature.observe) this.hooks.observers = [...this.hooks.observers, feature.observe];
+      if (feature.loadsData) this.loadingDepth++;
     }
-    if (this.listeners.length === 0) throw new Error('could not listen on any bind address');
-    this.tcpPort = port;
+  }
+
+  /** Listen on every bind address with one port (0 picks a free one). */
+  async listen(): Promise<void> {
+    const make = () => net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: this.config['tcp-keepalive'] * 1000 }, (s) => this.accept(s));
+    const { servers, port } = await listenOnEvery(this.config.bind, this.config.port, make, this.log, 'RESP');
+    this.listeners.push(...servers);
+    this.port = port;
     this.cron = setInterval(() => this.clientsCron(), 1000);
     this.cron.unref();
+  }
+
+  /** Run the features' start steps in module order; -LOADING until the data-loading ones finish. */
+  async start(): Promise<void> {
+    for (const { name, feature } of this.features) {
+      if (!feature.start) continue;
+      await feature.start();
+      if (feature.loadsData) this.loadingDepth--;
+      this.log.debug({ module: name }, 'module started');
+    }
   }
 
   private accept(socket: net.Socket): void {
@@ -105,7 +114,7 @@ export class Server implements ServerApi, ConnectionHost {
       socket.end('-ERR max number of clients reached\r\n');
       return;
     }
-    if (this.config['protected-mode'] && !this.config.requirepass && !isLoopback(socket.remoteAddress)) {
+    if (protectedModeRefuses(this.config, socket.remoteAddress)) {
       this.stats.rejectedConnections++;
       socket.end(PROTECTED_MODE_DENIAL);
       return;
@@ -124,13 +133,41 @@ export class Server implements ServerApi, ConnectionHost {
     };
   }
 
-  // ConnectionHost
+  // ---- ModuleHost ----
+
+  get loading(): boolean { return this.loadingDepth > 0; }
+  get tcpPort(): number { return this.port; }
+  get infoSections(): readonly InfoSection[] { return this.sections; }
+
+  /**
+   * Answer -LOADING to data commands until the returned function is called
+   * (tests use it to hold a server in the loading state).
+   */
+  holdLoading(): () => void {
+    this.loadingDepth++;
+    let released = false;
+    return () => { if (!released) { released = true; this.loadingDepth--; } };
+  }
+
+  dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.dispatch(client, argv); }
+  replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.replay(client, argv); }
+  refuseWrites(): RespError | null { return this.dispatcher.refuseWrites(); }
+
+  renderMetrics(extra?: (w: MetricsWriter) => void): string {
+    return renderMetrics(this, (w) => {
+      for (const { feature } of this.features) feature.metrics?.(w);
+      extra?.(w);
+    });
+  }
+
+  // ---- ConnectionHost ----
+
   outputLimit(): number { return this.config['client-output-buffer-limit']; }
   passwordRequired(): boolean { return this.config.requirepass !== ''; }
   closed(client: Connection): void {
     this.connections.delete(client.id);
     this.monitors.delete(client);
-    if (this.monitors.size === 0) this.dispatcher.monitor = null;
+    if (this.monitors.size === 0) this.hooks.monitor = null;
   }
   crossProtocolWarning(client: Connection): void {
     const now = Date.now();
@@ -139,10 +176,9 @@ export class Server implements ServerApi, ConnectionHost {
     this.log.warn({ client: client.addr }, 'Possible SECURITY ATTACK detected: a client sent an HTTP request to the RESP port. Connection aborted.');
   }
 
-  // ServerApi
-  *clients(): Iterable<ClientView> { yield* this.connections.values(); }
+  // ---- ServerApi ----
 
-  readonly infoSections: InfoSection[] = [];
+  *clients(): Iterable<ClientView> { yield* this.connections.values(); }
 
   runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply> {
     return this.dispatcher.runTransaction(client, queued);
@@ -162,11 +198,11 @@ export class Server implements ServerApi, ConnectionHost {
     if (!conn) return;
     conn.monitor = true;
     this.monitors.add(conn);
-    this.dispatcher.monitor = (client, argv) => this.feedMonitors(client, argv);
+    this.hooks.monitor = (client, spec, argv) => this.feedMonitors(client, spec, argv);
   }
 
-  private feedMonitors(client: ClientState, argv: Buffer[]): void {
-    const line = new SimpleString(formatMonitorLine(client, argv));
+  private feedMonitors(client: ClientState, spec: CommandSpec, argv: Buffer[]): void {
+    const line = new SimpleString(formatMonitorLine(client, redactArgv(spec, argv)));
     for (const m of this.monitors) if (m.id !== client.id) m.sendOutOfBand(line);
   }
 
@@ -181,7 +217,7 @@ export class Server implements ServerApi, ConnectionHost {
       case 'latency-tracking': this.latency.enabled = this.config['latency-tracking']; break;
       default: break;
     }
-    for (const hook of this.configHooks) hook(name);
+    for (const { feature } of this.features) feature.onConfig?.[name]?.();
     this.log.info({ option: name, value: name === 'requirepass' ? '(hidden)' : formatValue(name, this.config[name]) }, 'configuration changed');
   }
 
@@ -199,15 +235,16 @@ export class Server implements ServerApi, ConnectionHost {
     }
   }
 
-  /** Stop accepting, run the shutdown hooks (persistence flushes), close every client. Idempotent. */
-  shutdown(mode: 'save' | 'nosave' | 'default'): Promise<void> {
+  /** Stop accepting, run the features' stop steps (persistence flushes), close every client. Idempotent. */
+  shutdown(mode: ShutdownMode): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
       this.log.info({ mode }, 'shutting down');
       for (const l of this.listeners) l.close();
       if (this.cron) clearInterval(this.cron);
-      for (const hook of this.shutdownHooks) {
-        try { await hook(mode); } catch (e) { this.log.error({ err: e }, 'shutdown step failed'); }
+      for (const { name, feature } of this.features) {
+        if (!feature.stop) continue;
+        try { await feature.stop(mode); } catch (e) { this.log.error({ err: e, module: name }, 'shutdown step failed'); }
       }
       for (const c of this.connections.values()) c.kill();
       for (const [, , v] of this.keyspace.all()) v.dispose();
@@ -221,9 +258,4 @@ export class Server implements ServerApi, ConnectionHost {
   get addresses(): string[] {
     return this.listeners.map((l) => { const a = l.address(); return a && typeof a === 'object' ? `${a.address}:${a.port}` : String(a); });
   }
-}
-
-function isLoopback(addr: string | undefined): boolean {
-  if (!addr) return false;
-  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
 }

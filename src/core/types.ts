@@ -102,25 +102,12 @@ export interface ServerApi {
   /** Apply a validated CONFIG SET to the running server. */
   configSet(name: keyof Config, value: string): void;
   shutdown(mode: 'save' | 'nosave' | 'default'): Promise<void>;
-  /** Snapshots and the WAL, when the persistence module is attached. */
-  persistence: PersistenceApi | null;
-  /** INFO sections, in the order INFO prints them; modules add their own. */
-  readonly infoSections: InfoSection[];
+  /** INFO sections, in the order INFO prints them (the core's and the features'). */
+  readonly infoSections: readonly InfoSection[];
   /** Reset the counters CONFIG RESETSTAT clears. */
   resetStats(): void;
   /** Run the commands a MULTI queued, atomically (EXEC). */
   runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply>;
-}
-
-/** What SAVE, BGSAVE, LASTSAVE and BGREWRITEAOF need from persistence. */
-export interface PersistenceApi {
-  /** Take a snapshot and wait for it (SAVE). */
-  save(): Promise<void>;
-  /** Start a snapshot in the background (BGSAVE, BGREWRITEAOF); throws if one is running. */
-  background(reason: 'bgsave' | 'rewrite'): void;
-  inProgress(): boolean;
-  /** Unix time of the last successful snapshot. */
-  lastSave(): number;
 }
 
 /** One INFO section: its fields are computed when asked for. */
@@ -131,6 +118,8 @@ export interface InfoSection {
   /** Printed by `all` (commandstats, latencystats are; module sections may not be). */
   inAll?: boolean;
   fields(): Array<[string, string | number]>;
+  /** Fields exported one to one to /metrics: [field, metric name, kind, help]; `status` maps ok to 1. */
+  metrics?: ReadonlyArray<readonly [field: string, metric: string, kind: 'counter' | 'gauge' | 'status', help: string]>;
 }
 
 /** Counters behind INFO stats and INFO commandstats. */

@@ -9,11 +9,11 @@
  * than the routes themselves.
  */
 import http from 'node:http';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ClientState } from '../core/types.js';
 import { NoAuthError, WrongPassError } from '../errors.js';
+import { listenOnEvery, passwordMatches, protectedModeMessage, protectedModeRefuses } from '../core/access.js';
 import { HttpError, matchRoute, type ApiResponse, type Route } from './api.js';
 import type { Json } from './json-reply.js';
 
@@ -22,24 +22,10 @@ export interface ListenerHost {
   readonly log: Logger;
 }
 
-const PROTECTED = 'DENIED Astronaut is running in protected mode because protected mode is enabled and no password is set. '
-  + 'In this mode requests are only accepted from the loopback interface. To accept remote clients, either set a password '
-  + '(requirepass, then send "Authorization: Bearer <password>"), or disable protected mode (protected-mode no).';
+const PROTECTED = protectedModeMessage('requirepass, then send "Authorization: Bearer <password>"');
 
 /** How long a shutdown waits for requests in flight before closing their connections. */
 const CLOSE_GRACE_MS = 2000;
-
-function isLoopback(addr: string | undefined): boolean {
-  if (!addr) return false;
-  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
-}
-
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/** Equal-length digests, so the comparison takes the same time whatever the guess. */
-function samePassword(given: string, password: string): boolean {
-  return timingSafeEqual(digest(given), digest(password));
-}
 
 /** null when the request may proceed; otherwise the 401 to answer. */
 export function checkAuthorization(header: string | undefined, password: string): HttpError | null {
@@ -56,7 +42,7 @@ export function checkAuthorization(header: string | undefined, password: string)
     const user = colon < 0 ? null : decoded.slice(0, colon);
     if (user === '' || user === 'default') given = decoded.slice(colon + 1);
   }
-  const passOk = samePassword(given ?? '', password);
+  const passOk = passwordMatches(given ?? '', password);
   return given !== null && passOk ? null : new HttpError(401, new WrongPassError().line(), challenge);
 }
 
@@ -83,10 +69,7 @@ export class HttpFront {
   /** Listen on every bind address (a '-' prefix: skip it if unavailable); returns the port. */
   async listen(port: number, binds: readonly string[], metricsOnly: boolean): Promise<number> {
     const routes = metricsOnly ? this.routes.filter((r) => r.name === '/metrics') : this.routes;
-    let bound = 0;
-    for (const raw of binds) {
-      const optional = raw.startsWith('-');
-      const hostname = optional ? raw.slice(1) : raw;
+    const make = () => {
       const srv = http.createServer((req, res) => { void this.serve(routes, req, res); });
       // Refuse an oversized upload before the client sends it (curl sends Expect: 100-continue past 1 MB).
       srv.on('checkContinue', (req, res) => {
@@ -95,22 +78,10 @@ export class HttpFront {
         res.writeContinue();
         void this.serve(routes, req, res);
       });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          srv.once('error', reject);
-          srv.listen(port || bound, hostname, () => { srv.off('error', reject); resolve(); });
-        });
-      } catch (e) {
-        if (optional) { this.host.log.debug({ host: hostname, err: (e as Error).message }, 'optional HTTP bind address unavailable'); continue; }
-        await this.close();
-        throw e;
-      }
-      const a = srv.address();
-      if (a && typeof a === 'object') bound = a.port;
-      srv.on('error', (e) => this.host.log.error({ err: e }, 'HTTP listener error'));
-      this.servers.push(srv);
-    }
-    if (bound === 0) throw new Error(`could not listen for HTTP on any bind address (${binds.join(' ')})`);
+      return srv;
+    };
+    const { servers, port: bound } = await listenOnEvery(binds, port, make, this.host.log, 'HTTP');
+    this.servers.push(...servers);
     return bound;
   }
 
@@ -175,7 +146,7 @@ export class HttpFront {
   /** Protected mode, then the password; throws the refusal. */
   private admit(req: http.IncomingMessage): void {
     const config = this.host.config;
-    if (config['protected-mode'] && !config.requirepass && !isLoopback(req.socket.remoteAddress)) throw new HttpError(403, PROTECTED);
+    if (protectedModeRefuses(config, req.socket.remoteAddress)) throw new HttpError(403, PROTECTED);
     const refusal = checkAuthorization(req.headers.authorization, config.requirepass);
     if (refusal) throw refusal;
   }

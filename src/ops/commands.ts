@@ -1,22 +1,19 @@
 /**
- * The operator's toolbox: SLOWLOG, LATENCY, MEMORY, DEBUG, and the file side of
- * CONFIG REWRITE. Reply shapes and error texts are Redis's, so redis-cli,
+ * The operator's toolbox: SLOWLOG, LATENCY, MEMORY, DEBUG. Reply shapes and error texts are Redis's, so redis-cli,
  * dashboards and runbooks written for Redis work unchanged.
  *
  * The state these commands read (the slow log, latency events, histograms)
  * lives in the server; it is handed in through the small structural types
  * below, so this file does not import the server.
  */
-import * as fsp from 'node:fs/promises';
-import path from 'node:path';
 import v8 from 'node:v8';
 import { Double, OK, ReplyMap, SimpleString, Verbatim, type Reply } from '../../protocol/reply.js';
 import { ArgError, SYNTAX } from '../errors.js';
-import { OPTIONS, OPTION_NAMES, formatValue, parseValue, type Config } from '../config.js';
 import { keyOf } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { isKeyword, parseFiniteDouble, parseInteger } from '../core/numbers.js';
 import type { CommandSpec, Ctx, InfoSection } from '../core/types.js';
+import { isLoopback } from '../core/access.js';
 
 /** What SLOWLOG reads. */
 export interface SlowLogSource {
@@ -280,15 +277,9 @@ function memoryCommand(state: OpsState): CommandSpec {
 const DEBUG_REFUSED = 'DEBUG command not allowed. If the enable-debug-command option is set to "local", you can run it from a local connection, '
   + 'otherwise you need to set this option in the configuration file, and then restart the server.';
 
-/** The host part of `ip:port` is a loopback address. */
-export function isLoopbackAddr(addr: string): boolean {
-  const host = addr.slice(0, addr.lastIndexOf(':'));
-  return host === '::1' || host === '[::1]' || host.startsWith('127.') || host.startsWith('::ffff:127.');
-}
-
 function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
   const mode = ctx.server.config['enable-debug-command'];
-  if (mode === 'no' || (mode === 'local' && !isLoopbackAddr(ctx.client.addr))) throw new ArgError(DEBUG_REFUSED);
+  if (mode === 'no' || (mode === 'local' && !isLoopback(ctx.client.addr))) throw new ArgError(DEBUG_REFUSED);
   const sub = argv[1].toString().toLowerCase();
   const want = (n: number) => { if (argv.length !== n) throw new ArgError(`wrong number of arguments for 'debug|${sub}' command`); };
   switch (sub) {
@@ -338,104 +329,6 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
     default:
       throw new ArgError(`unknown subcommand '${argv[1].toString('latin1').slice(0, 128).replace(/[\r\n]/g, ' ')}'. Try DEBUG HELP.`);
   }
-}
-
-// ---- CONFIG REWRITE ----
-
-/** A value as a redis.conf word: bare when safe, otherwise double-quoted with \\ and \" escaped. */
-function confWord(text: string): string {
-  if (/[\r\n]/.test(text)) throw new ArgError('Rewriting config file: a value contains a line break, which redis.conf syntax cannot hold');
-  if (text !== '' && !/[\s"'\\#]/.test(text)) return text;
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-/** The line(s) for one option's current value. */
-function optionLines<K extends keyof Config>(name: K, value: Config[K]): string[] {
-  const kind = OPTIONS[name].kind;
-  if (kind === 'save') {
-    const points = value as Array<[number, number]>;
-    return points.length === 0 ? ['save ""'] : points.map(([s, c]) => `save ${s} ${c}`);
-  }
-  if (kind === 'list') {
-    const words = value as string[];
-    return [words.length === 0 ? `${name} ""` : `${name} ${words.map(confWord).join(' ')}`];
-  }
-  return [`${name} ${confWord(formatValue(name, value))}`];
-}
-
-/**
- * CONFIG REWRITE's text, as Redis builds it: comments, blank lines and the
- * order of the old file are kept; each option's first line gets the running
- * value and its repeats are dropped; options missing from the file are
- * appended only when they differ from their default.
- */
-export function renderConfigFile(oldText: string, config: Config): string {
-  const out: string[] = [];
-  const written = new Set<string>();
-  const oldLines = oldText === '' ? [] : oldText.replace(/\r?\n$/, '').split(/\r?\n/);
-  for (const line of oldLines) {
-    const m = /^\s*([^\s#]\S*)/.exec(line);
-    const name = m ? m[1].toLowerCase() : '';
-    if (!m || !Object.prototype.hasOwnProperty.call(OPTIONS, name)) { out.push(line); continue; }
-    const option = name as keyof Config;
-    if (written.has(option)) continue;
-    written.add(option);
-    out.push(...optionLines(option, config[option]));
-  }
-  const added: string[] = [];
-  for (const name of OPTION_NAMES) {
-    if (written.has(name)) continue;
-    const current = formatValue(name, config[name]);
-    const deflt = formatValue(name, parseValue(name, OPTIONS[name].default));
-    if (current !== deflt) added.push(...optionLines(name, config[name]));
-  }
-  if (added.length > 0) {
-    while (out.length > 0 && out[out.length - 1].trim() === '') out.pop();
-    if (out.length > 0) out.push('');
-    out.push('# Generated by CONFIG REWRITE', ...added);
-  }
-  return out.join('\n') + '\n';
-}
-
-/**
- * CONFIG REWRITE: write the running configuration back to the file the server
- * was started with. The file is replaced atomically (temp file, fsync, rename,
- * directory fsync) and keeps its permission bits: it may hold requirepass.
- * This goes through node:fs directly because the config file is not part of
- * the data directory the persistence Fs seam covers, and that seam has no chmod.
- */
-export async function configRewrite(ctx: Ctx): Promise<Reply> {
-  const file = ctx.server.configFile;
-  if (!file) throw new ArgError('The server is running without a config file');
-  try {
-    let oldText = '';
-    let mode = 0o600;
-    try {
-      oldText = await fsp.readFile(file, 'utf8');
-      mode = (await fsp.stat(file)).mode & 0o777;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    const text = renderConfigFile(oldText, ctx.server.config);
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.rewrite-${process.pid}`);
-    const fh = await fsp.open(tmp, 'w', mode);
-    try {
-      await fh.writeFile(text);
-      await fh.chmod(mode);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
-    const dir = await fsp.open(path.dirname(file), 'r');
-    try { await dir.sync(); } finally { await dir.close(); }
-  } catch (e) {
-    if (e instanceof ArgError) throw e;
-    ctx.server.log.warn({ err: e, file }, 'CONFIG REWRITE failed');
-    throw new ArgError(`Rewriting config file: ${(e as Error).message}`);
-  }
-  ctx.server.log.info({ file }, 'CONFIG REWRITE executed with success');
-  return OK;
 }
 
 /** The ops command families, bound to the server state they read. */

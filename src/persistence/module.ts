@@ -1,5 +1,5 @@
 /**
- * Durability in the server (spec/durability.md): recovery at start (newest
+ * Durability in the server (docs/durability.md): recovery at start (newest
  * valid snapshot, then the WAL after it, answering -LOADING meanwhile), every
  * successful write logged before its reply is released (group commit: one
  * WAL write per event-loop turn), snapshots (SAVE, BGSAVE, automatic save
@@ -8,20 +8,17 @@
 import { openStore, setCrc32cImplementation, type Store, type SnapshotWriter } from '../store/index.js';
 import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
 import { ArgError, MisconfError, type RespError } from '../errors.js';
-import type { ClientState, PersistenceApi } from '../core/types.js';
+import type { ClientState, InfoSection } from '../core/types.js';
 import { keyBytes, StringValue } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
 import { decodeCommands, encodeCommands, type LoggedCommand } from '../store/format/command-record.js';
-import type { WriteLog } from '../core/dispatcher.js';
-import type { ServerModule } from '../core/module.js';
-import type { Server } from '../core/server.js';
-
-/** Snapshot section kinds. */
-const KIND_META = 1;
-const KIND_STRINGS = 2;
-const KIND_SET = 3;
-const KIND_GRAPH = 4;
+import {
+  SCHEMA_VERSION, SECTION, decodeMeta, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStrings,
+  graphSectionName, setOfGraph, setSectionName,
+} from '../store/format/snapshot-schema.js';
+import type { FeatureModule, ModuleHost, ShutdownMode, WriteLog } from '../core/module.js';
+import { persistenceCommands, type PersistenceApi } from './commands.js';
 
 /** Replay this many commands before waiting for the engine to catch up. */
 const REPLAY_WINDOW = 4096;
@@ -38,7 +35,7 @@ export class Persistence implements WriteLog, PersistenceApi {
   maxStallMs = 0;
   private lastAutoRewriteBase = 0;
 
-  constructor(private readonly server: Server) {}
+  constructor(private readonly server: ModuleHost) {}
 
   // ---- WriteLog ----
 
@@ -75,11 +72,10 @@ export class Persistence implements WriteLog, PersistenceApi {
   async open(): Promise<void> {
     const { server } = this;
     const config = server.config;
-    server.loading = true;
     this.loadStarted = Date.now();
     const store = await openStore(config.dir, {
       appendonly: config.appendonly, appendfsync: config.appendfsync, logger: server.log,
-      fs: server.persistenceFs ?? undefined,
+      fs: server.options.fs,
     });
     const rec = store.recovery;
     for (const note of rec.notes) server.log.warn({ note }, 'recovery');
@@ -102,7 +98,6 @@ export class Persistence implements WriteLog, PersistenceApi {
       clearInterval(progress);
     }
     this.store = store;
-    server.loading = false;
     if (rec.degraded) {
       server.log.warn('recovery skipped or repaired data: taking a fresh snapshot');
       this.background('bgsave');
@@ -113,26 +108,25 @@ export class Persistence implements WriteLog, PersistenceApi {
     const snap = store.recovery.snapshot!;
     const ks = this.server.keyspace;
     let sets = 0;
-    const pendingState = new Map<string, { db: number; key: string; state: ReturnType<typeof decodeSetState> }>();
+    const pending = new Map<string, { db: number; key: string; state: ReturnType<typeof decodeSetState> }>();
     for (const section of snap.sections) {
-      if (section.kind === KIND_META) continue;
       const bytes = await snap.readSection(section);
-      if (section.kind === KIND_STRINGS) {
+      if (section.kind === SECTION.META) {
+        decodeMeta(bytes);
+      } else if (section.kind === SECTION.STRINGS) {
         for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).set(key, new StringValue(value));
-      } else if (section.kind === KIND_SET) {
-        const db = bytes.readUInt32LE(0);
-        const keyLength = bytes.readUInt32LE(4);
-        const key = bytes.toString('latin1', 8, 8 + keyLength);
-        pendingState.set(section.name, { db, key, state: decodeSetState(bytes.subarray(8 + keyLength)) });
-      } else if (section.kind === KIND_GRAPH) {
-        const owner = pendingState.get(section.name.replace(/^graph:/, 'set:'));
+      } else if (section.kind === SECTION.SET) {
+        const { db, key, body } = decodeSetHeader(bytes);
+        pending.set(section.name, { db, key, state: decodeSetState(body) });
+      } else if (section.kind === SECTION.GRAPH) {
+        const owner = pending.get(setOfGraph(section.name));
         if (!owner) throw new Error(`snapshot section ${section.name} has no set before it`);
-        pendingState.delete(section.name.replace(/^graph:/, 'set:'));
+        pending.delete(setOfGraph(section.name));
         ks.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, bytes));
         sets++;
       }
     }
-    if (pendingState.size > 0) throw new Error('snapshot holds a vector set without its graph');
+    if (pending.size > 0) throw new Error('snapshot holds a vector set without its graph');
     return sets;
   }
 
@@ -143,7 +137,7 @@ export class Persistence implements WriteLog, PersistenceApi {
     for await (const rec of records) {
       for (const [db, argv] of decodeCommands(rec.payload)) {
         client.db = db;
-        const r = this.server.dispatcher.replay(client, argv);
+        const r = this.server.replay(client, argv);
         if (r instanceof Promise) window.push(r);
         if (window.length >= REPLAY_WINDOW) { await Promise.all(window); window = []; }
       }
@@ -202,26 +196,23 @@ export class Persistence implements WriteLog, PersistenceApi {
    */
   private writeSections(w: SnapshotWriter): Promise<void> {
     const ks = this.server.keyspace;
-    const strings: Array<[number, string, Buffer]> = [];
+    const strings: Array<[number, Buffer, Buffer]> = [];
     const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshot']> }> = [];
     for (const [db, key, value] of ks.all()) {
       if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
-      else if (value instanceof StringValue) strings.push([db.index, key, value.value]);
+      else if (value instanceof StringValue) strings.push([db.index, keyBytes(key), value.value]);
     }
     return (async () => {
-      await w.addSection(KIND_META, 'meta', Buffer.from(JSON.stringify({ format: 1, databases: ks.dbs.length, sets: sets.length })));
-      await w.addSection(KIND_STRINGS, 'strings', encodeStrings(strings));
+      await w.addSection(SECTION.META, 'meta', encodeMeta({ format: SCHEMA_VERSION, databases: ks.dbs.length, sets: sets.length }));
+      await w.addSection(SECTION.STRINGS, 'strings', encodeStrings(strings));
       let i = 0;
       for (const { db, key, cut } of sets) {
-        const name = `set:${i}`;
-        const prefix = Buffer.alloc(8);
-        prefix.writeUInt32LE(db, 0);
-        prefix.writeUInt32LE(Buffer.byteLength(key, 'latin1'), 4);
         // A generator, not an array: the writer pulls one chunk of a few thousand
         // elements at a time between its awaited writes, so encoding a million
         // elements never holds the event loop for long.
-        await w.addSection(KIND_SET, name, (function* () { yield prefix; yield keyBytes(key); yield* encodeSetState(cut.state); })());
-        await w.addSection(KIND_GRAPH, `graph:${i}`, await cut.graph);
+        const header = encodeSetHeader(db, keyBytes(key));
+        await w.addSection(SECTION.SET, setSectionName(i), (function* () { yield header; yield* encodeSetState(cut.state); })());
+        await w.addSection(SECTION.GRAPH, graphSectionName(i), await cut.graph);
         i++;
       }
     })();
@@ -256,7 +247,7 @@ export class Persistence implements WriteLog, PersistenceApi {
     }
   }
 
-  async shutdown(mode: 'save' | 'nosave' | 'default'): Promise<void> {
+  async shutdown(mode: ShutdownMode): Promise<void> {
     if (this.cron) clearInterval(this.cron);
     const store = this.store;
     if (!store) return;
@@ -327,59 +318,39 @@ function watchStalls(report: (ms: number) => void): () => void {
   return () => clearInterval(t);
 }
 
-/** u32 count, then per string key: u32 db, u32 keyLength, key, u32 valueLength, value. */
-function encodeStrings(entries: Array<[number, string, Buffer]>): Buffer {
-  const parts: Buffer[] = [];
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(entries.length, 0);
-  parts.push(head);
-  for (const [db, key, value] of entries) {
-    const k = keyBytes(key);
-    const h = Buffer.alloc(8);
-    h.writeUInt32LE(db, 0);
-    h.writeUInt32LE(k.length, 4);
-    const vl = Buffer.alloc(4);
-    vl.writeUInt32LE(value.length, 0);
-    parts.push(h, k, vl, value);
-  }
-  return Buffer.concat(parts);
-}
+/** INFO persistence fields exported to /metrics. */
+const PERSISTENCE_METRICS: InfoSection['metrics'] = [
+    ['loading', 'astronaut_loading', 'gauge', '1 while the dataset is being loaded.'],
+    ['rdb_changes_since_last_save', 'astronaut_rdb_changes_since_last_save', 'gauge', 'Writes since the last snapshot.'],
+    ['rdb_bgsave_in_progress', 'astronaut_rdb_bgsave_in_progress', 'gauge', '1 while a snapshot is being written.'],
+    ['rdb_last_save_time', 'astronaut_rdb_last_save_timestamp_seconds', 'gauge', 'Unix time of the last successful snapshot.'],
+    ['rdb_last_bgsave_time_sec', 'astronaut_rdb_last_bgsave_duration_seconds', 'gauge', 'Duration of the last snapshot.'],
+    ['rdb_saves', 'astronaut_rdb_saves_total', 'counter', 'Snapshots taken since start.'],
+    ['rdb_last_bgsave_max_stall_ms', 'astronaut_rdb_last_bgsave_max_stall_milliseconds', 'gauge', 'Longest event-loop stall during the last snapshot.'],
+    ['aof_enabled', 'astronaut_aof_enabled', 'gauge', '1 when every write is logged to the WAL.'],
+    ['aof_rewrite_in_progress', 'astronaut_aof_rewrite_in_progress', 'gauge', '1 while the WAL is being rewritten.'],
+    ['aof_current_size', 'astronaut_aof_current_size_bytes', 'gauge', 'WAL size.'],
+    ['aof_base_size', 'astronaut_aof_base_size_bytes', 'gauge', 'WAL size at the last rewrite.'],
+    ['rdb_last_bgsave_status', 'astronaut_rdb_last_bgsave_ok', 'status', '1 if the last snapshot succeeded.'],
+    ['aof_last_write_status', 'astronaut_aof_last_write_ok', 'status', '1 if the last WAL write succeeded.'],
+    ['aof_last_bgrewrite_status', 'astronaut_aof_last_bgrewrite_ok', 'status', '1 if the last WAL rewrite succeeded.'],
+];
 
-function decodeStrings(b: Buffer): Array<[number, string, Buffer]> {
-  const n = b.readUInt32LE(0);
-  const out: Array<[number, string, Buffer]> = [];
-  let o = 4;
-  for (let i = 0; i < n; i++) {
-    const db = b.readUInt32LE(o);
-    const kl = b.readUInt32LE(o + 4);
-    o += 8;
-    const key = b.toString('latin1', o, o + kl);
-    o += kl;
-    const vl = b.readUInt32LE(o);
-    o += 4;
-    out.push([db, key, Buffer.from(b.subarray(o, o + vl))]);
-    o += vl;
-  }
-  return out;
-}
-
-export const persistenceModule: ServerModule = {
+export const persistenceModule: FeatureModule = {
   name: 'persistence',
-  async attach(server) {
+  create(host) {
     // The addon's CRC32C uses the CPU's instruction (and runs big buffers off the
     // event loop): snapshots are checksummed at memory speed, not JS table speed.
     setCrc32cImplementation({ name: `native-${capabilities.crc32cHardware ? 'hardware' : 'software'}`, crc32c, crc32cAsync });
-    const p = new Persistence(server);
-    server.persistence = p;
-    server.persistenceInfo = () => p.info();
-    server.dispatcher.writeLog = p;
-    server.loading = true;
-    server.shutdownHooks.push((mode) => p.shutdown(mode));
-    server.configHooks.push((name) => { if (name === 'appendfsync') p.setAppendfsync(); });
-  },
-  async started(server) {
-    const p = server.persistence as Persistence;
-    await p.open();
-    p.startCron();
+    const p = new Persistence(host);
+    return {
+      commands: persistenceCommands(p),
+      infoSections: [{ name: 'persistence', inDefault: true, fields: () => p.info(), metrics: PERSISTENCE_METRICS }],
+      onConfig: { appendfsync: () => p.setAppendfsync() },
+      writeLog: p,
+      loadsData: true,
+      start: async () => { await p.open(); p.startCron(); },
+      stop: (mode) => p.shutdown(mode),
+    };
   },
 };

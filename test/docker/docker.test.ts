@@ -169,14 +169,14 @@ test.serial('the health check: healthy on /healthz 200 or PING +PONG; unhealthy 
     const refused = await freePort();
     t.is((await healthcheck({ ASTRONAUT_PORT: String(srv.port), ASTRONAUT_HTTP_PORT: String(refused), ASTRONAUT_REQUIREPASS: 'pw' })).code, 0, 'HTTP not listening: falls back to PING');
 
-    srv.server.loading = true;
+    const releaseLoading = srv.server.holdLoading();
     const loading = await healthcheck(both);
     t.is(loading.code, 1);
     t.regex(loading.out, /^unhealthy: GET \/healthz 503/);
     const loadingPing = await healthcheck({ ASTRONAUT_PORT: String(srv.port), ASTRONAUT_HTTP_PORT: '0', ASTRONAUT_REQUIREPASS: 'pw' });
     t.is(loadingPing.code, 1);
     t.regex(loadingPing.out, /-LOADING/);
-    srv.server.loading = false;
+    releaseLoading();
   } finally { await srv.stop(); }
   const none = await healthcheck({ ASTRONAUT_PORT: String(await freePort()), ASTRONAUT_HTTP_PORT: String(await freePort()) });
   t.is(none.code, 1);

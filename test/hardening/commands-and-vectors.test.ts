@@ -491,12 +491,12 @@ test.serial('-LOADING for every data command while the dataset loads, nothing ap
     ['VEC.CREATE', FRESH, 'DIM', '4'], ['VEC.SETPAYLOAD', COS, 'seed', '{}'], ['VEC.INFO', COS], ['VEC.LIST'], ['GET', STR], ['SET', FRESH, 'x'], ['KEYS', '*'],
   ];
   if (haveVset) data.push(['VADD', VS, 'VALUES', '4', '1', '1', '0', '0', 'l'], ['VSIM', VS, 'VALUES', '4', '1', '0', '0', '0'], ['VCARD', VS], ['VREM', VS, 'seed']);
-  srv.server.loading = true;
+  const releaseLoading = srv.server.holdLoading();
   let replies: RespValue[][];
   try {
     replies = await Promise.all([c2.pipeline(data), c3.pipeline(data)]);
   } finally {
-    srv.server.loading = false;
+    releaseLoading();
   }
   for (const rs of replies) {
     t.is(rs.length, data.length);

@@ -12,9 +12,8 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { pino } from 'pino';
 import { defaultConfig, type Config } from '../../src/config.js';
-import { startAstronaut } from '../../src/app.js';
+import { startAstronaut, type AppOptions } from '../../src/app.js';
 import type { Server } from '../../src/core/server.js';
-import type { Fs } from '../../src/store/fs.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(ROOT, 'bin/astronaut.js');
@@ -31,10 +30,10 @@ export interface InProcess {
 }
 
 /** A server in this process on 127.0.0.1:<free port>; `overrides` are typed config values. */
-export async function startInProcess(overrides: Partial<Config> = {}, opts: { fs?: Fs } = {}): Promise<InProcess> {
+export async function startInProcess(overrides: Partial<Config> = {}, opts: Omit<AppOptions, 'logger'> = {}): Promise<InProcess> {
   const dir = overrides.dir ?? tempDir();
   const config: Config = { ...defaultConfig(), port: 0, bind: ['127.0.0.1'], dir, appendonly: false, save: [], ...overrides };
-  const server = await startAstronaut(config, { logger: pino({ level: process.env.TEST_LOG ?? 'silent' }), fs: opts.fs });
+  const server = await startAstronaut(config, { ...opts, logger: pino({ level: process.env.TEST_LOG ?? 'silent' }) });
   return { server, port: server.tcpPort, dir, stop: () => server.shutdown('nosave') };
 }
 

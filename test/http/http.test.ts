@@ -305,7 +305,7 @@ test('protected mode: without a password, only loopback clients are served (heal
 test('while loading: /healthz 503, commands -LOADING as 503 with Retry-After', async (t) => {
   const s = await start();
   try {
-    s.server.loading = true;
+    const releaseLoading = s.server.holdLoading();
     const h = await call(s.http, 'GET', '/healthz');
     t.is(h.status, 503);
     t.deepEqual(h.body, { status: 'loading' });
@@ -315,7 +315,7 @@ test('while loading: /healthz 503, commands -LOADING as 503 with Retry-After', a
     t.is(q.headers.get('retry-after'), '1');
     const batch = await call(s.http, 'POST', '/v1/insert', { points: [{ id: 'a', vector: [1] }, { id: 'b', vector: [2] }] });
     t.is(batch.status, 503);
-    s.server.loading = false;
+    releaseLoading();
     t.is((await call(s.http, 'GET', '/healthz')).status, 200);
     t.is((await call(s.http, 'POST', '/v1/insert', { points: [{ id: 'a', vector: [1] }, { id: 'b', vector: [2] }] })).status, 200, 'the aborted batch left no transaction open');
   } finally { await s.stop(); }

@@ -22,8 +22,8 @@ const connect = async (srv: InProcess, opts: Record<string, unknown> = {}) => {
   return r;
 };
 
-async function withServer(overrides: Partial<Config>, fn: (srv: InProcess, r: Redis) => Promise<void>, opts: Record<string, unknown> = {}): Promise<void> {
-  const srv = await startInProcess(overrides);
+async function withServer(overrides: Partial<Config>, fn: (srv: InProcess, r: Redis) => Promise<void>, opts: Record<string, unknown> = {}, configFile?: string): Promise<void> {
+  const srv = await startInProcess(overrides, { configFile });
   const r = await connect(srv, opts);
   try { await fn(srv, r); } finally { r.disconnect(); await srv.stop(); }
 }
@@ -207,12 +207,12 @@ test('CONFIG REWRITE without a config file is an error', (t) => withServer({}, a
   t.true((await r.call('CONFIG', 'HELP') as string[]).includes('REWRITE'));
 }));
 
-test('CONFIG REWRITE writes the running config back: comments and order kept, repeats dropped, changes appended, mode kept; it reads back the same', (t) => withServer({}, async (srv, r) => {
+test('CONFIG REWRITE writes the running config back: comments and order kept, repeats dropped, changes appended, mode kept; it reads back the same', async (t) => {
   const dir = tempDir();
   const file = path.join(dir, 'astronaut.conf');
   writeFileSync(file, '# Astronaut\n\n# the port\nport 6379\nmaxclients 50\nsave 900 1\nsave 300 10\n   # indented comment\nMAXCLIENTS 60\n');
   chmodSync(file, 0o640);
-  srv.server.configFile = file;
+  await withServer({}, async (srv, r) => {
   await r.call('CONFIG', 'SET', 'maxclients', '77', 'save', '', 'slowlog-max-len', '5', 'requirepass', 'p a"s\\s');
   t.is(await r.call('CONFIG', 'REWRITE'), 'OK');
   const text = readFileSync(file, 'utf8');
@@ -237,7 +237,8 @@ test('CONFIG REWRITE writes the running config back: comments and order kept, re
   await r.call('AUTH', 'p a"s\\s');
   await r.call('CONFIG', 'REWRITE');
   t.is(readFileSync(file, 'utf8'), text);
-}));
+  }, {}, file);
+});
 
 test('INFO has the fields ops tools read', (t) => withServer({ 'http-port': 0 }, async (_srv, r) => {
   await r.call('VEC.ADD', 'iv', 'a', 'VALUES', '2', '1', '0');

@@ -9,7 +9,7 @@ import { globMatch } from '../glob.js';
 import { commandDocs, commandInfo, type CommandTable } from '../command-table.js';
 import type { CommandSpec, Ctx, InfoSection } from '../types.js';
 import { isKeyword } from '../numbers.js';
-import { configRewrite } from '../../ops/commands.js';
+import { configRewrite } from '../config-file.js';
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '1.0.0' } as const;
 
