@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   const addFmt = (i: number): string => fmt({ wall: N / addRate[i].wall, cpu: N / addRate[i].cpu });
   report(`add ${N}, batches on ${threads} threads`, addFmt(0), addFmt(1));
   report('  longest event-loop stall meanwhile', `${addRate[0].stall.toFixed(0)} ms`, `${addRate[1].stall.toFixed(0)} ms`);
-  report('memory: usearch memory_usage / in use', `${(ours.memoryUsage() / N).toFixed(0)} / ${(ours.memoryStats().used / N).toFixed(0)} B/vector`, '-');
+  report('memory: usearch reserved / in use', `${(ours.reservedBytes() / N).toFixed(0)} / ${(ours.memoryStats().used / N).toFixed(0)} B/vector`, '-');
 
   // Ground truth: exact search (the tests check it against a JS brute force).
   const truth = await ours.searchBatch(queries, NQ, K, K, { exact: true });

@@ -4,12 +4,30 @@
  * feature may replace one (persistence) or add its own after them.
  */
 import os from 'node:os';
+import v8 from 'node:v8';
 import { randomBytes } from 'node:crypto';
 import type { InfoSection } from './types.js';
 import type { Server } from './server.js';
 import { REDIS_COMPAT_VERSION, VERSION } from '../version.js';
 
 let peakUsed = 0;
+let lastRss = 0;
+
+/**
+ * process.memoryUsage() opens a /proc file for the RSS, so it throws
+ * EMFILE when the process is out of descriptors, just when INFO is wanted
+ * most. Then: V8's own figures (no descriptor needed) and the last RSS read.
+ */
+function memoryUsage(): { rss: number; heapUsed: number; external: number } {
+  try {
+    const m = process.memoryUsage();
+    lastRss = m.rss;
+    return m;
+  } catch {
+    const h = v8.getHeapStatistics();
+    return { rss: lastRss, heapUsed: h.used_heap_size, external: h.external_memory };
+  }
+}
 /** Random per process, as Redis's run_id: tools use it to notice a restart. */
 const RUN_ID = randomBytes(20).toString('hex');
 
@@ -70,24 +88,29 @@ export function coreInfoSections(server: Server): InfoSection[] {
     {
       name: 'memory', inDefault: true,
       metrics: [
-        ['used_memory', 'astronaut_memory_used_bytes', 'gauge', 'Memory in use: JS heap, native buffers and datasets (INFO used_memory).'],
+        ['used_memory', 'astronaut_memory_used_bytes', 'gauge', 'Memory in use: JS heap, native buffers and vector indexes, each byte counted once (INFO used_memory).'],
         ['used_memory_rss', 'astronaut_memory_used_rss_bytes', 'gauge', 'Resident set size of the process.'],
         ['used_memory_peak', 'astronaut_memory_used_peak_bytes', 'gauge', 'Highest used_memory seen.'],
-        ['used_memory_dataset', 'astronaut_memory_used_dataset_bytes', 'gauge', 'Memory held by the keys\' values.'],
+        ['used_memory_dataset', 'astronaut_memory_used_dataset_bytes', 'gauge', 'Memory held by the keys and their values (estimated; part of used_memory).'],
         ['used_memory_vector_sets', 'astronaut_memory_used_vector_sets_bytes', 'gauge', 'Memory held by vector sets (indexes, ids, payloads).'],
         ['used_memory_js_heap', 'astronaut_memory_js_heap_used_bytes', 'gauge', 'V8 heap in use.'],
         ['total_system_memory', 'astronaut_memory_total_system_bytes', 'gauge', 'Memory of the machine.'],
         ['maxmemory', 'astronaut_memory_max_bytes', 'gauge', 'The maxmemory setting (0: no limit).'],
       ],
       fields: () => {
-        const m = process.memoryUsage();
-        let data = 0, vectors = 0;
-        for (const [, , v] of server.keyspace.all()) {
-          const b = v.memoryUsage();
+        const m = memoryUsage();
+        // O(1) in the number of string keys (sampled every second): the databases keep their
+        // estimate as keys change, and only the few non-string values are walked.
+        let data = 0, vectors = 0, native = 0;
+        for (const d of server.keyspace.dbs) data += d.datasetBytes();
+        for (const [, , v] of server.keyspace.objects()) {
+          const b = v.usedBytes();
           data += b;
           if (v.type === 'vectorset') vectors += b;
+          // The JS side of a set (ids, payloads) is in heapUsed already; its usearch index is not.
+          native += v.indexUsedBytes?.() ?? 0;
         }
-        const used = m.heapUsed + m.external + data;
+        const used = m.heapUsed + m.external + native;
         peakUsed = Math.max(peakUsed, used);
         return [
           ['used_memory', used],

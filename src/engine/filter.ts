@@ -1,6 +1,6 @@
 /**
- * The FILTER expression language of Redis 8's `VSIM … FILTER` (spec/redis8-vector-sets.md,
- * "FILTER language"), shared by `VEC.SEARCH … FILTER` (spec/vec-commands.md, "Filters").
+ * The FILTER expression language of Redis 8's `VSIM … FILTER` (docs/filter-language.md),
+ * shared by `VEC.SEARCH … FILTER`.
  *
  * `compileFilter` tokenizes and parses once, then turns the tree into closures, so a
  * search that tests a million payloads pays only for `JSON.parse` and a few calls per
@@ -153,7 +153,8 @@ const SYMBOLS: readonly (readonly [string, string])[] = [
 const WORD_OPS = new Set(['and', 'or', 'not', 'in']);
 
 class FilterSyntaxError extends Error {
-  constructor(readonly pos: number) { super('filter syntax error'); }
+  /** tooDeep: the expression is well formed, but nests past MAX_FILTER_DEPTH. */
+  constructor(readonly pos: number, readonly tooDeep = false) { super('filter syntax error'); }
 }
 
 function isDigit(c: number): boolean { return c >= 48 && c <= 57; }
@@ -486,7 +487,7 @@ class Parser {
   }
 
   private expression(minPower: number): Node {
-    if (++this.level > MAX_FILTER_DEPTH) throw new FilterSyntaxError(this.tokens[this.k]!.pos);
+    if (++this.level > MAX_FILTER_DEPTH) throw new FilterSyntaxError(this.tokens[this.k]!.pos, true);
     let left = this.unary();
     for (;;) {
       const t = this.tokens[this.k]!;
@@ -515,7 +516,7 @@ class Parser {
 
   private deeper(node: Node, depth: number, at: Token): Node {
     if (node.constant) return node; // folded: evaluating it recurses no further
-    if (depth > MAX_FILTER_DEPTH) throw new FilterSyntaxError(at.pos);
+    if (depth > MAX_FILTER_DEPTH) throw new FilterSyntaxError(at.pos, true);
     if (depth > 1) this.depthOf.set(node, depth);
     return node;
   }
@@ -603,8 +604,8 @@ class Parser {
 
 /**
  * Throws ArgError('syntax error in FILTER expression near: <rest of the expression from the
- * offending token>') on bad syntax, including an empty expression and nesting deeper than
- * MAX_FILTER_DEPTH (the rest then starts where the limit was crossed).
+ * offending token>') on bad syntax, including an empty expression, and ArgError('FILTER
+ * expression nests deeper than 1000 levels near: <rest from where the limit was crossed>').
  */
 export function compileFilter(expr: string): CompiledFilter {
   let root: Node;
@@ -615,7 +616,8 @@ export function compileFilter(expr: string): CompiledFilter {
     names = parser.fields;
   } catch (err) {
     if (err instanceof FilterSyntaxError) {
-      throw new ArgError(`syntax error in FILTER expression near: ${oneLine(expr.slice(err.pos))}`);
+      const what = err.tooDeep ? `FILTER expression nests deeper than ${MAX_FILTER_DEPTH} levels` : 'syntax error in FILTER expression';
+      throw new ArgError(`${what} near: ${oneLine(expr.slice(err.pos))}`);
     }
     throw err;
   }

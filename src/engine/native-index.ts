@@ -3,7 +3,7 @@
  * and the only module that loads it.
  *
  * Why our own addon: usearch's stock JS binding has no get-by-key, no per-query EF, no filtered
- * or subset search, ignores a view's byteOffset in `exactSearch` (notes/measured.md), and blocks
+ * or subset search, ignores a view's byteOffset in `exactSearch`, and blocks
  * the JS thread for every batch, save and load. Here single calls are synchronous and cheap, and
  * batches, (de)serialisation and large CRCs run on the libuv pool, returning promises.
  *
@@ -92,6 +92,8 @@ interface AddonIndex {
   links(slot: number): Uint32Array[] | null;
   serialize(): Promise<Buffer>;
   load(bytes: Uint8Array): Promise<void>;
+  getBatch(slots: Uint32Array, out: Float32Array, found: Uint8Array, chunks: number): Promise<void>;
+  free(): boolean;
 }
 
 interface RawMemoryStats {
@@ -115,6 +117,14 @@ interface Addon {
   crc32c(bytes: Uint8Array, seed: number, software: boolean): number;
   crc32cAsync(bytes: Uint8Array, seed: number): Promise<number>;
   capabilities(): { simd: string; crc32cHardware: boolean; usearch: string };
+  nativeMemory(): NativeMemoryTotals;
+}
+
+/** Native memory of every index of this thread not yet freed (`free()` or garbage collection). */
+export interface NativeMemoryTotals {
+  indexes: number;
+  reservedBytes: number;
+  usedBytes: number;
 }
 
 /** The directory holding package.json, walking up from this module (src/ or dist/src/). */
@@ -216,7 +226,8 @@ function validateOptions(opts: NativeIndexOptions): NativeIndexOptions {
  */
 export class NativeIndex {
   readonly options: NativeIndexOptions;
-  readonly #native: AddonIndex;
+  readonly #addon: AddonIndex;
+  #freed = false;
   readonly #pendingWrites = new Set<Promise<void>>();
   #serializing = false;
   /** Out-parameter of the sync search (nodes visited), reused across calls. */
@@ -225,7 +236,26 @@ export class NativeIndex {
   constructor(opts: NativeIndexOptions) {
     this.options = validateOptions(opts);
     const o = this.options;
-    this.#native = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS);
+    this.#addon = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS);
+  }
+
+  /** The addon object, or a clear error once `free()` ran (the addon would refuse too). */
+  get #native(): AddonIndex {
+    if (this.#freed) throw new Error('this index was freed: it can no longer be used');
+    return this.#addon;
+  }
+
+  get freed(): boolean { return this.#freed; }
+
+  /**
+   * Release the graph and vectors now rather than when the garbage collector finalises this
+   * object (which may be never for a large set in a quiet process). Jobs in flight are
+   * cancelled where they can be (batches stop between items and reject); the memory goes when
+   * the last of them returns. Every later call throws. Returns true if released at once.
+   */
+  free(): boolean {
+    this.#freed = true;
+    return this.#addon.free();
   }
 
   /** Live (not removed) entries. */
@@ -235,11 +265,13 @@ export class NativeIndex {
   tombstones(): number { return this.#native.nodes() - this.#native.size(); }
   /**
    * Bytes usearch reserved for this index (whole arenas: an index of a few vectors already
-   * reports ~16 MiB of which ~200 KiB is resident; `memoryStats().used` is what is in use).
-   * Read from the arena counters: usearch's own `memory_usage()` walks every node and races
-   * with concurrent inserts (it crashed the process while an addBatch ran).
+   * reports ~16 MiB of which ~200 KiB is resident). Read from the arena counters: usearch's own
+   * `memory_usage()` walks every node and races with concurrent inserts (it crashed the
+   * process while an addBatch ran).
    */
-  memoryUsage(): number { return this.memoryStats().reserved; }
+  reservedBytes(): number { return this.memoryStats().reserved; }
+  /** Bytes in use: graph nodes and stored vectors, without arena slack (roughly the RSS it costs). */
+  usedBytes(): number { return this.memoryStats().used; }
   memoryStats(): NativeMemoryStats {
     const m = this.#native.memoryStats();
     const graphUsed = m.graphAllocated - m.graphWasted - m.graphReserved;
@@ -247,8 +279,8 @@ export class NativeIndex {
     return { used: graphUsed + vectorsUsed, reserved: m.graphAllocated + m.vectorsAllocated, graphUsed, vectorsUsed };
   }
   maxLevel(): number { return this.#native.maxLevel(); }
-  /** Async jobs not yet completed on this index. */
-  get inFlight(): number { return this.#native.inFlight(); }
+  /** Async jobs not yet completed on this index (still answers after `free()`). */
+  get inFlight(): number { return this.#addon.inFlight(); }
   /** The SIMD kernel family NumKong picked for this metric on this CPU (e.g. `haswell`). */
   isa(): string { return this.#native.isa(); }
 
@@ -274,12 +306,13 @@ export class NativeIndex {
   }
 
   /**
-   * Adds many vectors on the libuv pool, spread over `threads` workers. `slots` must be
-   * distinct and absent, and capacity reserved beforehand (all checked here, synchronously).
-   * If it rejects (out of memory, a racing sync add taking the capacity), some of the batch
-   * may have been added: check with `contains`.
+   * Adds many vectors on the libuv pool, spread over `threads` workers (or `opts.threads`:
+   * background work leaves pool threads to searches). `slots` must be distinct and absent,
+   * and capacity reserved beforehand (all checked here, synchronously). If it rejects (out of
+   * memory, a racing sync add taking the capacity), some of the batch may have been added:
+   * check with `contains`.
    */
-  addBatch(slots: Uint32Array, vectors: Float32Array): Promise<void> {
+  addBatch(slots: Uint32Array, vectors: Float32Array, opts: { threads?: number } = {}): Promise<void> {
     checkU32('slots', slots);
     checkF32('vectors', vectors, slots.length * this.options.dimensions);
     this.#refuseWhileSerializing();
@@ -296,7 +329,8 @@ export class NativeIndex {
     if (slots.length > free) {
       throw new Error(`batch of ${slots.length} exceeds the free capacity ${free}: reserve() more first`);
     }
-    const job = this.#native.addBatch(slots, vectors, threads);
+    const chunks = opts.threads === undefined ? threads : Math.max(1, Math.min(threads, Math.floor(opts.threads)));
+    const job = this.#native.addBatch(slots, vectors, chunks);
     const tracked = job.finally(() => { this.#pendingWrites.delete(tracked); });
     this.#pendingWrites.add(tracked);
     return tracked;
@@ -395,6 +429,20 @@ export class NativeIndex {
   }
 
   /**
+   * The stored vectors of `slots` (dequantised, as `get`) read on the libuv pool: row i of
+   * `vectors` is slot i's when `found[i]` is 1. The index must not be mutated until it settles
+   * (usearch's `get` is not safe against a concurrent remove reusing the node).
+   */
+  getBatch(slots: Uint32Array): Promise<{ vectors: Float32Array; found: Uint8Array }> {
+    checkU32('slots', slots);
+    const n = slots.length;
+    const vectors = new Float32Array(n * this.options.dimensions);
+    const found = new Uint8Array(n);
+    if (n === 0) return Promise.resolve({ vectors, found });
+    return this.#native.getBatch(slots, vectors, found, threads).then(() => ({ vectors, found }));
+  }
+
+  /**
    * HNSW neighbours of `slot`, one array per level, top level first (Redis's VLINKS); null if
    * absent. Removed neighbours still linked in the graph are left out. Read without node locks:
    * exact when no `addBatch` is running.
@@ -454,6 +502,14 @@ export class NativeIndex {
 
 function result(slots: Uint32Array, distances: Float32Array, count: number, visited: number): SearchResult {
   return { slots: slots.subarray(0, count), distances: distances.subarray(0, count), count, visited };
+}
+
+/**
+ * Native bytes held by this thread's indexes that were not freed yet: what a deleted set must
+ * stop counting in at once (tests, INFO).
+ */
+export function nativeMemory(): NativeMemoryTotals {
+  return addon.nativeMemory();
 }
 
 /**

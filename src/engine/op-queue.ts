@@ -6,12 +6,18 @@
  *   element), which is what a Redis client expects;
  * - searches arriving in the same event-loop turn (many clients) run as one
  *   batch on the worker threads, so both cores search while the event loop
- *   keeps parsing and answering; a lone search runs inline (lowest latency);
+ *   keeps parsing and answering; a lone *cheap* search runs inline (lowest
+ *   latency), anything whose cost grows with the set (wide beams, big COUNT,
+ *   long scans) goes to a worker so no client stalls the others;
  * - adds arriving together are inserted as one multi-threaded batch;
  * - operations that usearch cannot run concurrently with others (remove,
- *   reserve, serialize) wait until nothing is in flight.
+ *   reserve, serialize) wait until nothing is in flight;
+ * - a rebuild (compaction) builds a fresh index in the background while this
+ *   queue keeps serving from the current one, then replays the writes it
+ *   missed and swaps it in between two operations (see `rebuild`).
  */
-import type { NativeIndex, SearchResult } from './native-index.js';
+import { threads, type NativeIndex, type SearchResult } from './native-index.js';
+import { RespError } from '../errors.js';
 
 export interface SearchJob {
   query: Float32Array;
@@ -24,14 +30,53 @@ export interface SearchJob {
   subset: Uint32Array | null;
 }
 
+/**
+ * A lone graph search runs on the JS thread when its beam (max(k, EF)) times the bytes of a
+ * stored vector is at most this: EF 256 on 128-d f32. Measured on 200 k × 128-d cosine, a walk
+ * costs ~1 ms at EF 256 and grows linearly with the beam and the vector size (EF 1e6 held the
+ * loop for ~1 s when every lone search ran inline); wider or heavier walks go to a worker.
+ */
+export const INLINE_WALK_BYTES = 256 * 128 * 4;
+/** Exact scans of at most this many slots run inline (a worker round trip costs more). */
+export const INLINE_SCAN_MAX = 2048;
+
+/** Raised by a set's queue once the set has left the keyspace (DEL, FLUSHALL, overwrite). */
+export class SetDeletedError extends RespError {
+  constructor() { super('ERR', 'the vector set was deleted while the command ran'); }
+}
+
 type Op =
   | { type: 'search'; job: SearchJob; resolve: (r: SearchResult) => void; reject: (e: unknown) => void }
   | { type: 'read'; fn: () => unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void }
+  | { type: 'readAsync'; fn: (index: NativeIndex) => Promise<unknown>; resolve: (r: unknown) => void; reject: (e: unknown) => void }
   | { type: 'add'; slot: number; vector: Float32Array | null; applied: () => void; resolve: () => void; reject: (e: unknown) => void }
   | { type: 'remove'; slot: number; inGraph: boolean; applied: () => void }
   | { type: 'exclusive'; fn: () => unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void };
 
 type Running = 'none' | 'read' | 'add' | 'exclusive';
+
+/** A mutation applied to the serving index while a rebuild runs: vector null for a removal. */
+interface LogEntry { slot: number; vector: Float32Array | null }
+
+/** Hooks for tests: awaited at the named point of a rebuild. */
+export interface RebuildHooks {
+  /** Every vector present at the start is in the fresh index; missed writes not yet replayed. */
+  built?: () => Promise<void> | void;
+}
+
+/** Slots read per step of a rebuild's copy: bounds the f32 copy to ~32 MB. */
+const COPY_BYTES = 32 * 1024 * 1024;
+/** Vectors per insert job of a rebuild: short jobs keep the libuv pool shared with searches and I/O. */
+const BUILD_BATCH = 4096;
+/** Catch-up rounds replay missed writes off the queue until at most this many remain for the swap. */
+const SWAP_REMAINDER = 256;
+const CATCH_UP_ROUNDS = 8;
+/**
+ * Operations applied synchronously per event-loop turn (removals, reads, inline searches)
+ * before the rest wait for the next: a DEL of 30 k elements queued 30 k removals that one
+ * turn applied back to back (~150 ms).
+ */
+const PUMP_BUDGET = 1024;
 
 export class OpQueue {
   private readonly ops: Op[] = [];
@@ -41,13 +86,31 @@ export class OpQueue {
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private serving: NativeIndex;
+  /** Mutations applied since the running rebuild took its starting point; null when none runs. */
+  private log: LogEntry[] | null = null;
+  /** The running rebuild's fresh index, and its completion. */
+  private fresh: NativeIndex | null = null;
+  private rebuilding: Promise<boolean> | null = null;
 
-  constructor(private readonly index: () => NativeIndex) {}
+  constructor(index: NativeIndex) { this.serving = index; }
+
+  /** The index searches and reads use: the current one, swapped only between operations. */
+  get index(): NativeIndex { return this.serving; }
+
+  /** The index a running rebuild is filling, or null. */
+  get building(): NativeIndex | null { return this.fresh; }
+
+  /** Whether a rebuild is in progress (searches keep being answered from the current index). */
+  get rebuildRunning(): boolean { return this.rebuilding !== null; }
 
   private get empty(): boolean { return this.head === this.ops.length; }
 
+  private checkOpen(): void { if (this.closed) throw new SetDeletedError(); }
+
   /** Queue an insertion (vector null: a zero vector kept out of the graph). */
   add(slot: number, vector: Float32Array | null, applied: () => void): Promise<void> {
+    this.checkOpen();
     return new Promise<void>((resolve, reject) => {
       this.ops.push({ type: 'add', slot, vector, applied, resolve, reject });
       this.schedule();
@@ -56,11 +119,13 @@ export class OpQueue {
 
   /** Queue a removal; runs at once when nothing is pending. */
   remove(slot: number, zero: boolean, applied: () => void): void {
+    this.checkOpen();
     this.ops.push({ type: 'remove', slot, inGraph: !zero, applied });
     if (this.running === 'none' && this.ops.length - this.head === 1) this.pump(); else this.schedule();
   }
 
   search(job: SearchJob): Promise<SearchResult> {
+    this.checkOpen();
     return new Promise<SearchResult>((resolve, reject) => {
       this.ops.push({ type: 'search', job, resolve, reject });
       this.schedule();
@@ -69,6 +134,7 @@ export class OpQueue {
 
   /** A read of the index (get, links): synchronous when nothing is queued ahead of it. */
   read<T>(fn: () => T): T | Promise<T> {
+    this.checkOpen();
     if (this.empty && (this.running === 'none' || this.running === 'read')) return fn();
     return new Promise<T>((resolve, reject) => {
       this.ops.push({ type: 'read', fn, resolve: resolve as (r: unknown) => void, reject });
@@ -76,8 +142,18 @@ export class OpQueue {
     });
   }
 
+  /** An asynchronous read of the index in queue order: searches may run beside it, mutations wait for it. */
+  readAsync<T>(fn: (index: NativeIndex) => Promise<T>): Promise<T> {
+    this.checkOpen();
+    return new Promise<T>((resolve, reject) => {
+      this.ops.push({ type: 'readAsync', fn, resolve: resolve as (r: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
   /** Run `fn` alone, after everything queued before it. */
   exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.checkOpen();
     return new Promise<T>((resolve, reject) => {
       this.ops.push({ type: 'exclusive', fn, resolve: resolve as (r: unknown) => void, reject });
       this.schedule();
@@ -89,7 +165,86 @@ export class OpQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  close(): void { this.closed = true; }
+  /**
+   * No operation may be queued from now on (they throw SetDeletedError). Operations already
+   * queued still run (a snapshot cut taken before DEL keeps its graph), a running rebuild is
+   * cancelled, and then the native index is freed. Resolves once it is; never rejects.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fresh?.free(); // cancels the rebuild's insert jobs; the rebuild then cleans up
+    await this.rebuilding?.catch(() => {});
+    await this.idle();
+    this.serving.free();
+  }
+
+  /**
+   * Replace the serving index by `fresh` holding the same elements, built off the event loop
+   * while this queue keeps serving searches and writes from the current index:
+   * 1. at a point P in queue order, start logging every mutation applied to the index;
+   * 2. copy the vectors of slots [0, slotLimit()) in steps (each a short queue-ordered read on
+   *    a worker) and insert the ones present into `fresh` on workers, off the queue;
+   * 3. replay the logged writes onto `fresh` (an add of a slot it already holds, copied after
+   *    that add ran, replaces it), first off the queue, then the last few inside an exclusive
+   *    operation that also swaps the indexes and frees the old one.
+   * Replaying every mutation after P in order makes `fresh` hold exactly what the serving index
+   * holds, whichever state of a slot the copy happened to see. Resolves true once swapped,
+   * false if the queue was closed meanwhile; rejects (and keeps the old index) on failure.
+   * `expected`: elements to reserve room for.
+   */
+  rebuild(fresh: NativeIndex, slotLimit: () => number, expected: number, hooks: RebuildHooks = {}): Promise<boolean> {
+    this.checkOpen();
+    if (this.rebuilding) throw new Error('a rebuild is already running');
+    this.fresh = fresh;
+    const run = this.runRebuild(fresh, slotLimit, expected, hooks).then(
+      () => true,
+      (e: unknown) => {
+        this.log = null;
+        fresh.free();
+        if (this.closed) return false;
+        throw e;
+      },
+    ).finally(() => { this.fresh = null; this.rebuilding = null; });
+    this.rebuilding = run;
+    return run;
+  }
+
+  private async runRebuild(fresh: NativeIndex, slotLimit: () => number, expected: number, hooks: RebuildHooks): Promise<void> {
+    const background = Math.max(1, threads - 1); // leave a core to the event loop and searches
+    const end = await this.exclusive(() => { this.log = []; return slotLimit(); });
+    fresh.reserve(Math.max(64, expected));
+    const step = Math.max(1024, Math.floor(COPY_BYTES / (4 * fresh.options.dimensions)));
+    for (let start = 0; start < end; start += step) {
+      const slots = new Uint32Array(Math.min(step, end - start));
+      for (let i = 0; i < slots.length; i++) slots[i] = start + i;
+      const { vectors, found } = await this.readAsync((index) => index.getBatch(slots));
+      // Pack the present rows to the front (absent: never used, removed, or zero vectors).
+      const dim = fresh.options.dimensions;
+      let m = 0;
+      for (let i = 0; i < slots.length; i++) {
+        if (!found[i]) continue;
+        if (m !== i) { slots[m] = slots[i]; vectors.copyWithin(m * dim, i * dim, (i + 1) * dim); }
+        m++;
+      }
+      await insertInto(fresh, slots.subarray(0, m), vectors.subarray(0, m * dim), background);
+    }
+    await hooks.built?.();
+    for (let round = 0; round < CATCH_UP_ROUNDS && this.log!.length > SWAP_REMAINDER; round++) {
+      const entries = this.log!;
+      this.log = [];
+      await replay(fresh, entries, background);
+    }
+    await this.exclusive(async () => {
+      const entries = this.log!;
+      this.log = null;
+      await replay(fresh, entries, threads);
+      const old = this.serving;
+      this.serving = fresh;
+      this.fresh = null;
+      old.free(); // nothing runs on it: this operation is exclusive
+    });
+  }
 
   /**
    * Defer to the end of this event-loop turn: every socket that had data has
@@ -102,14 +257,23 @@ export class OpQueue {
   }
 
   private pump(): void {
-    const index = this.index();
+    const index = this.serving;
+    let budget = PUMP_BUDGET;
     while (!this.empty) {
+      if (--budget < 0) { this.schedule(); return; }
       const op = this.ops[this.head];
-      if (op.type === 'search' || op.type === 'read') {
+      if (op.type === 'search' || op.type === 'read' || op.type === 'readAsync') {
         if (this.running === 'add' || this.running === 'exclusive') return;
         if (op.type === 'read') {
           this.head++;
           try { op.resolve(op.fn()); } catch (e) { op.reject(e); }
+          continue;
+        }
+        if (op.type === 'readAsync') {
+          this.head++;
+          this.running = 'read';
+          this.inFlight++;
+          Promise.resolve(index).then(op.fn).then(op.resolve, op.reject).finally(() => this.done());
           continue;
         }
         this.runSearches(index);
@@ -118,7 +282,12 @@ export class OpQueue {
       if (this.inFlight > 0) return;
       if (op.type === 'remove') {
         this.head++;
-        try { if (op.inGraph) index.remove(op.slot); } finally { op.applied(); }
+        try {
+          if (op.inGraph) {
+            index.remove(op.slot);
+            this.log?.push({ slot: op.slot, vector: null });
+          }
+        } finally { op.applied(); }
         continue;
       }
       if (op.type === 'add') { this.runAdds(index); continue; }
@@ -127,12 +296,18 @@ export class OpQueue {
       this.running = 'exclusive';
       this.inFlight++;
       Promise.resolve().then(op.fn).then(op.resolve, op.reject).finally(() => this.done());
+      // The operation may swap the index: nothing more runs until it settles.
+      return;
     }
     this.compactOps();
     if (this.inFlight === 0) this.wakeIdle();
   }
 
-  /** Take every consecutive search at the head and run them: inline when alone, as worker batches otherwise. */
+  /**
+   * Take every consecutive search at the head and run them: a cheap lone one inline, the rest
+   * as worker batches. Whether a search is cheap depends on its beam and scan length, never on
+   * the set's size alone, so nothing proportional to the set runs on the event loop.
+   */
   private runSearches(index: NativeIndex): void {
     const group: Array<Extract<Op, { type: 'search' }>> = [];
     while (!this.empty && this.ops[this.head].type === 'search') group.push(this.ops[this.head++] as Extract<Op, { type: 'search' }>);
@@ -140,11 +315,16 @@ export class OpQueue {
     for (const op of group) {
       const j = op.job;
       if (j.subset) {
-        // An exact scan of a few matches: cheaper inline than a trip to a worker.
-        try { op.resolve(index.searchSubset(j.query, j.subset, j.k)); } catch (e) { op.reject(e); }
+        if (j.subset.length <= INLINE_SCAN_MAX) {
+          try { op.resolve(index.searchSubset(j.query, j.subset, j.k)); } catch (e) { op.reject(e); }
+        } else {
+          let scan: Promise<SearchResult>;
+          try { scan = index.searchSubsetAsync(j.query, j.subset, j.k); } catch (e) { op.reject(e); continue; }
+          this.track(scan.then(op.resolve, op.reject));
+        }
         continue;
       }
-      if (group.length === 1 && !j.filter && !j.exact) {
+      if (group.length === 1 && !j.filter && !j.exact && Math.max(j.k, j.ef) * vectorBytes(index) <= INLINE_WALK_BYTES) {
         try { op.resolve(index.search(j.query, j.k, j.ef)); } catch (e) { op.reject(e); }
         continue;
       }
@@ -157,17 +337,29 @@ export class OpQueue {
     for (const list of batched.values()) this.launchSearch(index, list);
   }
 
+  /** Count an asynchronous read as in flight until it settles (mutations wait for it). */
+  private track(p: Promise<unknown>): void {
+    this.running = 'read';
+    this.inFlight++;
+    p.finally(() => this.done());
+  }
+
   private launchSearch(index: NativeIndex, list: Array<Extract<Op, { type: 'search' }>>): void {
     const j0 = list[0].job;
     const dim = j0.query.length;
     const queries = new Float32Array(list.length * dim);
     list.forEach((op, i) => queries.set(op.job.query, i * dim));
-    this.running = 'read';
-    this.inFlight++;
-    index.searchBatch(queries, list.length, j0.k, j0.ef, { filter: j0.filter ?? undefined, exact: j0.exact }).then(
+    let job: Promise<SearchResult[]>;
+    try {
+      job = index.searchBatch(queries, list.length, j0.k, j0.ef, { filter: j0.filter ?? undefined, exact: j0.exact });
+    } catch (e) {
+      for (const op of list) op.reject(e);
+      return;
+    }
+    this.track(job.then(
       (results) => list.forEach((op, i) => op.resolve(results[i])),
       (e: unknown) => list.forEach((op) => op.reject(e)),
-    ).finally(() => this.done());
+    ));
   }
 
   /** Insert every consecutive add at the head: inline when alone, multi-threaded when many. */
@@ -175,14 +367,20 @@ export class OpQueue {
     const group: Array<Extract<Op, { type: 'add' }>> = [];
     while (!this.empty && this.ops[this.head].type === 'add') group.push(this.ops[this.head++] as Extract<Op, { type: 'add' }>);
     const inGraph = group.filter((op) => op.vector !== null);
-    const need = index.size() + inGraph.length;
-    if (need > index.capacity()) index.reserve(Math.max(need, Math.ceil(index.capacity() * 1.5), 64));
+    if (this.log) for (const op of inGraph) this.log.push({ slot: op.slot, vector: op.vector });
     const finish = (err: unknown) => {
       for (const op of group) {
         op.applied();
         if (err) op.reject(err); else op.resolve();
       }
     };
+    try {
+      const need = index.size() + inGraph.length;
+      if (need > index.capacity()) index.reserve(Math.max(need, Math.ceil(index.capacity() * 1.5), 64));
+    } catch (e) {
+      finish(e);
+      return;
+    }
     if (inGraph.length <= 1) {
       let err: unknown = null;
       try { for (const op of inGraph) index.add(op.slot, op.vector!); } catch (e) { err = e; }
@@ -193,9 +391,11 @@ export class OpQueue {
     const slots = new Uint32Array(inGraph.length);
     const vectors = new Float32Array(inGraph.length * dim);
     inGraph.forEach((op, i) => { slots[i] = op.slot; vectors.set(op.vector!, i * dim); });
+    let job: Promise<void>;
+    try { job = index.addBatch(slots, vectors); } catch (e) { finish(e); return; }
     this.running = 'add';
     this.inFlight++;
-    index.addBatch(slots, vectors).then(() => finish(null), (e: unknown) => finish(e)).finally(() => this.done());
+    job.then(() => finish(null), (e: unknown) => finish(e)).finally(() => this.done());
   }
 
   private done(): void {
@@ -214,5 +414,45 @@ export class OpQueue {
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
+  }
+}
+
+/** Bytes of one stored vector (what a distance computation reads). */
+function vectorBytes(index: NativeIndex): number {
+  const { dimensions, scalar } = index.options;
+  return scalar === 'f32' ? dimensions * 4 : scalar === 'i8' ? dimensions : scalar === 'b1' ? Math.ceil(dimensions / 8) : dimensions * 2;
+}
+
+/** Insert into an index no one else uses, in short jobs, growing its capacity as needed. */
+async function insertInto(index: NativeIndex, slots: Uint32Array, vectors: Float32Array, workers: number): Promise<void> {
+  const dim = index.options.dimensions;
+  for (let at = 0; at < slots.length; at += BUILD_BATCH) {
+    const part = slots.subarray(at, Math.min(slots.length, at + BUILD_BATCH));
+    const need = index.size() + part.length;
+    if (need > index.capacity()) index.reserve(Math.max(need, Math.ceil(index.capacity() * 1.5)));
+    await index.addBatch(part, vectors.subarray(at * dim, (at + part.length) * dim), { threads: workers });
+  }
+}
+
+/** Apply logged mutations, in order, to a rebuild's fresh index. */
+async function replay(index: NativeIndex, entries: LogEntry[], workers: number): Promise<void> {
+  const dim = index.options.dimensions;
+  for (let i = 0; i < entries.length;) {
+    const e = entries[i];
+    if (e.vector === null) { index.remove(e.slot); i++; continue; }
+    // Consecutive adds never repeat a slot (re-adding one needs a removal in between).
+    let j = i;
+    while (j < entries.length && entries[j].vector !== null) j++;
+    const slots = new Uint32Array(j - i);
+    const vectors = new Float32Array((j - i) * dim);
+    for (let a = i; a < j; a++) {
+      const { slot, vector } = entries[a];
+      // The copy may have seen this add already: replace what it copied.
+      if (index.contains(slot)) index.remove(slot);
+      slots[a - i] = slot;
+      vectors.set(vector!, (a - i) * dim);
+    }
+    await insertInto(index, slots, vectors, workers);
+    i = j;
   }
 }

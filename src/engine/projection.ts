@@ -1,6 +1,6 @@
 /**
  * REDUCE: the fixed random projection of Redis 8 vector sets
- * (spec/redis8-vector-sets.md, VADD): out[i] = Σ_j P[i][j]·x[j] with
+ * (Redis 8's VADD … REDUCE): out[i] = Σ_j P[i][j]·x[j] with
  * P[i][j] = +1/√in when popcount(i & j) is even, −1/√in when it is odd.
  *
  * The matrix is a function of (in, out) alone, so nothing is stored with the

@@ -25,8 +25,9 @@
 import { NativeIndex, type NativeMetric, type NativeScalar, type SearchResult } from './native-index.js';
 import type { StoredValue } from './keyspace.js';
 import type { CompiledFilter } from './filter.js';
-import { OpQueue, type SearchJob } from './op-queue.js';
-import { FilterCache } from './filter-cache.js';
+import { OpQueue, INLINE_SCAN_MAX, SetDeletedError, type RebuildHooks, type SearchJob } from './op-queue.js';
+import { FilterCache, type FilterMatch } from './filter-cache.js';
+import { SortedIds } from './sorted-ids.js';
 
 export type Metric = 'COSINE' | 'L2' | 'IP' | 'HAMMING' | 'JACCARD';
 export type Quant = 'F32' | 'F16' | 'BF16' | 'I8' | 'B1';
@@ -71,6 +72,9 @@ export interface SearchOptions {
 /** How vectors are transformed before they reach usearch. */
 type Storage = 'raw' | 'unit' | 'maxabs' | 'bits';
 
+/** Search results mapped to ids per event-loop turn (~10 ms). */
+const HITS_SLICE = 16384;
+
 /** Process-wide counter for set uids (VINFO's vset-uid). */
 let nextUid = 1;
 
@@ -86,12 +90,12 @@ export function vectorBytes(quant: Quant, dim: number): number {
 
 export class VectorSet implements StoredValue {
   /**
-   * Sets whose vectors take at most this many bytes are searched exactly: a
-   * brute-force scan of a few MB costs about what a graph walk does and is
-   * never wrong (Qdrant's full_scan_threshold makes the same trade). Set from
-   * `vec-exact-search-below`.
+   * Sets of at most this many elements are searched by an exact scan instead of the
+   * graph (`vec-exact-search-below`; 0: only when EF covers the whole set). The server
+   * sets it from its configuration, whose default (EXACT_BELOW_DEFAULT in src/config.ts)
+   * explains the measured trade between speed and recall.
    */
-  static exactBelowBytes = 16 * 1024 * 1024;
+  static exactBelow = 32768;
   /** Share of replaced or removed elements past which the index is rebuilt (`vec-compact-threshold`). */
   static compactThreshold = 0.25;
   /** Rebuilds run only past this many tombstones: below it they cost nothing worth a rebuild. */
@@ -101,7 +105,6 @@ export class VectorSet implements StoredValue {
   readonly uid = nextUid++;
   readonly params: SetParams;
   readonly storage: Storage;
-  private index: NativeIndex;
   private readonly queue: OpQueue;
 
   // Logical view.
@@ -117,7 +120,8 @@ export class VectorSet implements StoredValue {
   private nextSlot = 0;
   /** Slots released by the physical view, safe to hand out again. */
   private readonly freeSlots: number[] = [];
-  private sortedIds: Buffer[] | null = null;
+  /** Ids in byte order for VRANGE: built by the first one, then kept up to date. */
+  private sorted: SortedIds | null = null;
   readonly filters = new FilterCache();
   /** Elements added then removed or replaced since the last rebuild (usearch keeps tombstones). */
   private tombstones = 0;
@@ -129,12 +133,22 @@ export class VectorSet implements StoredValue {
   // Physical view: what each native slot stands for.
   private slotIds: Array<string | undefined> = [];
 
-  constructor(params: SetParams) {
+  /** Tests only: awaited at the named points of the next compactions. */
+  compactionHooks: RebuildHooks = {};
+  private compactionRun: Promise<boolean> | null = null;
+  /** Physical removals applied since the last compaction's starting point (those its fresh index drops). */
+  private removalsApplied = 0;
+  private disposing: Promise<void> | null = null;
+
+  /** `index`: a loaded one (restore); else an empty one is made. */
+  constructor(params: SetParams, index?: NativeIndex) {
     this.params = params;
     this.storage = storageFor(params.metric, params.quant);
-    this.index = new NativeIndex(nativeOptions(params));
-    this.queue = new OpQueue(() => this.index);
+    this.queue = new OpQueue(index ?? new NativeIndex(nativeOptions(params)));
   }
+
+  /** The serving index: the queue swaps it when a compaction completes. */
+  private get index(): NativeIndex { return this.queue.index; }
 
   get card(): number { return this.idToSlot.size; }
   get dim(): number { return this.params.dim; }
@@ -154,6 +168,7 @@ export class VectorSet implements StoredValue {
    * new, and a promise that settles when the index holds the vector.
    */
   add(id: string, vector: Float32Array, payload: string | null | undefined): { added: boolean; done: Promise<void> } {
+    if (this.disposing) throw new SetDeletedError();
     const old = this.idToSlot.get(id);
     const slot = this.allocSlot();
     const prepared = this.prepare(vector, slot);
@@ -167,15 +182,17 @@ export class VectorSet implements StoredValue {
     this.setPayloadAt(slot, payload ?? undefined);
     this.livePos[slot] = this.live.length;
     this.live.push(slot);
-    if (old === undefined) this.sortedIds = null;
+    if (old === undefined) this.sorted?.add(id);
     const zero = prepared === null;
     if (zero) this.zeroSlots.add(slot);
     const done = this.queue.add(slot, prepared, () => { this.slotIds[slot] = id; });
+    if (old !== undefined) this.compactIfNeeded();
     return { added: old === undefined, done };
   }
 
   /** Remove elements; returns how many existed. */
   remove(ids: string[]): number {
+    if (this.disposing) throw new SetDeletedError();
     let n = 0;
     for (const id of ids) {
       const slot = this.idToSlot.get(id);
@@ -183,7 +200,7 @@ export class VectorSet implements StoredValue {
       this.idToSlot.delete(id);
       this.idBytes -= id.length;
       this.forgetSlot(slot);
-      this.sortedIds = null;
+      this.sorted?.delete(id);
       n++;
     }
     if (n > 0) this.compactIfNeeded();
@@ -193,35 +210,47 @@ export class VectorSet implements StoredValue {
   /**
    * usearch keeps removed nodes in the graph as tombstones (its issue #726):
    * they hold memory and lengthen every walk. Past the threshold, rebuild the
-   * index from the live vectors, in the queue's order, off the event loop.
+   * index from the live vectors in the background (OpQueue.rebuild): searches
+   * and writes keep being served by the current index meanwhile.
    */
   private compactIfNeeded(): void {
-    if (this.compacting || this.tombstones < VectorSet.compactMinimum) return;
+    if (this.compactionRun || this.disposing || this.tombstones < VectorSet.compactMinimum) return;
     if (this.tombstones < VectorSet.compactThreshold * (this.card + this.tombstones)) return;
-    this.compacting = true;
-    this.queue.exclusive(() => this.rebuild()).catch(() => { /* the old index keeps serving */ }).finally(() => { this.compacting = false; });
+    this.compactionRun = this.rebuild().then(
+      (swapped) => {
+        this.compactionRun = null;
+        // Removals during the rebuild are tombstones in the fresh index: maybe enough for another.
+        if (swapped) this.compactIfNeeded();
+        return swapped;
+      },
+      () => {
+        this.compactionRun = null; // the old index keeps serving; a later removal tries again
+        return false;
+      },
+    );
   }
 
-  private compacting = false;
+  /** Whether a compaction is running (searches are answered from the current index meanwhile). */
+  get compacting(): boolean { return this.compactionRun !== null; }
+  /** The running compaction: true once its index is swapped in, false if it was abandoned. */
+  get compaction(): Promise<boolean> | null { return this.compactionRun; }
 
-  /** Replace the index by a fresh one holding only the live elements (same slots). */
-  async rebuild(): Promise<void> {
-    const slots = this.live.filter((s) => !this.zeroSlots.has(s));
-    const dim = this.params.dim;
-    const vectors = new Float32Array(slots.length * dim);
-    const one = new Float32Array(dim);
-    const kept = new Uint32Array(slots.length);
-    let n = 0;
-    for (const slot of slots) {
-      if (!this.index.get(slot, one)) continue;
-      vectors.set(one, n * dim);
-      kept[n++] = slot;
-    }
+  /**
+   * Replace the index by a fresh one holding only the live elements (same slots), built off
+   * the event loop while the current one keeps serving; true once swapped in.
+   */
+  async rebuild(): Promise<boolean> {
+    let dropped = 0;
     const fresh = new NativeIndex(nativeOptions(this.params));
-    fresh.reserve(Math.max(64, n));
-    if (n > 0) await fresh.addBatch(kept.subarray(0, n), vectors.subarray(0, n * dim));
-    this.index = fresh;
-    this.tombstones = 0;
+    const swapped = await this.queue.rebuild(fresh, () => {
+      dropped = this.removalsApplied;
+      return this.nextSlot;
+    }, this.card, this.compactionHooks);
+    if (swapped) {
+      this.tombstones = Math.max(0, this.tombstones - dropped);
+      this.removalsApplied -= dropped;
+    }
+    return swapped;
   }
 
   /** Set (string) or clear (null) an element's payload; false if the id is absent. */
@@ -264,59 +293,109 @@ export class VectorSet implements StoredValue {
 
   /** Search: k nearest, nearest first. The query is validated and of the set's dimension. */
   search(query: Float32Array, opts: SearchOptions): Promise<Hit[]> | Hit[] {
+    if (this.disposing) throw new SetDeletedError();
     this.searches++;
     const q = this.prepareQuery(query);
     const k = Math.max(1, opts.k);
     const ef = Math.max(opts.ef, k);
     if (q === null) return this.zeroQuery(k, opts.filter ?? null);
-    const exact = !!opts.exact || this.card * vectorBytes(this.params.quant, this.params.dim) <= VectorSet.exactBelowBytes;
+    // Plan by size. bench/planner.ts measures the scan faster than the walk only below a few
+    // hundred elements at EF 64, but also that the walk's recall on queries unlike the data
+    // falls under 0.95 from ~5 000 elements (0.68 at 20 000): the default limit is set for
+    // recall, not speed (see EXACT_BELOW_DEFAULT). A beam as wide as the set visits every node
+    // anyway. A scan of a small set runs inline (searchSubset, no worker round trip); a larger
+    // one is usearch's contiguous scan on a worker.
+    const n = this.card;
+    const exact = !!opts.exact || ef >= n || n <= VectorSet.exactBelow;
     const job: SearchJob = { query: q, k, ef, exact, filter: null, subset: null };
-    if (opts.filter) {
-      const match = this.filters.matching(opts.filter, this.payloads, this.nextSlot);
+    if (exact && !opts.filter && n <= INLINE_SCAN_MAX) job.subset = Uint32Array.from(this.live);
+    if (!opts.filter) return this.runSearch(job, k, null);
+    const plan = (match: FilterMatch): Promise<Hit[]> | Hit[] => {
       if (match.count === 0) return [];
-      // Plan by selectivity (measured.md: at 1 % an exact scan of the matches beats a
-      // filtered graph walk). Below the cut, scan the matches; above, walk the graph
-      // with the predicate and a beam wide enough to find k matches.
-      if (exact || match.count <= Math.max(2048, k * 64)) job.subset = match.slots();
+      // Plan by selectivity (docs/filter-language.md; measured: at 1 % an exact scan of the matches beats a
+      // filtered graph walk). Below the cut, or when the beam would cover the matches anyway,
+      // scan the matches; above, walk the graph with the predicate and a beam wide enough to find k matches.
+      if (exact || ef >= match.count || match.count <= Math.max(2048, k * 64)) job.subset = match.slots();
       else {
         job.filter = match.bitmap;
         const share = match.count / Math.max(1, this.card);
         job.ef = Math.min(Math.max(ef, Math.ceil(k / share) * 2), Math.max(ef, 4096));
       }
-    }
-    const r = this.queue.search(job);
-    return r instanceof Promise ? r.then((res) => this.toHits(res, k, opts.filter ?? null)) : this.toHits(r, k, opts.filter ?? null);
+      return this.runSearch(job, k, match);
+    };
+    // A filter new to this set is evaluated over its payloads in slices: the search waits for it.
+    const match = this.filters.matching(opts.filter, this.payloads, () => this.nextSlot);
+    return match instanceof Promise ? match.then(plan) : plan(match);
   }
 
-  /** Every element's distance to the zero query is 1 under COSINE (Redis: score 0.5). */
-  private zeroQuery(k: number, filter: CompiledFilter | null): Hit[] {
-    const hits: Hit[] = [];
-    for (const [id, slot] of this.idToSlot) {
-      if (hits.length >= k) break;
-      if (filter && !filter.matches(this.payloads[slot])) continue;
-      hits.push({ id, slot, distance: 1 });
-    }
-    return hits;
+  private runSearch(job: SearchJob, k: number, match: FilterMatch | null): Promise<Hit[]> {
+    return this.queue.search(job).then((res) => this.toHits(res, k, match));
   }
 
-  private toHits(res: SearchResult, k: number, filter: CompiledFilter | null): Hit[] {
+  /**
+   * Every element's distance to the zero query is 1 under COSINE (Redis: score 0.5): any k
+   * (matching) elements. Walks at most k live slots, or the cached matches of the filter.
+   */
+  private zeroQuery(k: number, filter: CompiledFilter | null): Hit[] | Promise<Hit[]> {
     const hits: Hit[] = [];
-    for (let i = 0; i < res.count; i++) {
-      const slot = res.slots[i];
-      const id = this.slotIds[slot];
-      // A slot whose element was removed after the search was queued is skipped.
-      if (id === undefined || this.idToSlot.get(id) !== slot) continue;
-      hits.push({ id, slot, distance: res.distances[i] });
+    if (!filter) {
+      for (let i = 0; i < this.live.length && hits.length < k; i++) {
+        const slot = this.live[i];
+        hits.push({ id: this.ids[slot]!, slot, distance: 1 });
+      }
+      return hits;
     }
+    const pick = (match: FilterMatch): Hit[] => {
+      const slots = match.slots();
+      for (let i = 0; i < slots.length && hits.length < k; i++) {
+        const id = this.ids[slots[i]];
+        if (id !== undefined) hits.push({ id, slot: slots[i], distance: 1 });
+      }
+      return hits;
+    };
+    const match = this.filters.matching(filter, this.payloads, () => this.nextSlot);
+    return match instanceof Promise ? match.then(pick) : pick(match);
+  }
+
+  /**
+   * Map result slots to ids through the physical view. A big COUNT maps 100 k results
+   * (~60 ms): that is done in slices across event-loop turns.
+   */
+  private toHits(res: SearchResult, k: number, match: FilterMatch | null): Hit[] | Promise<Hit[]> {
+    const hits: Hit[] = [];
+    const step = (from: number): Hit[] | Promise<Hit[]> => {
+      const to = Math.min(res.count, from + HITS_SLICE);
+      for (let i = from; i < to; i++) {
+        const slot = res.slots[i];
+        const id = this.slotIds[slot];
+        // A slot whose element was removed after the search was queued is skipped.
+        if (id === undefined || this.idToSlot.get(id) !== slot) continue;
+        hits.push({ id, slot, distance: res.distances[i] });
+      }
+      if (to < res.count) return new Promise<void>((r) => setImmediate(r)).then(() => step(to));
+      return this.withZeroVectors(hits, k, match);
+    };
+    return step(0);
+  }
+
+  private withZeroVectors(found: Hit[], k: number, match: FilterMatch | null): Hit[] {
+    let hits = found;
     if (this.zeroSlots.size > 0 && this.params.metric === 'COSINE') {
-      // Zero vectors sit at distance exactly 1 from everything: they fill in after closer hits.
+      // Zero vectors sit at distance exactly 1 from everything: they fill in after closer hits
+      // (the hits are sorted: insert them after the last at distance <= 1), so k are enough.
+      const zeros: Hit[] = [];
       for (const slot of this.zeroSlots) {
+        if (zeros.length >= k) break;
         const id = this.slotIds[slot];
         if (id === undefined || this.idToSlot.get(id) !== slot) continue;
-        if (filter && !filter.matches(this.payloads[slot])) continue;
-        hits.push({ id, slot, distance: 1 });
+        if (match && !match.has(slot)) continue;
+        zeros.push({ id, slot, distance: 1 });
       }
-      hits.sort((a, b) => a.distance - b.distance);
+      if (zeros.length > 0) {
+        let at = hits.length;
+        while (at > 0 && hits[at - 1].distance > 1) at--;
+        hits = hits.slice(0, at).concat(zeros, hits.slice(at));
+      }
     }
     if (hits.length > k) hits.length = k;
     return hits;
@@ -333,12 +412,14 @@ export class VectorSet implements StoredValue {
     }
     const want = Math.min(count, n);
     if (want * 2 > n) {
-      // Most of the set: shuffle a copy (partial Fisher–Yates).
-      const copy = this.live.slice();
+      // Most of the set: a partial Fisher–Yates over `live` itself (its order means nothing;
+      // livePos follows), so the work is the reply's size, not a copy of the whole set.
+      const live = this.live, pos = this.livePos;
       for (let i = 0; i < want; i++) {
         const j = i + Math.floor(Math.random() * (n - i));
-        [copy[i], copy[j]] = [copy[j], copy[i]];
-        out.push(this.slotIdLogical(copy[i]));
+        const a = live[i], b = live[j];
+        live[i] = b; live[j] = a; pos[b] = i; pos[a] = j;
+        out.push(this.slotIdLogical(b));
       }
       return out;
     }
@@ -350,31 +431,11 @@ export class VectorSet implements StoredValue {
 
   private slotIdLogical(slot: number): string { return this.ids[slot]!; }
 
-  /** Ids in byte order between bounds (VRANGE); the sorted index is rebuilt only after changes. */
+  /** Ids in byte order between bounds (VRANGE): O(log n + count) once the sorted index exists. */
   range(lower: { value: Buffer; inclusive: boolean } | null, upper: { value: Buffer; inclusive: boolean } | null, count: number): Buffer[] {
-    if (!this.sortedIds) {
-      this.sortedIds = [...this.idToSlot.keys()].map((k) => Buffer.from(k, 'latin1')).sort(Buffer.compare);
-    }
-    const ids = this.sortedIds;
-    let lo = 0;
-    if (lower) {
-      let a = 0, b = ids.length;
-      while (a < b) {
-        const mid = (a + b) >>> 1;
-        const c = Buffer.compare(ids[mid], lower.value);
-        if (c < 0 || (c === 0 && !lower.inclusive)) a = mid + 1; else b = mid;
-      }
-      lo = a;
-    }
-    const out: Buffer[] = [];
-    for (let i = lo; i < ids.length && (count < 0 || out.length < count); i++) {
-      if (upper) {
-        const c = Buffer.compare(ids[i], upper.value);
-        if (c > 0 || (c === 0 && !upper.inclusive)) break;
-      }
-      out.push(ids[i]);
-    }
-    return out;
+    this.sorted ??= new SortedIds(this.idToSlot.keys());
+    const bound = (b: { value: Buffer; inclusive: boolean } | null) => (b ? { value: b.value.toString('latin1'), inclusive: b.inclusive } : null);
+    return this.sorted.range(bound(lower), bound(upper), count).map((id) => Buffer.from(id, 'latin1'));
   }
 
   /** HNSW neighbours per level, top level first (VLINKS). */
@@ -406,16 +467,33 @@ export class VectorSet implements StoredValue {
    * reservations, which the kernel maps lazily), plus the id map, payloads
    * and per-slot arrays on the JS side (estimated: ~64 bytes of Map entry per id).
    */
-  memoryUsage(): number {
+  usedBytes(): number {
     const js = this.scales.byteLength + this.livePos.byteLength + this.idToSlot.size * 64 + this.idBytes;
-    return this.index.memoryStats().used + js;
+    return this.indexUsedBytes() + js;
   }
-  indexMemory(): number { return this.index.memoryStats().used; }
-  indexReserved(): number { return this.index.memoryStats().reserved; }
+  /** usearch's bytes in use, counting the index a running compaction is building. */
+  indexUsedBytes(): number {
+    const building = this.queue.building;
+    return this.index.usedBytes() + (building && !building.freed ? building.usedBytes() : 0);
+  }
+  /** Address space usearch reserved (whole arenas, mapped lazily), for the serving index. */
+  indexReservedBytes(): number { return this.index.reservedBytes(); }
   capacity(): number { return this.index.capacity(); }
+  /** Elements the serving index holds (zero vectors are kept out of it): card minus those, once idle. */
+  indexSize(): number { return this.index.size(); }
 
-  dispose(): void {
-    this.queue.close();
+  /**
+   * Called once the set has left the keyspace: operations already queued still run (a
+   * snapshot cut taken before keeps its graph), a running compaction is cancelled, then the
+   * native index is freed, at once rather than whenever the garbage collector runs. Later
+   * writes and searches throw SetDeletedError. Resolves once the memory is released.
+   */
+  dispose(): Promise<void> {
+    if (!this.disposing) {
+      this.filters.clear();
+      this.disposing = this.queue.close();
+    }
+    return this.disposing;
   }
 
   // ---- internals ----
@@ -451,6 +529,7 @@ export class VectorSet implements StoredValue {
     this.queue.remove(slot, zero, () => {
       this.slotIds[slot] = undefined;
       this.freeSlots.push(slot);
+      this.removalsApplied++;
     });
   }
 
@@ -501,7 +580,7 @@ export class VectorSet implements StoredValue {
    * The set at this instant, for a snapshot: cheap copies of the slot arrays
    * (no per-element work on the event loop), plus the graph serialized once
    * every operation queued before this call has run and none after it. The
-   * caller encodes the copies at leisure (set-codec.ts).
+   * caller encodes the copies at leisure (src/store/format/set-body.ts).
    */
   snapshot(): { state: VectorSetState; graph: Promise<Buffer> } {
     const state: VectorSetState = {
@@ -518,8 +597,7 @@ export class VectorSet implements StoredValue {
 
   /** Rebuild a set from a snapshot: the graph is loaded, not rebuilt. */
   static async restore(state: VectorSetState, graph: Buffer): Promise<VectorSet> {
-    const set = new VectorSet(state.params);
-    set.index = await NativeIndex.deserialize(graph, nativeOptions(state.params));
+    const set = new VectorSet(state.params, await NativeIndex.deserialize(graph, nativeOptions(state.params)));
     set.nextSlot = state.nextSlot;
     set.grow(Math.max(64, state.nextSlot + 1));
     const zero = new Set(state.zero);

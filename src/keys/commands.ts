@@ -36,11 +36,12 @@ function scan(ctx: Ctx, argv: Buffer[]): Reply {
   // inserted during an iteration land after the cursor, so a full iteration
   // returns every key that existed throughout it.
   let pos = 0, visited = 0, next = 0;
-  for (const [k, v] of ctx.db.entries) {
+  // Keys only: a value is looked at (wrapped) only for TYPE, and only for the keys visited.
+  for (const k of ctx.db.keys()) {
     if (pos < cursor) { pos++; continue; }
     if (visited >= count) { next = pos; break; }
     visited++; pos++;
-    if (type && v.type !== type) continue;
+    if (type && ctx.db.peek(k)?.type !== type) continue;
     if (pattern && !(pattern === '*' || globMatch(pattern, k))) continue;
     out.push(keyBytes(k));
   }
@@ -133,8 +134,8 @@ export const keyCommands: CommandSpec[] = [
       if (get && old && !(old instanceof StringValue)) throw new WrongTypeError();
       const prev = get ? (old instanceof StringValue ? old.value : null) : undefined;
       if ((nx && old) || (xx && !old)) { ctx.propagate = null; return get ? prev! : null; }
-      // The argument slice points into a socket buffer that will be reused: keep a copy.
-      ctx.db.set(key, new StringValue(Buffer.from(argv[2])));
+      // The argument slice points into a socket buffer that will be reused: setString keeps a copy.
+      ctx.db.setString(key, argv[2]);
       return get ? prev! : OK;
     },
   },

@@ -10,7 +10,7 @@
  * totals, no node walk), which removed the crash from INFO / VEC.INFO. The
  * first test keeps that path honest. The second shows the engine API still
  * breaks its own rule ("concurrency rules: all enforced, never a crash",
- * native-index.ts): `NativeIndex.memoryUsage()` during `addBatch` kills the
+ * native-index.ts): `NativeIndex.memoryUsage()` (now `reservedBytes()`) during `addBatch` killed the
  * process. It runs in a child so a crash fails the test, not the test runner.
  */
 import test from 'ava';
@@ -95,8 +95,8 @@ function raceInChild(method: string): Promise<{ code: number | null; signal: Nod
   });
 }
 
-// memoryStats is what the server calls now; memoryUsage is still exported and still crashes.
-for (const method of ['memoryStats', 'memoryUsage']) {
+// memoryStats is what the server calls; reservedBytes/usedBytes (once memoryUsage) read the same counters.
+for (const method of ['memoryStats', 'reservedBytes', 'usedBytes']) {
   test.serial(`NativeIndex.${method}() on the JS thread while addBatch runs does not crash the process`, async (t) => {
     t.timeout(120_000);
     const r = await raceInChild(method);

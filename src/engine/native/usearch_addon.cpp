@@ -350,6 +350,40 @@ class Index : public Napi::ObjectWrap<Index> {
     std::size_t writers_ = 0;    // of which mutate the index
     bool serializing_ = false;   // a serialize job is running
     std::vector<std::uint8_t> packed_; // per-context scratch: a vector converted to the storage type
+    /// `free()` was called: every later call throws. The memory itself goes once the last
+    /// in-flight job completes (its workers still read it), see `release_native`.
+    bool closed_ = false;
+    /// Read by running jobs between items, so freeing an index cuts a long batch short.
+    std::atomic<bool> cancelled_{false};
+
+    ~Index() override { unregister(); }
+
+    void check_open(Napi::Env env) const {
+        if (closed_)
+            throw Napi::Error::New(env, "this index was freed: it can no longer be used");
+    }
+    void check_cancelled() const {
+        if (cancelled_.load(std::memory_order_relaxed))
+            throw std::runtime_error("the index was freed while this job ran");
+    }
+
+    /// Indexes whose native memory is still held, per JS thread (construction, `free` and
+    /// finalisation all run on the owning thread), for `nativeMemory()`.
+    static std::vector<Index*>& registry() {
+        static thread_local std::vector<Index*> live;
+        return live;
+    }
+    void unregister() {
+        auto& live = registry();
+        live.erase(std::remove(live.begin(), live.end(), this), live.end());
+    }
+    /// Returns the graph, vectors and contexts to the system now, instead of whenever the
+    /// garbage collector happens to finalise the JS object (a deleted 1 GB set stayed mapped).
+    void release_native() {
+        unregister();
+        native_.reset();
+        std::vector<std::uint8_t>().swap(packed_);
+    }
 
     std::shared_ptr<Job> new_job(Napi::Env env, bool mutates, bool needs_context) {
         auto job = std::make_shared<Job>(env);
@@ -516,16 +550,22 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 
     // JS methods (argument checks are in native-index.ts)
-    Napi::Value Size(Napi::CallbackInfo const& info) { return Napi::Number::New(info.Env(), double(native_->size())); }
+    Napi::Value Size(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        return Napi::Number::New(info.Env(), double(native_->size()));
+    }
     Napi::Value Capacity(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         return Napi::Number::New(info.Env(), double(native_->capacity()));
     }
     Napi::Value Nodes(Napi::CallbackInfo const& info) { // live + removed (tombstoned) nodes
+        check_open(info.Env());
         return Napi::Number::New(info.Env(), double(get_slot(native_->cend())));
     }
     /// usearch's per-tape figures: `allocated` counts whole mmap arenas (4 MiB and up, touched
     /// lazily), `wasted` their unusable tails, `reserved` what is left in the current arena.
     Napi::Value MemoryStats(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         auto stats = native_->memory_stats();
         Napi::Object out = Napi::Object::New(env);
@@ -538,12 +578,17 @@ class Index : public Napi::ObjectWrap<Index> {
         return out;
     }
     Napi::Value MaxLevel(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         return Napi::Number::New(info.Env(), double(native_->max_level()));
     }
     Napi::Value InFlight(Napi::CallbackInfo const& info) { return Napi::Number::New(info.Env(), double(in_flight_)); }
-    Napi::Value Isa(Napi::CallbackInfo const& info) { return Napi::String::New(info.Env(), native_->metric().isa_name()); }
+    Napi::Value Isa(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        return Napi::String::New(info.Env(), native_->metric().isa_name());
+    }
 
     void Reserve(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         if (in_flight_)
             throw Napi::Error::New(info.Env(), "reserve refused: " + std::to_string(in_flight_) +
                                                    " async job(s) still running on this index");
@@ -553,11 +598,13 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 
     void Add(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         refuse_if_serializing(info.Env());
         add_one(static_cast<std::uint32_t>(size_arg(info[0])), f32_array(info[1], "vector").Data(), 0);
     }
 
     Napi::Value Remove(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         refuse_if_serializing(info.Env());
         auto result = native_->remove(slot_to_key(size_arg(info[0])));
         if (!result)
@@ -566,11 +613,13 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 
     Napi::Value Contains(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         return Napi::Boolean::New(info.Env(), native_->contains(slot_to_key(size_arg(info[0]))));
     }
 
     /// Index of the first slot of the list already present, or -1.
     Napi::Value FirstPresent(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         auto slots = u32_array(info[0], "slots");
         for (std::size_t i = 0; i < slots.ElementLength(); ++i)
             if (native_->contains(slot_to_key(slots[i])))
@@ -579,12 +628,14 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 
     Napi::Value Get(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         auto out = f32_array(info[1], "out");
         return Napi::Boolean::New(info.Env(), native_->get(slot_to_key(size_arg(info[0])), out.Data()) > 0);
     }
 
     /// search(query, k, ef, filter|undefined, exact, outSlots, outDistances, outVisited) -> count
     Napi::Value Search(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         auto query = f32_array(info[0], "query");
         std::size_t k = size_arg(info[1]), ef = size_arg(info[2]);
         BitmapFilter filter{};
@@ -604,6 +655,7 @@ class Index : public Napi::ObjectWrap<Index> {
 
     /// searchBatch(queries, n, k, ef, filter|undefined, exact, outSlots, outDistances, outCounts, outVisited, chunks)
     Napi::Value SearchBatch(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         auto queries = f32_array(info[0], "queries");
         std::size_t n = size_arg(info[1]), k = size_arg(info[2]), ef = size_arg(info[3]);
@@ -630,17 +682,21 @@ class Index : public Napi::ObjectWrap<Index> {
         std::uint32_t* visited = out_visited.Data();
         std::size_t dims = dims_;
         Job* raw = job.get();
+        Index* self = this;
         job->body = [=](std::size_t context) {
-            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();)
+            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();) {
+                self->check_cancelled();
                 counts[i] = static_cast<std::uint32_t>(search_one(q + i * dims, k, ef, filtered ? &filter : nullptr,
                                                                   exact, context, slots + i * k, distances + i * k,
                                                                   visited + i));
+            }
         };
         return start(env, job, chunks);
     }
 
     /// addBatch(slots, vectors, chunks): slots distinct and absent, capacity reserved (checked in TS).
     Napi::Value AddBatch(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         refuse_if_serializing(env);
         auto slots = u32_array(info[0], "slots");
@@ -654,15 +710,19 @@ class Index : public Napi::ObjectWrap<Index> {
         float const* v = vectors.Data();
         std::size_t dims = dims_;
         Job* raw = job.get();
+        Index* self = this;
         job->body = [=](std::size_t context) {
-            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();)
+            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();) {
+                self->check_cancelled();
                 add_one(s[i], v + i * dims, context);
+            }
         };
         return start(env, job, chunks);
     }
 
     /// searchSubset(query, slots, k, outSlots, outDistances) -> count (sync, JS thread context)
     Napi::Value SearchSubset(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         auto query = f32_array(info[0], "query");
         auto slots = u32_array(info[1], "slots");
         auto out_slots = u32_array(info[3], "outSlots");
@@ -674,6 +734,7 @@ class Index : public Napi::ObjectWrap<Index> {
 
     /// searchSubsetAsync(query, slots, k, outSlots, outDistances) -> Promise<count>
     Napi::Value SearchSubsetAsync(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         auto query = f32_array(info[0], "query");
         auto slots = u32_array(info[1], "slots");
@@ -696,6 +757,7 @@ class Index : public Napi::ObjectWrap<Index> {
     /// links(slot) -> Array<Uint32Array> (top level first) | null. Neighbours that were removed
     /// but are still linked (usearch keeps tombstones in the graph) are left out.
     Napi::Value Links(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         vkey_t key = slot_to_key(size_arg(info[0]));
         if (!native_->contains(key))
@@ -720,8 +782,51 @@ class Index : public Napi::ObjectWrap<Index> {
         return levels;
     }
 
+    /// free() -> true if the memory was released now, false if it goes when the in-flight jobs
+    /// (cancelled where they can be) complete. Idempotent.
+    Napi::Value Free(Napi::CallbackInfo const& info) {
+        if (!closed_) {
+            closed_ = true;
+            cancelled_.store(true);
+            if (!in_flight_)
+                release_native();
+        }
+        return Napi::Boolean::New(info.Env(), native_ == nullptr);
+    }
+
+    /// getBatch(slots, out, found, chunks) -> Promise<void>: the stored vectors of many slots as
+    /// f32 (row i of `out`), found[i] = 1 when present. A copy of a large index's vectors costs
+    /// hundreds of milliseconds, which must not be spent on the JS thread.
+    Napi::Value GetBatch(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        Napi::Env env = info.Env();
+        auto slots = u32_array(info[0], "slots");
+        auto out = f32_array(info[1], "out");
+        auto found = u8_array(info[2], "found");
+        std::size_t n = slots.ElementLength();
+        std::size_t chunks = std::min(size_arg(info[3]), n);
+        auto job = new_job(env, false, false);
+        for (std::size_t i = 0; i < 3; ++i)
+            job->hold(info[i]);
+        std::uint32_t const* s = slots.Data();
+        float* o = out.Data();
+        std::uint8_t* f = found.Data();
+        std::size_t dims = dims_;
+        Job* raw = job.get();
+        Index* self = this;
+        job->body = [=](std::size_t) {
+            for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();) {
+                if ((i & 1023) == 0)
+                    self->check_cancelled();
+                f[i] = self->native_->get(slot_to_key(s[i]), o + i * dims) > 0 ? 1 : 0;
+            }
+        };
+        return start(env, job, chunks);
+    }
+
     /// serialize() -> Promise<Buffer>: usearch's own format (vectors, header, graph) in one buffer.
     Napi::Value Serialize(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         if (writers_)
             throw Napi::Error::New(env, "serialize refused: a batch insert is still running on this index");
@@ -764,6 +869,7 @@ class Index : public Napi::ObjectWrap<Index> {
 
     /// load(buffer) -> Promise<void>: fills this fresh, empty index from serialize()'s bytes.
     Napi::Value Load(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
         Napi::Env env = info.Env();
         if (in_flight_ || native_->size() || get_slot(native_->cend()))
             throw Napi::Error::New(env, "load refused: the index is not fresh");
@@ -824,6 +930,8 @@ void Job::chunk_done(Napi::Env env) {
         index->writers_ -= mutates;
         if (serializes)
             index->serializing_ = false;
+        if (index->closed_ && !index->in_flight_ && index->native_)
+            index->release_native();
     }
     if (failed.load()) {
         deferred.Reject(Napi::Error::New(env, error).Value());
@@ -861,6 +969,7 @@ Index::Index(Napi::CallbackInfo const& info) : Napi::ObjectWrap<Index>(info) {
     native_ = std::make_unique<dense_t>(std::move(made.index));
     packed_.assign(contexts_ * bytes_per_vector_, 0);
     pool_.reset(1, contexts_ - 1);
+    registry().push_back(this);
 }
 
 Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
@@ -887,6 +996,8 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("links", &Index::Links),
                                          InstanceMethod("serialize", &Index::Serialize),
                                          InstanceMethod("load", &Index::Load),
+                                         InstanceMethod("getBatch", &Index::GetBatch),
+                                         InstanceMethod("free", &Index::Free),
                                      });
     exports.Set("Index", cls);
     return exports;
@@ -931,7 +1042,27 @@ Napi::Value Capabilities(Napi::CallbackInfo const& info) {
     return out;
 }
 
+/// nativeMemory() -> { indexes, reservedBytes, usedBytes } over this thread's indexes not yet
+/// freed: what a deleted set should stop counting in, whether or not the GC has run.
+Napi::Value NativeMemory(Napi::CallbackInfo const& info) {
+    Napi::Env env = info.Env();
+    double reserved = 0, used = 0;
+    auto const& live = Index::registry();
+    for (Index const* index : live) {
+        auto m = index->native_->memory_stats();
+        reserved += double(m.graph_allocated + m.vectors_allocated);
+        used += double(m.graph_allocated - m.graph_wasted - m.graph_reserved) +
+                double(m.vectors_allocated - m.vectors_wasted - m.vectors_reserved);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("indexes", double(live.size()));
+    out.Set("reservedBytes", reserved);
+    out.Set("usedBytes", used);
+    return out;
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+    exports.Set("nativeMemory", Napi::Function::New(env, NativeMemory));
     exports.Set("crc32c", Napi::Function::New(env, Crc32c));
     exports.Set("crc32cAsync", Napi::Function::New(env, Crc32cAsync));
     exports.Set("capabilities", Napi::Function::New(env, Capabilities));
