@@ -3,7 +3,8 @@
  * options named as in redis.conf, also read from ASTRONAUT_* environment
  * variables (ASTRONAUT_REQUIREPASS, ASTRONAUT_PROTO_MAX_BULK_LEN…). Precedence:
  * command line, then environment, then the config file, then defaults.
- * `astronaut check <dir> [--fix]` verifies a data directory.
+ * `astronaut check <dir> [--fix]` verifies a data directory; `--repair` starts
+ * on a damaged one, keeping what is intact (what it drops is logged).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   }
   let parser = yargs(argv)
     .scriptName('astronaut')
-    .usage('$0 [config-file] [--option value …]\n$0 check <dir> [--fix]\n\nA Redis-protocol vector database. Options use redis.conf names and may also be set as ASTRONAUT_<NAME> environment variables.')
+    .usage('$0 [config-file] [--option value …] [--repair]\n$0 check <dir> [--fix]\n\nA Redis-protocol vector database. Options use redis.conf names and may also be set as ASTRONAUT_<NAME> environment variables.')
     .version(VERSION)
     .help()
     .strictOptions()
@@ -32,6 +33,11 @@ async function main(): Promise<void> {
     const spec = OPTIONS[name];
     parser = parser.option(name, { type: 'string', describe: `${spec.describe} (default: ${spec.default === '' ? '""' : spec.default})`, requiresArg: false });
   }
+  // A one-off start-up action, not a setting: no config-file or environment form, so it cannot stay on by accident.
+  parser = parser.option('repair', {
+    type: 'boolean',
+    describe: 'start even though data files are damaged or missing: load what verifies, drop the rest (logged), snapshot the result. `astronaut check <dir>` shows what would be dropped',
+  });
   const args = await parser.parseAsync();
   const positional = args._.map(String);
   if (positional.length > 1) throw new Error(`unexpected arguments: ${positional.slice(1).join(' ')}`);
@@ -52,7 +58,7 @@ async function main(): Promise<void> {
   applySettings(config, fromEnvironment(process.env), 'environment');
   applySettings(config, fromArgs, 'command line');
   config.dir = path.resolve(config.dir);
-  await startAstronaut(config, { configFile, handleSignals: true });
+  await startAstronaut(config, { configFile, handleSignals: true, repair: args.repair === true });
 }
 
 /** ASTRONAUT_<NAME> variables, named like the options with '-' as '_' (ASTRONAUT_PROTO_MAX_BULK_LEN). */

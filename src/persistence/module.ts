@@ -5,20 +5,21 @@
  * WAL write per event-loop turn), snapshots (SAVE, BGSAVE, automatic save
  * points, WAL rewrite), graceful shutdown, and -MISCONF while the disk fails.
  */
-import { openStore, setCrc32cImplementation, type Store, type SnapshotWriter } from '../store/index.js';
+import { StoreUnwritableError, openStore, setCrc32cImplementation, type Recovery, type Store, type SnapshotWriter } from '../store/index.js';
 import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
 import { ArgError, MisconfError, type RespError } from '../errors.js';
 import type { ClientState, InfoSection } from '../core/types.js';
-import { keyBytes, StringValue } from '../engine/keyspace.js';
+import { keyBytes } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
-import { decodeCommands, encodeCommands, type LoggedCommand } from '../store/format/command-record.js';
+import { decodeCommands, encodeCommands, encodedCommandsSize, type LoggedCommand } from '../store/format/command-record.js';
 import {
-  SCHEMA_VERSION, SECTION, decodeMeta, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStrings,
+  SCHEMA_VERSION, SECTION, decodeMeta, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStringsChunked,
   graphSectionName, setOfGraph, setSectionName,
 } from '../store/format/snapshot-schema.js';
 import type { FeatureModule, ModuleHost, ShutdownMode, WriteLog } from '../core/module.js';
 import { persistenceCommands, type PersistenceApi } from './commands.js';
+import { safeInterval } from '../core/guard.js';
 
 /** Replay this many commands before waiting for the engine to catch up. */
 const REPLAY_WINDOW = 4096;
@@ -39,11 +40,17 @@ export class Persistence implements WriteLog, PersistenceApi {
 
   // ---- WriteLog ----
 
-  refuseWrites(): RespError | null {
+  /**
+   * Asked before a write is applied, with the commands its record will hold:
+   * the store admits a record only when it fits in WAL space already
+   * reserved, so an admitted write cannot fail to be logged for want of disk
+   * space, and a refused one changed nothing.
+   */
+  refuseWrites(commands?: ReadonlyArray<readonly Buffer[]>): RespError | null {
     const s = this.store;
-    if (!s || s.writable) return null;
-    const e = s.lastWriteError;
-    return new MisconfError(`Errors writing to the WAL${e ? ` (${e.message})` : ''}: writes are refused until the disk accepts them again; reads keep working`);
+    if (!s) return null;
+    const e = s.refusal(commands && commands.length > 0 ? encodedCommandsSize(commands) : 0);
+    return e ? this.misconf(e) : null;
   }
 
   append(entries: LoggedCommand[]): Promise<void> | null {
@@ -53,7 +60,28 @@ export class Persistence implements WriteLog, PersistenceApi {
     if (!s.appendonly) return null;
     // Group commit: the store's commit() defers to the end of the event-loop turn,
     // so every write of this turn, from every client, shares one WAL write (and fsync).
-    return s.commit().catch((e: unknown) => { this.onCommitFailure(e); throw e; });
+    return s.commit().catch((e: unknown) => { this.onCommitFailure(e); throw this.misconf(e); });
+  }
+
+  /** The store's refusal or commit failure as the reply clients get (never `ERR internal error`). */
+  private misconf(e: unknown): MisconfError {
+    const reads = 'reads keep working';
+    if (e instanceof StoreUnwritableError) {
+      switch (e.reason) {
+        case 'disk-full':
+          return new MisconfError(`Disk full, ${e.message}: writes are refused until space is freed in ${this.server.config.dir}; ${reads}`);
+        case 'reserving':
+          return new MisconfError(`Not written: ${e.message}; retry shortly; ${reads}`);
+        case 'wal-deleted':
+          return new MisconfError(`${e.message}: writes are refused until a snapshot re-establishes durability; ${reads}`);
+        case 'closing':
+          return new MisconfError(`The server is shutting down (${e.message}): writes are refused`);
+        default:
+          return new MisconfError(`Errors writing to the WAL (${e.message}): writes are refused until the disk accepts them again; ${reads}`);
+      }
+    }
+    const detail = e instanceof Error ? e.message : String(e);
+    return new MisconfError(`Errors writing to the WAL (${detail}): this write is not acknowledged; writes are refused until the disk accepts them again; ${reads}`);
   }
 
   /** With `appendfsync always`, a failed fsync means we cannot promise anything: stop without acknowledging. */
@@ -73,16 +101,20 @@ export class Persistence implements WriteLog, PersistenceApi {
     const { server } = this;
     const config = server.config;
     this.loadStarted = Date.now();
+    const repair = server.options.repair === true;
     const store = await openStore(config.dir, {
       appendonly: config.appendonly, appendfsync: config.appendfsync, logger: server.log,
-      fs: server.options.fs,
+      fs: server.options.fs, repair,
+      onWalLost: () => this.reestablish(),
     });
     const rec = store.recovery;
     for (const note of rec.notes) server.log.warn({ note }, 'recovery');
-    const progress = setInterval(() => {
-      server.log.info({ loaded: this.loadDone, total: this.loadTotal, seconds: Math.round((Date.now() - this.loadStarted) / 1000) }, 'loading in progress');
-    }, 1000);
-    progress.unref();
+    // INFO's loading_*_bytes: the snapshot file, then the WAL payloads after its cut.
+    this.loadTotal = (rec.snapshot?.size ?? 0) + rec.bytes;
+    this.loadDone = 0;
+    const progress = safeInterval(server.log, 'loading progress', 1000, () => {
+      server.log.info({ loadedBytes: this.loadDone, totalBytes: this.loadTotal, seconds: Math.round((Date.now() - this.loadStarted) / 1000) }, 'loading in progress');
+    });
     try {
       if (rec.snapshot) {
         const t0 = Date.now();
@@ -90,18 +122,34 @@ export class Persistence implements WriteLog, PersistenceApi {
         server.log.info({ file: rec.snapshot.path, sets, keys: server.keyspace.totalKeys(), ms: Date.now() - t0, bytes: rec.snapshot.size }, 'snapshot loaded');
       }
       const t1 = Date.now();
-      this.loadTotal = rec.records;
       const replayed = await this.replay(rec.replay);
       if (replayed > 0) server.log.info({ records: replayed, ms: Date.now() - t1 }, 'WAL replayed');
       await store.startWriting();
+    } catch (err) {
+      // Release the directory (its lock) for whoever tries next, in this process too.
+      await store.close().catch(() => undefined);
+      throw err;
     } finally {
       clearInterval(progress);
     }
     this.store = store;
-    if (rec.degraded) {
+    if (repair) {
+      server.log.warn({ kept: rec.snapshot?.path ?? null, walRecords: rec.replayed, dropped: rec.notes }, repairSummary(rec));
+      if (rec.degraded) {
+        // Until this snapshot is committed the damage is still what a restart would read: take it before serving.
+        await this.snapshot('repair').catch(() => server.log.error('the repaired dataset could not be snapshotted (see above): a restart would need --repair again'));
+      }
+    } else if (rec.degraded) {
       server.log.warn('recovery skipped or repaired data: taking a fresh snapshot');
       this.background('bgsave');
     }
+  }
+
+  /** The WAL segment being written was deleted: snapshot the dataset to make it durable again (retried by the cron). */
+  private reestablish(): void {
+    if (!this.store || this.running) return;
+    this.server.log.error('the WAL segment in use was deleted: taking a snapshot to re-establish durability; writes are refused until it is committed');
+    this.background('rewrite');
   }
 
   private async loadSnapshot(store: Store): Promise<number> {
@@ -114,7 +162,7 @@ export class Persistence implements WriteLog, PersistenceApi {
       if (section.kind === SECTION.META) {
         decodeMeta(bytes);
       } else if (section.kind === SECTION.STRINGS) {
-        for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).set(key, new StringValue(value));
+        for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).setString(key, value);
       } else if (section.kind === SECTION.SET) {
         const { db, key, body } = decodeSetHeader(bytes);
         pending.set(section.name, { db, key, state: decodeSetState(body) });
@@ -125,8 +173,10 @@ export class Persistence implements WriteLog, PersistenceApi {
         ks.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, bytes));
         sets++;
       }
+      this.loadDone += section.length;
     }
     if (pending.size > 0) throw new Error('snapshot holds a vector set without its graph');
+    this.loadDone = snap.size;
     return sets;
   }
 
@@ -142,11 +192,11 @@ export class Persistence implements WriteLog, PersistenceApi {
         if (window.length >= REPLAY_WINDOW) { await Promise.all(window); window = []; }
       }
       n++;
-      this.loadDone = n;
+      this.loadDone += rec.payload.length;
     }
     await Promise.all(window);
     // Let every set's queued engine work finish before declaring the data loaded.
-    for (const [, , v] of this.server.keyspace.all()) if (v instanceof VectorSet) await v.idle();
+    for (const [, , v] of [...this.server.keyspace.objects()]) if (v instanceof VectorSet) await v.idle();
     return n;
   }
 
@@ -191,29 +241,43 @@ export class Persistence implements WriteLog, PersistenceApi {
   }
 
   /**
-   * Called synchronously at the WAL cut: capture every set and string now
-   * (cheap copies, graphs queued for serialization in order), write later.
+   * Called synchronously at the WAL cut. Vector sets are captured now (cheap
+   * copies, graphs queued for serialization in order). String keys are not
+   * copied: the keyspace is frozen (copy-on-write by key, keyspace.ts), so the
+   * strings section, encoded chunk by chunk as the writer pulls it, holds
+   * exactly the state at the cut whatever is written meanwhile, and a million
+   * keys cost O(1) at the cut instead of a copy of each. The freeze is released
+   * once the section is written; the save ends once the writes made meanwhile
+   * are folded back (so the next cut finds nothing left to fold).
    */
   private writeSections(w: SnapshotWriter): Promise<void> {
     const ks = this.server.keyspace;
-    const strings: Array<[number, Buffer, Buffer]> = [];
+    const frozen = ks.freeze();
     const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshot']> }> = [];
-    for (const [db, key, value] of ks.all()) {
-      if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
-      else if (value instanceof StringValue) strings.push([db.index, keyBytes(key), value.value]);
+    try {
+      for (const [db, key, value] of ks.objects()) if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
+    } catch (e) {
+      void frozen.release();
+      throw e;
     }
     return (async () => {
-      await w.addSection(SECTION.META, 'meta', encodeMeta({ format: SCHEMA_VERSION, databases: ks.dbs.length, sets: sets.length }));
-      await w.addSection(SECTION.STRINGS, 'strings', encodeStrings(strings));
-      let i = 0;
-      for (const { db, key, cut } of sets) {
-        // A generator, not an array: the writer pulls one chunk of a few thousand
-        // elements at a time between its awaited writes, so encoding a million
-        // elements never holds the event loop for long.
-        const header = encodeSetHeader(db, keyBytes(key));
-        await w.addSection(SECTION.SET, setSectionName(i), (function* () { yield header; yield* encodeSetState(cut.state); })());
-        await w.addSection(SECTION.GRAPH, graphSectionName(i), await cut.graph);
-        i++;
+      let thawed: Promise<void> | null = null;
+      try {
+        await w.addSection(SECTION.META, 'meta', encodeMeta({ format: SCHEMA_VERSION, databases: ks.dbs.length, sets: sets.length }));
+        await w.addSection(SECTION.STRINGS, 'strings', encodeStringsChunked(frozen.stringCount, frozen.strings()));
+        thawed = frozen.release();
+        let i = 0;
+        for (const { db, key, cut } of sets) {
+          // A generator, not an array: the writer pulls one chunk of a few thousand
+          // elements at a time between its awaited writes, so encoding a million
+          // elements never holds the event loop for long.
+          const header = encodeSetHeader(db, keyBytes(key));
+          await w.addSection(SECTION.SET, setSectionName(i), (function* () { yield header; yield* encodeSetState(cut.state); })());
+          await w.addSection(SECTION.GRAPH, graphSectionName(i), await cut.graph);
+          i++;
+        }
+      } finally {
+        await (thawed ?? frozen.release());
       }
     })();
   }
@@ -221,14 +285,17 @@ export class Persistence implements WriteLog, PersistenceApi {
   // ---- automatic snapshots, shutdown, INFO ----
 
   startCron(): void {
-    this.cron = setInterval(() => this.autoSave(), 1000);
-    this.cron.unref();
+    this.cron = safeInterval(this.server.log, 'automatic snapshots', 1000, () => this.autoSave());
   }
 
   /** redis.conf `save <seconds> <changes>` points, and the WAL rewrite when it has grown past its threshold. */
   private autoSave(): void {
     const store = this.store;
     if (!store || this.running) return;
+    if (store.walLost) {
+      this.reestablish();
+      return;
+    }
     const now = Math.floor(Date.now() / 1000);
     const changes = store.changesSinceSave;
     for (const [seconds, atLeast] of this.server.config.save) {
@@ -255,7 +322,7 @@ export class Persistence implements WriteLog, PersistenceApi {
     const wantSave = mode === 'save' || (mode === 'default' && this.server.config.save.length > 0 && store.changesSinceSave > 0);
     if (wantSave) await this.snapshot('shutdown').catch(() => {});
     // Flush and fsync the WAL: nothing acknowledged is lost on a graceful stop, under any policy.
-    for (const [, , v] of this.server.keyspace.all()) if (v instanceof VectorSet) await v.idle();
+    for (const [, , v] of [...this.server.keyspace.objects()]) if (v instanceof VectorSet) await v.idle();
     await store.close();
   }
 
@@ -296,6 +363,17 @@ export class Persistence implements WriteLog, PersistenceApi {
     );
     return fields;
   }
+}
+
+/** What `--repair` kept and dropped, in words, for the log. */
+function repairSummary(rec: Recovery): string {
+  const wal = rec.wal;
+  const kept = [
+    rec.snapshot ? `snapshot ${rec.snapshot.path} (writes before #${rec.fromSeq})` : 'no snapshot',
+    wal && rec.replayed > 0 ? `${rec.replayed} WAL records (#${rec.fromSeq}..#${wal.lastSeq})` : 'no WAL records',
+  ];
+  const dropped = rec.notes.length > 0 ? rec.notes.join('; ') : 'nothing';
+  return `repair: kept ${kept.join(' and ')}; dropped: ${dropped}${rec.degraded ? '. Snapshotting the repaired dataset before serving' : '. Nothing needed repair'}`;
 }
 
 /** The client replayed commands run as: authenticated, RESP2, no socket. */

@@ -5,6 +5,7 @@
  */
 import * as nodePath from 'node:path';
 import { checkDir, formatCheckReport } from './check.js';
+import { DirLockedError } from './errors.js';
 
 export async function checkCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const fix = args.includes('--fix');
@@ -14,7 +15,14 @@ export async function checkCommand(args: string[], out: NodeJS.WritableStream = 
     return 2;
   }
   const dir = nodePath.resolve(rest[0]!);
-  const report = await checkDir(dir, { fix });
+  let report;
+  try {
+    report = await checkDir(dir, { fix });
+  } catch (err) {
+    if (!(err instanceof DirLockedError)) throw err;
+    out.write(`astronaut check: not fixing anything: ${err.message}\n`);
+    return 1;
+  }
   out.write(formatCheckReport(report));
   return report.ok ? 0 : 1;
 }

@@ -2,7 +2,9 @@
  * `astronaut check <dir> [--fix]`: verify the manifest, every snapshot and the
  * WAL, and say what was found, like redis-check-aof. Read-only except that
  * `fix` truncates a torn tail (the one repair that loses nothing acknowledged
- * under the spec's rules).
+ * under the spec's rules); `fix` takes the directory's lock, so it refuses
+ * while a server uses the directory. When a server would refuse to start, the
+ * report says what the server's `--repair` would keep and drop.
  */
 import * as nodePath from 'node:path';
 import type { Fs } from './fs.js';
@@ -16,6 +18,7 @@ import { parseSnapshotFileName } from './snapshot-format.js';
 import type { WalProblem, WalScanReport } from './wal-reader.js';
 import { listSegments, scanWal } from './wal-reader.js';
 import type { WalSegmentRef } from './wal-writer.js';
+import { DirLock, lockHolder } from './lock.js';
 
 export interface CheckOptions {
   /** Truncate a torn tail of the last WAL segment. */
@@ -36,7 +39,7 @@ export interface SnapshotCheck {
 
 export interface CheckReport {
   dir: string;
-  /** True when a server would start without the repair flag (a torn tail is fine). */
+  /** True when a server would start without `--repair` (a torn tail is fine). */
   ok: boolean;
   manifest: { status: 'ok' | 'missing' | 'damaged'; generation?: number; appendonly?: boolean; detail?: string };
   snapshots: SnapshotCheck[];
@@ -45,11 +48,23 @@ export interface CheckReport {
   problems: string[];
   /** What `fix` changed. */
   fixed: string[];
+  /** The pid of a running server holding the directory (the files may change under the check), or null. */
+  heldBy: number | null;
 }
 
 export async function checkDir(dir: string, opts: CheckOptions = {}): Promise<CheckReport> {
+  // Changing files under a running server would race its writer: --fix needs the directory to itself.
+  const lock = opts.fix ? await DirLock.acquire(dir) : null;
+  try {
+    return await check(dir, opts, lock ? null : (await lockHolder(dir))?.pid ?? null);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function check(dir: string, opts: CheckOptions, heldBy: number | null): Promise<CheckReport> {
   const fs = opts.fs ?? new RealFs();
-  const report: CheckReport = { dir, ok: true, manifest: { status: 'missing' }, snapshots: [], wal: null, problems: [], fixed: [] };
+  const report: CheckReport = { dir, ok: true, manifest: { status: 'missing' }, snapshots: [], wal: null, problems: [], fixed: [], heldBy };
   const names = await fs.readdir(dir);
 
   let manifest: Manifest | null = null;
@@ -136,13 +151,15 @@ function describeProblem(p: WalProblem): string {
 export function formatCheckReport(r: CheckReport): string {
   const out: string[] = [];
   out.push(`Checking ${r.dir}`);
+  if (r.heldBy !== null) out.push(`note: a server (pid ${r.heldBy}) is using this directory; files may change while they are read`);
   out.push(`MANIFEST: ${r.manifest.status}${r.manifest.generation !== undefined ? ` (generation ${r.manifest.generation}, appendonly ${r.manifest.appendonly ? 'yes' : 'no'})` : ''}`);
   for (const s of r.snapshots) {
     out.push(`snapshot ${s.file} [${s.role}]: ${s.status}${s.seq !== undefined ? `, cut at seq ${s.seq}, ${s.size} bytes, ${s.sections} sections` : ''}${s.detail ? ` — ${s.detail}` : ''}`);
   }
   if (r.wal) {
     for (const s of r.wal.segments) {
-      out.push(`wal ${s.file}: ${s.status}, ${s.records} records${s.records ? ` (${s.firstSeq}..${s.lastSeq})` : ''}, ${s.size} bytes${s.validEnd !== s.size && s.status !== 'missing' ? `, valid up to ${s.validEnd}` : ''}`);
+      const tail = s.validEnd + s.reserved !== s.size && s.status !== 'missing' ? `, valid up to ${s.validEnd}` : s.reserved > 0 ? ` (${s.reserved} of them preallocated, not yet written)` : '';
+      out.push(`wal ${s.file}: ${s.status}, ${s.records} records${s.records ? ` (${s.firstSeq}..${s.lastSeq})` : ''}, ${s.size} bytes${tail}`);
     }
     out.push(`WAL: ${r.wal.records} records up to seq ${r.wal.lastSeq}`);
   } else {
@@ -150,6 +167,22 @@ export function formatCheckReport(r: CheckReport): string {
   }
   for (const p of r.problems) out.push(`problem: ${p}`);
   for (const f of r.fixed) out.push(`fixed: ${f}`);
-  out.push(r.ok ? 'OK: a server would start from this directory' : 'NOT OK: a server would refuse to start without the repair flag');
+  if (r.ok) {
+    out.push('OK: a server would start from this directory');
+  } else {
+    out.push(`NOT OK: a server would refuse to start. \`astronaut --dir ${r.dir} --repair\` (with your other options) starts it anyway:`);
+    out.push(`  it would keep: ${repairKeeps(r)}`);
+    out.push('  it would drop: what each problem above names (damaged snapshots are renamed *.broken, not deleted), then snapshot the result');
+  }
   return out.join('\n') + '\n';
+}
+
+/** What a repair start loads: the newest snapshot that verifies, then every WAL record that verifies after it. */
+function repairKeeps(r: CheckReport): string {
+  const snap = r.snapshots.find((s) => s.status === 'ok' && s.role !== 'unreferenced') ?? r.snapshots.filter((s) => s.status === 'ok').sort((a, b) => (b.seq ?? 0) - (a.seq ?? 0))[0];
+  const from = snap?.seq ?? 1;
+  const records = r.wal ? r.wal.segments.reduce((n, s) => n + (s.lastSeq >= from ? Math.min(s.records, s.lastSeq - Math.max(from, s.firstSeq) + 1) : 0), 0) : 0;
+  const parts = [snap ? `snapshot ${snap.file} (writes before #${snap.seq})` : 'no snapshot'];
+  parts.push(records > 0 ? `${records} valid WAL records from #${from} on (up to #${r.wal!.lastSeq})` : 'no WAL records');
+  return parts.join(' and ');
 }

@@ -17,7 +17,7 @@ export type CorruptionKind =
 
 /**
  * On-disk data is damaged in a way recovery will not paper over without the
- * operator's explicit repair flag. The message names the file and offset and
+ * operator's explicit `--repair`. The message names the file and offset and
  * says what to do next.
  */
 export class CorruptionError extends Error {
@@ -49,6 +49,42 @@ export class WalWriteError extends Error {
     this.fatal = fatal;
     this.cause = cause;
     this.code = errnoCode(cause);
+  }
+}
+
+/** Why the store refuses writes right now (the server answers `-MISCONF`). */
+export type UnwritableReason =
+  | 'write-failed' // a WAL write or fsync failed; retried each interval
+  | 'disk-full'    // no space to keep the WAL's preallocated reserve
+  | 'reserving'    // this record is larger than the space reserved so far; more is being reserved
+  | 'wal-deleted'  // the segment being written was deleted; a snapshot re-establishes durability
+  | 'closing';     // the store is shutting down (or not open yet): nothing more can be logged
+
+/**
+ * The store cannot take a write now. Returned before anything is applied (so
+ * nothing needs undoing), or the rejection of a commit that could not be made
+ * durable. The server maps it to its own refusal; the store knows no protocol.
+ */
+export class StoreUnwritableError extends Error {
+  readonly reason: UnwritableReason;
+  override readonly cause: unknown;
+  constructor(reason: UnwritableReason, message: string, cause?: unknown) {
+    super(message);
+    this.name = 'StoreUnwritableError';
+    this.reason = reason;
+    this.cause = cause;
+  }
+}
+
+/** Another process (or another store in this one) holds the data directory. */
+export class DirLockedError extends Error {
+  readonly dir: string;
+  readonly pid: number;
+  constructor(dir: string, pid: number, message: string) {
+    super(message);
+    this.name = 'DirLockedError';
+    this.dir = dir;
+    this.pid = pid;
   }
 }
 

@@ -38,6 +38,12 @@ export interface FsFile {
   truncate(length: number): Promise<void>;
   /** Current size (fstat). */
   size(): Promise<number>;
+  /**
+   * Link count (fstat st_nlink): 0 once every name of the file was deleted,
+   * when writes to it can no longer reach anyone. Optional: a file system that
+   * cannot tell leaves it out.
+   */
+  links?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -150,6 +156,9 @@ class RealFile implements FsFile {
   }
   async size(): Promise<number> {
     return (await this.fh.stat()).size;
+  }
+  async links(): Promise<number> {
+    return (await this.fh.stat()).nlink;
   }
   close(): Promise<void> {
     return this.fh.close();

@@ -54,7 +54,7 @@ export function encodeManifest(m: Manifest): Buffer {
 
 export function decodeManifest(buf: Buffer, where = MANIFEST_FILE): Manifest {
   const bad = (detail: string): CorruptionError =>
-    new CorruptionError('bad-manifest', `manifest ${where} is damaged: ${detail}. Start with the repair flag to rebuild it from the files present.`, where);
+    new CorruptionError('bad-manifest', `manifest ${where} is damaged: ${detail}. Start once with \`--repair\` (same --dir and options) to rebuild it from the files present; \`astronaut check <dir>\` shows what they hold.`, where);
   const text = buf.toString('utf8');
   const lines = text.split('\n');
   if (lines.length !== 4 || lines[3] !== '' || lines[0] + '\n' !== MAGIC_LINE) throw bad('not a manifest (bad layout)');

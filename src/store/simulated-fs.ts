@@ -178,6 +178,12 @@ class SimHandle implements FsFile {
   size(): Promise<number> {
     return this.run('stat', async () => (await this.real.stat()).size);
   }
+  links(): Promise<number> {
+    return this.run('stat', async () => {
+      this.sim.checkFault('stat', this.path);
+      return (await this.real.stat()).nlink;
+    });
+  }
   close(): Promise<void> {
     if (this.dead) return Promise.resolve();
     return this.run('close', async () => {

@@ -6,7 +6,9 @@
  *   const { snapshot, replay } = store.recovery;       // load snapshot sections, then
  *   for await (const { seq, payload } of replay) …      // apply each record
  *   await store.startWriting();
- *   const seq = store.append(payload); await store.commit();   // per event-loop turn
+ *   if (!store.refusal(payload.length)) {                // asked before the change is applied
+ *     const seq = store.append(payload); await store.commit();   // per event-loop turn
+ *   }
  *   await store.snapshot(async (w) => { … await w.addSection(kind, name, bytes) … });
  *
  * Directory layout: `MANIFEST`, `snap-<n>.snap` (current and
@@ -18,13 +20,16 @@
  * if it fails, it is renamed `*.broken` and the previous snapshot is used with
  * a longer replay; then the WAL from the snapshot's cut, a torn tail in the
  * last segment truncated (logged); any other damage refuses to start unless
- * `repair` is set.
+ * `repair` is set (the server's `--repair`).
+ *
+ * The directory is locked (`LOCK`, see lock.ts) from open to close: a second
+ * store or server on it is refused before it reads anything.
  */
 import * as nodePath from 'node:path';
 import type { Fs } from './fs.js';
 import { RealFs } from './fs.js';
-import { CorruptionError, SnapshotInProgressError, describeError, isNotFound } from './errors.js';
-import { MisconfError } from '../errors.js';
+import { CorruptionError, SnapshotInProgressError, StoreUnwritableError, describeError, isNotFound } from './errors.js';
+import { DirLock } from './lock.js';
 import type { Logger } from './logger.js';
 import { SILENT_LOGGER } from './logger.js';
 import type { Manifest, ManifestStep, SnapshotRef } from './manifest.js';
@@ -36,7 +41,7 @@ import type { Appendfsync, WalSegmentRef } from './wal-writer.js';
 import { WalWriter } from './wal-writer.js';
 import type { WalRecord, WalScanReport } from './wal-reader.js';
 import { emptyScanReport, listSegments, scanWal, walRecords } from './wal-reader.js';
-import { SEGMENT_HEADER_SIZE, parseSegmentFileName } from './wal-format.js';
+import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE, parseSegmentFileName } from './wal-format.js';
 
 /** The steps of `Store.snapshot`, in order, where a test can make the process "crash". */
 export const FAILPOINTS = [
@@ -71,6 +76,14 @@ export interface StoreOptions {
   failpoint?: (name: Failpoint) => void | Promise<void>;
   /** Observability: called after each successful WAL fsync with the last sequence number it covers. */
   onFsync?: (syncedSeq: number) => void;
+  /** Disk space the WAL keeps preallocated ahead of its writes (see wal-writer.ts). Default 4 MiB; 0 turns it off. */
+  walReserve?: number;
+  /**
+   * The WAL segment being written was deleted: writes are refused until a
+   * snapshot started after this call is committed. Take one (and retry while
+   * `walLost` stays true).
+   */
+  onWalLost?: () => void;
 }
 
 /** What recovery found; `snapshot` and `replay` are to be loaded before `startWriting()`. */
@@ -132,9 +145,18 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
 /** Open `dir` (created if missing) and run recovery. */
 export async function openStore(dir: string, opts: StoreOptions = {}): Promise<Store> {
   const store = new Store(nodePath.resolve(dir), opts);
-  await store.recover();
+  try {
+    await store.recover();
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
   return store;
 }
+
+/** What to do about damage recovery will not skip on its own. */
+const REPAIR_HINT = (dir: string): string =>
+  `Run \`astronaut check ${dir}\` to see what is damaged and what a repair would drop, then start once with \`--repair\` (same --dir and options) to load what is intact, drop the rest (logged) and snapshot it.`;
 
 export class Store {
   readonly dir: string;
@@ -156,11 +178,17 @@ export class Store {
   private previous: SnapshotRef | null = null;
   /** WAL segments on disk that the manifest lists (or will), oldest first. */
   private segments: WalSegmentRef[] = [];
-  private resumeSegment: (WalSegmentRef & { size: number }) | null = null;
+  private resumeSegment: (WalSegmentRef & { size: number; allocated: number }) | null = null;
   private nextSeqAtOpen = 1;
   private writer: WalWriter | null = null;
   private seqNoWal = 1;
   private manifestLock: Promise<void> = Promise.resolve();
+  private lock: DirLock | null = null;
+  /**
+   * The next snapshot's manifest keeps no history (no previous snapshot, no WAL
+   * before its cut): what came before is damaged (repair) or gone (WAL deleted).
+   */
+  private dropHistory = false;
 
   private totalChanges = 0;
   private savedChanges = 0;
@@ -197,6 +225,8 @@ export class Store {
     this.state = 'recovering';
     const fs = this.fs;
     await fs.mkdir(this.dir);
+    this.lock = await DirLock.acquire(this.dir);
+    if (this.lock.replaced) this.log.warn({ pid: this.lock.replaced.pid }, 'took over the data directory lock left by a process that is no longer running');
     const notes: string[] = [];
     let degraded = false;
 
@@ -216,7 +246,7 @@ export class Store {
         if (!this.opts.repair) {
           throw new CorruptionError(
             'no-manifest',
-            `${this.dir} holds ${data.length} snapshot/WAL files but no MANIFEST; refusing to guess. Start with the repair flag to rebuild it from the files present.`,
+            `${this.dir} holds ${data.length} snapshot/WAL files but no MANIFEST; refusing to guess. ${REPAIR_HINT(this.dir)}`,
             nodePath.join(this.dir, MANIFEST_FILE),
           );
         }
@@ -266,7 +296,7 @@ export class Store {
       if (!walFrom1 && !this.opts.repair) {
         throw new CorruptionError(
           'no-usable-snapshot',
-          `no snapshot in ${this.dir} verifies (${candidates.map((c) => c.file).join(', ')}) and the WAL does not reach back to the beginning. Start with the repair flag to load what is left.`,
+          `no snapshot in ${this.dir} verifies (${candidates.map((c) => c.file).join(', ')}) and the WAL does not reach back to the beginning. ${REPAIR_HINT(this.dir)}`,
         );
       }
       this.log.error({ dir: this.dir }, walFrom1 ? 'no snapshot verifies: replaying the whole WAL' : 'no snapshot verifies; repair: starting from what the WAL holds');
@@ -277,6 +307,8 @@ export class Store {
 
     try {
       await this.planReplay(m, chosen, reader, notes, degraded);
+      // Repaired state is made durable by the next snapshot alone: its manifest must not point back at the damage.
+      if (this.opts.repair && this.recoveryValue?.degraded) this.dropHistory = true;
     } catch (err) {
       await reader?.close();
       throw err;
@@ -302,7 +334,7 @@ export class Store {
       const nextSeq = Math.max(fromSeq, scan.lastSeq + 1);
       // Continue the last segment when the log ends there (the usual case); else start a new one at nextSeq.
       if (last && last.status !== 'missing' && last.validEnd >= SEGMENT_HEADER_SIZE && last.lastSeq + 1 === nextSeq) {
-        this.resumeSegment = { file: last.file, firstSeq: last.firstSeq, size: last.validEnd };
+        this.resumeSegment = { file: last.file, firstSeq: last.firstSeq, size: last.validEnd, allocated: last.validEnd + last.reserved };
       }
       this.walBytesBase = scan.segments.filter((s) => s.firstSeq >= fromSeq).reduce((a, s) => a + s.validEnd, 0);
       this.nextSeqAtOpen = nextSeq;
@@ -428,6 +460,8 @@ export class Store {
         fsyncIntervalMs: this.opts.fsyncIntervalMs,
         logger: this.log,
         onSegmentCreated: (seg) => this.onSegmentCreated(seg),
+        onLost: () => this.onWalLost(),
+        ...(this.opts.walReserve !== undefined ? { reserve: this.opts.walReserve } : {}),
         ...(this.opts.onFsync ? { onFsync: this.opts.onFsync } : {}),
       });
       // A new segment already rewrote the manifest through onSegmentCreated.
@@ -472,18 +506,28 @@ export class Store {
     return Promise.resolve();
   }
 
-  /** False while writes must be refused with `-MISCONF`. */
-  get writable(): boolean {
-    if (!this.appendonly) return true;
-    return this.writer !== null && this.writer.healthy;
+  /**
+   * Why a record of `payloadBytes` must not be appended now, or null. Ask
+   * before applying the change the record describes: an admitted record fits
+   * in WAL space already reserved, so its commit does not fail for want of
+   * disk space, and a refused one was never applied. 0 asks about writes in
+   * general.
+   */
+  refusal(payloadBytes = 0): StoreUnwritableError | null {
+    // append() would throw after the change was applied: refuse before instead.
+    if (this.state !== 'writing') return new StoreUnwritableError('closing', `the store is ${this.state}`);
+    if (!this.writer) return null; // appendonly off: a write is logged by the next snapshot
+    return this.writer.refusal(payloadBytes > 0 ? FRAME_HEADER_SIZE + payloadBytes : 0);
   }
 
-  /** Throws `MisconfError` when writes must be refused. */
-  assertWritable(): void {
-    if (!this.writable) {
-      const e = this.writer?.lastError;
-      throw new MisconfError(`Errors writing to the WAL${e ? `: ${e.code ?? describeError(e.cause)}` : ''}. Writes are refused until the disk accepts them again`);
-    }
+  /** False while writes must be refused. */
+  get writable(): boolean {
+    return this.refusal() === null;
+  }
+
+  /** The WAL segment being written was deleted and no snapshot has replaced it yet (see `onWalLost`). */
+  get walLost(): boolean {
+    return this.writer?.lost ?? false;
   }
 
   /** The WAL error behind `-MISCONF`, kept after recovery for the record. */
@@ -547,6 +591,9 @@ export class Store {
     if (this.saving) throw new SnapshotInProgressError();
     const startMs = Date.now();
     const cut = this.nextSeq;
+    // Taken at the cut: a snapshot started after the WAL was lost is the one that makes its records durable again.
+    const reestablish = this.walLost;
+    const noHistory = this.dropHistory || reestablish;
     const cutDone = settle(this.writer ? this.writer.rotate() : Promise.resolve(cut));
     const changesAtCut = this.totalChanges;
     const writerBytesAtCut = this.writer?.bytesWritten ?? 0;
@@ -559,7 +606,7 @@ export class Store {
     } catch (err) {
       userDone = Promise.resolve({ ok: false, err });
     }
-    const job = this.runSnapshot({ cut, cutDone, userDone, w, file, finalPath, startMs, changesAtCut, writerBytesAtCut });
+    const job = this.runSnapshot({ cut, cutDone, userDone, w, file, finalPath, startMs, changesAtCut, writerBytesAtCut, reestablish, noHistory });
     this.saving = job;
     this.saveStartMs = startMs;
     try {
@@ -580,6 +627,8 @@ export class Store {
     startMs: number;
     changesAtCut: number;
     writerBytesAtCut: number;
+    reestablish: boolean;
+    noHistory: boolean;
   }): Promise<SnapshotInfo> {
     const fp = async (name: Failpoint): Promise<void> => {
       await this.opts.failpoint?.(name);
@@ -599,12 +648,16 @@ export class Store {
       await fp('snapshot:renamed');
       await this.fs.syncDir(this.dir);
       const ref: SnapshotRef = { file: j.file, seq: j.cut, size: info.size, crc: info.crc, createdMs: info.createdMs };
-      const keepFrom = this.current?.seq ?? 1;
-      await this.commitManifest(() => this.manifestBody(ref, this.current), (step) => fp(step));
+      const keepFrom = j.noHistory ? j.cut : this.current?.seq ?? 1;
+      const previous = j.noHistory ? null : this.current;
+      if (j.reestablish) await this.lock?.ensure(); // the directory may have been emptied along with the WAL
+      await this.commitManifest(() => this.manifestBody(ref, previous, keepFrom), (step) => fp(step));
       committed = true;
-      this.previous = this.current;
+      if (j.noHistory) this.dropHistory = false;
+      this.previous = previous;
       this.current = ref;
       this.segments = this.keptSegments(keepFrom);
+      if (j.reestablish) this.writer?.reestablished(j.cut);
       this.lastSaveSec = Math.floor(Date.now() / 1000);
       this.savedChanges = j.changesAtCut;
       this.lastBgsaveOk = true;
@@ -634,8 +687,7 @@ export class Store {
     }
   }
 
-  private manifestBody(snapshot: SnapshotRef | null, previous: SnapshotRef | null): Omit<Manifest, 'generation'> {
-    const keepFrom = previous?.seq ?? 1;
+  private manifestBody(snapshot: SnapshotRef | null, previous: SnapshotRef | null, keepFrom = previous?.seq ?? 1): Omit<Manifest, 'generation'> {
     return { appendonly: this.appendonly, snapshot, previous, wal: this.appendonly ? this.keptSegments(keepFrom) : [] };
   }
 
@@ -660,6 +712,15 @@ export class Store {
       () => undefined,
     );
     return p;
+  }
+
+  private onWalLost(): void {
+    if (this.killed || this.state !== 'writing') return;
+    try {
+      this.opts.onWalLost?.();
+    } catch (err) {
+      this.log.error({ err }, 'onWalLost handler failed');
+    }
   }
 
   private async onSegmentCreated(seg: WalSegmentRef): Promise<void> {
@@ -751,6 +812,7 @@ export class Store {
       await this.manifestLock;
     } finally {
       this.state = 'closed';
+      await this.lock?.release();
     }
   }
 
@@ -758,6 +820,7 @@ export class Store {
   async kill(): Promise<void> {
     this.state = 'closed';
     this.killed = true;
+    this.lock?.abandon(); // left on disk, as a crashed process leaves it
     if (this.writer) await this.writer.kill();
     await this.recoveryValue?.snapshot?.close().catch(() => undefined); // its fd may already be dead (SimulatedFs.crash)
   }

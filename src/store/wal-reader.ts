@@ -3,6 +3,8 @@
  * iterator, so they agree on what is a torn tail and what is corruption.
  *
  * Rules (spec "Recovery"):
+ * - zeros from a record boundary to the end of a segment are space the writer
+ *   preallocated and never wrote: the clean end of that segment, not damage;
  * - a bad or incomplete record at the end of the LAST segment, with no valid
  *   record after it, is a torn tail: truncated away (logged) or reported;
  * - a bad record anywhere else (including a bad record in the last segment
@@ -56,6 +58,8 @@ export interface WalSegmentReport {
   size: number;
   /** End of the last valid record (the size a fixed file has). */
   validEnd: number;
+  /** Zero-filled bytes after the last record: preallocated by the writer, never written (not damage). */
+  reserved: number;
   records: number;
   /** Last sequence number in the segment (firstSeq - 1 when it holds none). */
   lastSeq: number;
@@ -169,7 +173,10 @@ class SegmentCursor {
  * `expected` (at most one record per 16 bytes skipped), or null.
  */
 export function resync(tail: Buffer, expected: number): { pos: number; seq: number } | null {
-  for (let p = 1; p + FRAME_HEADER_SIZE <= tail.length; p++) {
+  // A frame's header is never all zeros, so none starts in a zero-filled (preallocated) stretch at the end.
+  let end = tail.length;
+  while (end > 0 && tail[end - 1] === 0) end--;
+  for (let p = 1; p + FRAME_HEADER_SIZE <= tail.length && p < end; p++) {
     const len = tail.readUInt32LE(p);
     if (len > MAX_RECORD_SIZE || p + FRAME_HEADER_SIZE + len > tail.length) continue;
     const seq = readU64(tail, p + 8);
@@ -204,7 +211,7 @@ export async function* walRecords(
       throw new CorruptionError(
         kind,
         `WAL ${p.kind} in ${nodePath.join(dir, p.file)}${p.offset !== undefined ? ` at offset ${p.offset}` : ''}: ${p.detail}. ` +
-          'Refusing to start; run `astronaut check` to inspect, or start with the repair flag to skip the damage.',
+          `Refusing to start. Run \`astronaut check ${dir}\` to see what is damaged and what a repair would drop, then start once with \`--repair\` (same --dir and options) to skip the damage (logged) and snapshot what is left.`,
         p.file,
         p.offset,
       );
@@ -229,7 +236,7 @@ export async function* walRecords(
     const seg = segments[i]!;
     const isLast = i === segments.length - 1;
     const path = nodePath.join(dir, seg.file);
-    const rep: WalSegmentReport = { file: seg.file, firstSeq: seg.firstSeq, size: 0, validEnd: 0, records: 0, lastSeq: seg.firstSeq - 1, status: 'ok' };
+    const rep: WalSegmentReport = { file: seg.file, firstSeq: seg.firstSeq, size: 0, validEnd: 0, reserved: 0, records: 0, lastSeq: seg.firstSeq - 1, status: 'ok' };
     report.segments.push(rep);
 
     if (seg.firstSeq !== expected) {
@@ -315,8 +322,12 @@ export async function* walRecords(
           }
           continue;
         }
-        // A bad frame: torn tail or damage?
+        // A bad frame: the preallocated end, a torn tail, or damage?
         const tail = await cur.rest();
+        if (isAllZero(tail)) {
+          rep.reserved = tail.length;
+          break;
+        }
         const next = resync(tail, expected);
         const what = fc.reason === 'incomplete' ? 'incomplete record' : fc.reason === 'too-large' ? 'impossible record length' : 'checksum mismatch';
         if (isLast && next === null) {
@@ -353,6 +364,11 @@ export async function* walRecords(
     }
   }
   report.lastSeq = Math.max(report.lastSeq, expected - 1);
+}
+
+function isAllZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 async function truncateDurably(fs: Fs, path: string, length: number): Promise<void> {

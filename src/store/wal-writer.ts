@@ -28,11 +28,28 @@
  *   `fatal: true` and the caller must stop the process without acknowledging.
  * `probe()` (and the interval timer) retry: the writer is healthy again once a
  * write and an fsync have succeeded.
+ *
+ * Disk space (issue "nothing is half-written"): a record is applied by the
+ * server before it is written here, so a write that fails for want of space
+ * would leave a change in memory that was never logged. The writer therefore
+ * keeps `reserve` bytes preallocated (zero-filled) past the write position and
+ * `refusal(bytes)` admits a record only when it fits in what is reserved:
+ * writing into space the file already owns does not meet ENOSPC on ordinary
+ * (non copy-on-write) file systems. The reserve is topped up after batches,
+ * off the request path; when it cannot be, the writer refuses every write
+ * (`disk-full`) until a retry succeeds. Readers take a zero-filled tail as the
+ * clean end of the log; `close()` trims it.
+ *
+ * A segment deleted under the writer (link count 0, checked with each batch
+ * and each interval) turns it `lost`: writes are refused, commits of records
+ * that went into the deleted file are held, and the owner must take a snapshot
+ * (`rotate()` then opens a fresh segment at the cut; `reestablished(cut)` once
+ * the snapshot is committed releases the held commits).
  */
 import * as nodePath from 'node:path';
 import type { Fs, FsFile } from './fs.js';
 import { writeAll } from './fs.js';
-import { WalWriteError, describeError, errnoCode } from './errors.js';
+import { StoreUnwritableError, WalWriteError, describeError, errnoCode } from './errors.js';
 import type { Logger } from './logger.js';
 import { SILENT_LOGGER } from './logger.js';
 import { MAX_RECORD_SIZE, SEGMENT_HEADER_SIZE, encodeFrame, encodeSegmentHeader, segmentFileName } from './wal-format.js';
@@ -60,13 +77,25 @@ export interface WalWriterOptions {
    * tail already removed). Without it a new segment starting at `nextSeq` is
    * created.
    */
-  resume?: WalSegmentRef & { size: number };
+  resume?: WalSegmentRef & {
+    size: number;
+    /** File size when everything from `size` on was found to be zeros (preallocated, never written): kept as reserve. */
+    allocated?: number;
+  };
   /** Rotate to a new segment once the current one reaches this many bytes. Default 64 MiB. */
   segmentSize?: number;
   /** The `everysec` fsync interval, also the retry interval when unhealthy. Default 1000 ms. */
   fsyncIntervalMs?: number;
   /** Bytes written since the last good fsync kept for a rewrite after a failed fsync. Default 64 MiB. */
   retainLimit?: number;
+  /**
+   * Disk space kept preallocated ahead of the write position, so that writing
+   * an admitted record cannot fail for want of space. 0 turns it off.
+   * Default 4 MiB (at most the segment size).
+   */
+  reserve?: number;
+  /** Called when the segment being written is found deleted: take a snapshot to re-establish durability. */
+  onLost?: (segment: WalSegmentRef) => void;
   logger?: Logger;
   /** Called once a new segment is durable (file and directory fsynced), before records go into it. */
   onSegmentCreated?: (segment: WalSegmentRef) => Promise<void>;
@@ -96,6 +125,15 @@ interface Retained {
 const DEFAULT_SEGMENT_SIZE = 64 << 20;
 const DEFAULT_INTERVAL_MS = 1000;
 const DEFAULT_RETAIN_LIMIT = 64 << 20;
+const DEFAULT_RESERVE = 4 << 20;
+const ZERO_CHUNK = 1 << 20;
+let zeroChunk: Buffer | null = null;
+
+/** Space reserved for a segment cannot be had: ENOSPC/EDQUOT say "full", anything else is an I/O failure. */
+function isNoSpace(err: unknown): boolean {
+  const c = errnoCode(err);
+  return c === 'ENOSPC' || c === 'EDQUOT';
+}
 
 export class WalWriter {
   private readonly fs: Fs;
@@ -106,6 +144,8 @@ export class WalWriter {
   private readonly retainLimit: number;
   private readonly onSegmentCreated: ((s: WalSegmentRef) => Promise<void>) | undefined;
   private readonly onFsync: ((syncedSeq: number) => void) | undefined;
+  private readonly onLost: ((s: WalSegmentRef) => void) | undefined;
+  private readonly reserveTarget: number;
   private policy: Appendfsync;
 
   private file: FsFile | null = null;
@@ -114,6 +154,27 @@ export class WalWriter {
   private offset = 0;
   /** Offset covered by the last successful fsync of the current segment. */
   private syncedOffset = 0;
+  /** End of the space the current segment owns (records, then preallocated zeros). */
+  private allocEnd = 0;
+  /** Bytes of records appended and not yet written (queued or in flight). */
+  private pendingBytes = 0;
+  /** The reserve could not be topped up: writes are refused until a retry succeeds. */
+  private reserveError: WalWriteError | null = null;
+  /** The interval asked for another try at the reserve. */
+  private reserveRetry = false;
+  /** A record refused for want of reserved space needs this many bytes: reserve them for its retry. */
+  private wantReserve = 0;
+  /** No size-triggered rotation before this time (a new segment could not be created). */
+  private rotateRetryAt = 0;
+  private linkCheck: Promise<void> | null = null;
+  /** Why the last segment switch failed, when the writer itself is fine. */
+  private switchError: WalWriteError | null = null;
+  /** The segment being written was deleted; until a snapshot re-establishes durability, writes are refused. */
+  private lostValue = false;
+  /** The current file is the deleted one (no fresh segment opened yet). */
+  private orphan = false;
+  /** While lost, commits of records from this sequence number on are held. */
+  private heldFrom = Infinity;
 
   private nextSeqValue: number;
   private writtenSeqValue: number;
@@ -158,6 +219,8 @@ export class WalWriter {
     this.retainLimit = opts.retainLimit ?? DEFAULT_RETAIN_LIMIT;
     this.onSegmentCreated = opts.onSegmentCreated;
     this.onFsync = opts.onFsync;
+    this.onLost = opts.onLost;
+    this.reserveTarget = Math.max(0, opts.reserve ?? Math.min(DEFAULT_RESERVE, this.segmentLimit));
     this.nextSeqValue = opts.nextSeq;
     this.writtenSeqValue = opts.nextSeq - 1;
     this.syncedSeqValue = opts.nextSeq - 1;
@@ -170,8 +233,12 @@ export class WalWriter {
     if (opts.resume) {
       const r = opts.resume;
       const file = await w.fs.open(nodePath.join(w.dir, r.file), 'r+');
+      let allocated = r.size;
       try {
-        if ((await file.size()) !== r.size) await file.truncate(r.size);
+        const size = await file.size();
+        // Zeros recovery verified past the last record are reserve already owned: keep them (the disk may be full).
+        if (r.allocated !== undefined && r.allocated > r.size && size === r.allocated) allocated = size;
+        else if (size !== r.size) await file.truncate(r.size);
         // What recovery read may still be only in the page cache: make it durable before adding to it.
         await file.datasync();
       } catch (err) {
@@ -182,10 +249,13 @@ export class WalWriter {
       w.segment = { file: r.file, firstSeq: r.firstSeq };
       w.offset = r.size;
       w.syncedOffset = r.size;
+      w.allocEnd = allocated;
+      if (w.needsExtension()) await w.extend();
     } else {
-      await w.openSegment(opts.nextSeq);
+      await w.openSegment(opts.nextSeq, 0);
     }
-    w.timer = setInterval(() => w.tick(), w.intervalMs);
+    // A throw from a timer would end the process: the tick's failures are the writer's state, logged, never thrown.
+    w.timer = setInterval(() => { try { w.tick(); } catch (e) { w.log.error({ err: e }, 'WAL timer failed'); } }, w.intervalMs);
     w.timer.unref();
     return w;
   }
@@ -201,8 +271,41 @@ export class WalWriter {
     if (this.closing) throw new Error('WAL writer is closed');
     if (payload.length > MAX_RECORD_SIZE) throw new RangeError(`WAL record of ${payload.length} bytes exceeds ${MAX_RECORD_SIZE}`);
     const seq = this.nextSeqValue++;
-    this.queue.push(encodeFrame(seq, payload));
+    const frame = encodeFrame(seq, payload);
+    this.queue.push(frame);
+    this.pendingBytes += frame.length;
     return seq;
+  }
+
+  /**
+   * Why a record of `bytes` (framed size; 0: any write at all) must not be
+   * appended now, or null. Asked before the change is applied, so a refusal
+   * leaves nothing to undo; an admitted record fits in space already reserved.
+   */
+  refusal(bytes = 0): StoreUnwritableError | null {
+    if (this.fatalError) return new StoreUnwritableError('write-failed', this.fatalError.message, this.fatalError);
+    if (this.lostValue) return new StoreUnwritableError('wal-deleted', this.lastErrorValue?.message ?? 'the WAL segment was deleted', this.lastErrorValue);
+    if (!this.healthyValue) return new StoreUnwritableError('write-failed', this.lastErrorValue?.message ?? 'WAL write failed', this.lastErrorValue);
+    if (this.reserveTarget === 0 || this.closing) return null;
+    if (this.reserveError) {
+      return new StoreUnwritableError(isNoSpace(this.reserveError.cause) ? 'disk-full' : 'write-failed', this.reserveError.message, this.reserveError);
+    }
+    const free = this.freeBytes;
+    if (bytes > free) {
+      this.wantReserve = Math.max(this.wantReserve, bytes);
+      this.kick();
+      // A record larger than the whole reserve (a big MULTI/EXEC or HTTP batch) would be
+      // refused on every retry: admit it while the disk is healthy and let the writer reserve
+      // for it before writing (it then loses only the ENOSPC-before-apply guarantee).
+      if (bytes > this.reserveTarget) return null;
+      return new StoreUnwritableError('reserving', `this write needs ${bytes} bytes of WAL space and ${Math.max(0, free)} are reserved; reserving more`);
+    }
+    return null;
+  }
+
+  /** Reserved space not yet promised to an appended record. */
+  private get freeBytes(): number {
+    return this.allocEnd - this.offset - this.pendingBytes;
   }
 
   /**
@@ -247,9 +350,14 @@ export class WalWriter {
     if (this.waiters.length > 0) this.kick();
   }
 
-  /** False while writes must be refused (`-MISCONF`). */
+  /** False after a failed write or fsync, or while the segment is lost, until recovered. */
   get healthy(): boolean {
     return this.healthyValue;
+  }
+
+  /** The segment being written was deleted and no snapshot has re-established durability yet. */
+  get lost(): boolean {
+    return this.lostValue;
   }
 
   /** The error that made the writer unhealthy (kept after recovery, for INFO). */
@@ -287,12 +395,46 @@ export class WalWriter {
    */
   async probe(): Promise<boolean> {
     if (this.running) await this.running;
-    if (this.fatalError || this.killed) return false;
-    if (!this.healthyValue || this.queue.length > 0) {
+    if (this.fatalError || this.killed || this.lostValue) return false;
+    if (!this.healthyValue || this.queue.length > 0 || this.reserveError) {
+      this.reserveRetry = true;
       this.kick();
       if (this.running) await this.running;
     }
-    return this.healthyValue;
+    return this.healthyValue && !this.reserveError;
+  }
+
+  /**
+   * After `lost`: a snapshot at `cut` (a `rotate()` made while lost) is
+   * committed, so every record before it is durable again. Releases the held
+   * commits and accepts writes.
+   */
+  reestablished(cut: number): void {
+    if (!this.lostValue || this.orphan || this.segment.firstSeq > cut) return;
+    this.lostValue = false;
+    this.heldFrom = Infinity;
+    this.healthyValue = true;
+    if (cut - 1 > this.writtenSeqValue) this.writtenSeqValue = cut - 1;
+    if (cut - 1 > this.syncedSeqValue) this.syncedSeqValue = cut - 1;
+    this.settleWaiters();
+    this.log.info({ file: this.segment.file, cut }, 'WAL: a snapshot re-established durability after the segment was deleted; accepting writes');
+    if (this.queue.length > 0 || this.waiters.length > 0) this.kick();
+  }
+
+  /**
+   * Closing while lost: commits still held can no longer be made durable.
+   * (A failed snapshot does not get here: held commits wait for the next one,
+   * as their writes are already applied and visible.)
+   */
+  private failHeld(err: unknown): void {
+    if (!this.lostValue) return;
+    const e = new WalWriteError(`${this.lastErrorValue?.message ?? 'the WAL segment was deleted'}, and no snapshot replaced it before ${describeError(err)}`, err, false);
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) {
+      if (this.acked(w)) w.resolve();
+      else w.reject(e);
+    }
   }
 
   /** Graceful close: write everything, fsync, close the segment. Throws if that failed. */
@@ -300,6 +442,7 @@ export class WalWriter {
     if (this.closing) return;
     this.closing = true;
     let failure: unknown = null;
+    if (this.lostValue) this.failHeld(new Error('the store closed'));
     try {
       await this.waitFor(this.nextSeqValue - 1, true);
     } catch (err) {
@@ -309,10 +452,19 @@ export class WalWriter {
     this.stopTimer();
     if (this.running) await this.running;
     if (this.bgSync) await this.bgSync;
+    if (this.linkCheck) await this.linkCheck;
     for (const r of this.rotations.splice(0)) r.reject(new Error('WAL writer closed'));
     if (this.file) {
       const f = this.file;
       this.file = null;
+      // A cleanly closed segment ends at its last record; the reserve is only for a running writer.
+      if (!failure && this.allocEnd > this.offset && !this.needsTruncate) {
+        try {
+          await f.truncate(this.offset);
+        } catch (err) {
+          this.log.warn({ err, file: this.segment.file }, 'WAL: could not trim the preallocated tail at close (harmless: readers skip it)');
+        }
+      }
       try {
         await f.close();
       } catch (err) {
@@ -336,8 +488,10 @@ export class WalWriter {
     for (const w of this.waiters.splice(0)) w.reject(err);
     for (const r of this.rotations.splice(0)) r.reject(err);
     this.queue = [];
+    this.pendingBytes = 0;
     if (this.running) await this.running;
     if (this.bgSync) await this.bgSync;
+    if (this.linkCheck) await this.linkCheck;
     const f = this.file;
     this.file = null;
     // The simulated process is gone: a close error has nobody to report to.
@@ -349,6 +503,7 @@ export class WalWriter {
   private waitFor(seq: number, sync: boolean): Promise<void> {
     if (this.killed) return Promise.reject(new Error('WAL writer killed'));
     if (this.fatalError) return Promise.reject(this.fatalError);
+    if (this.lostValue && seq >= this.heldFrom && (sync || this.closing)) return Promise.reject(this.lastErrorValue);
     const w: Waiter = { seq, sync, resolve: () => undefined, reject: () => undefined };
     if (this.acked(w)) return Promise.resolve();
     if (this.closed) return Promise.reject(new Error('WAL writer is closed'));
@@ -361,6 +516,8 @@ export class WalWriter {
   }
 
   private acked(w: Waiter): boolean {
+    // Written into the deleted segment: durable only once the snapshot that replaces it is committed.
+    if (w.seq >= this.heldFrom) return false;
     return w.sync || this.policy === 'always' ? w.seq <= this.syncedSeqValue : w.seq <= this.writtenSeqValue;
   }
 
@@ -379,6 +536,7 @@ export class WalWriter {
     this.waiters = [];
     for (const w of ws) {
       if (this.acked(w)) w.resolve();
+      else if (w.seq >= this.heldFrom) this.waiters.push(w);
       else w.reject(err);
     }
   }
@@ -407,8 +565,12 @@ export class WalWriter {
    */
   private async run(): Promise<void> {
     try {
-      if (!this.healthyValue && !this.fatalError) await this.repair();
+      if (!this.healthyValue && !this.fatalError && !this.lostValue) await this.repair();
       while (!this.killed) {
+        if (this.lostValue) {
+          await this.runLost();
+          return;
+        }
         if (this.fatalError || !this.healthyValue) {
           this.failWaiters(this.fatalError ?? this.lastErrorValue);
           const rs = this.rotations.splice(0);
@@ -423,25 +585,36 @@ export class WalWriter {
           } else if (await this.switchSegment(rot.cut)) {
             rot.resolve(rot.cut);
           } else {
-            rot.reject(this.lastErrorValue);
+            rot.reject(this.switchError ?? this.lastErrorValue);
           }
           continue;
         }
         if (this.queue.length > 0) {
-          if (this.offset >= this.segmentLimit && this.writtenSeqValue >= this.segment.firstSeq) {
-            await this.switchSegment(this.writtenSeqValue + 1);
+          if (this.offset >= this.segmentLimit && this.writtenSeqValue >= this.segment.firstSeq && Date.now() >= this.rotateRetryAt) {
+            // On failure the records go on into the current segment, whose reserve holds them.
+            if (!(await this.switchSegment(this.writtenSeqValue + 1))) this.rotateRetryAt = Date.now() + this.intervalMs;
             continue;
           }
           const limit = rot ? rot.cut - 1 - this.writtenSeqValue : this.queue.length;
           const frames = this.queue.splice(0, Math.min(limit, this.queue.length));
-          await this.writeBatch(frames);
+          let bytes = 0;
+          for (const f of frames) bytes += f.length;
+          if (this.reserveTarget > 0 && this.offset + bytes > this.allocEnd) {
+            // Not admitted through refusal() (a caller that does not ask): reserve first, so a full disk fails here, before the write.
+            this.log.warn({ bytes, reserved: this.allocEnd - this.offset }, 'WAL: records beyond the reserved space; reserving before writing them');
+            await this.extend(this.offset + bytes - this.allocEnd + this.reserveTarget);
+          }
+          // The batch's replies are released inside writeBatch; topping up the reserve after it
+          // delays only the next batch, and under steady load this is the only point it runs.
+          if ((await this.writeBatch(frames)) && this.needsExtension()) await this.extend();
           continue;
         }
-        if (this.waiters.some((w) => !this.acked(w) && w.seq <= this.writtenSeqValue)) {
+        if (this.waiters.some((w) => !this.acked(w) && w.seq <= this.writtenSeqValue && w.seq < this.heldFrom)) {
           await this.syncNow();
           continue;
         }
         this.settleWaiters();
+        if (this.needsExtension()) await this.extend();
         return;
       }
     } catch (err) {
@@ -460,14 +633,18 @@ export class WalWriter {
     const start = this.offset;
     const lastSeq = this.writtenSeqValue + frames.length;
     this.batches++;
+    let links: number | null = null;
     try {
-      await writeAll(file, buf, start);
+      // The link count is read alongside the write: a deleted segment is noticed before this batch is acknowledged.
+      const [, n] = await Promise.all([writeAll(file, buf, start), this.linkCount(file)]);
+      links = n;
     } catch (err) {
       this.queue = frames.concat(this.queue);
       this.markUnhealthy(err, 'write', false);
       // Spec "Short writes": truncate back to the last complete record.
       try {
         await file.truncate(start);
+        this.allocEnd = start;
       } catch (terr) {
         this.needsTruncate = true;
         this.log.error({ err: terr, file: this.segment.file, offset: start }, 'WAL: could not truncate a failed write; will retry before the next write');
@@ -475,9 +652,15 @@ export class WalWriter {
       return false;
     }
     this.offset += buf.length;
+    if (this.offset > this.allocEnd) this.allocEnd = this.offset;
+    this.pendingBytes -= buf.length;
     this.writtenSeqValue = lastSeq;
     this.bytesWritten += buf.length;
     this.retain(start, buf);
+    if (links === 0 && file === this.file) {
+      this.segmentDeleted(lastSeq - frames.length + 1);
+      return false;
+    }
     if (this.policy === 'always') return this.syncNow();
     this.settleWaiters();
     return true;
@@ -523,16 +706,150 @@ export class WalWriter {
   }
 
   private tick(): void {
-    if (this.closed) return;
+    if (this.closed || this.lostValue) return;
     if (!this.healthyValue) {
       if (!this.fatalError && !this.running) this.kick();
       return;
+    }
+    if (this.reserveError && !this.running) {
+      this.reserveRetry = true;
+      this.kick();
     }
     if (this.policy === 'everysec' && this.offset > this.syncedOffset && !this.bgSync) {
       this.bgSync = this.backgroundSync().finally(() => {
         this.bgSync = null;
       });
     }
+    // Also while idle: a deleted segment must refuse the next write, not acknowledge it.
+    const file = this.file;
+    if (file && !this.linkCheck) {
+      this.linkCheck = this.linkCount(file)
+        .then((n) => {
+          if (n === 0 && file === this.file && !this.closed && !this.lostValue) this.segmentDeleted(this.writtenSeqValue + 1);
+        })
+        .finally(() => {
+          this.linkCheck = null;
+        });
+    }
+  }
+
+  /** The file's link count, or null when it cannot be read (not worth failing writes over). */
+  private async linkCount(file: FsFile): Promise<number | null> {
+    if (!file.links) return null;
+    try {
+      return await file.links();
+    } catch {
+      return null;
+    }
+  }
+
+  /** The segment being written has no name left: whatever goes into it is lost at the next restart. */
+  private segmentDeleted(heldFrom: number): void {
+    if (this.lostValue) return;
+    this.lostValue = true;
+    this.orphan = true;
+    this.heldFrom = heldFrom;
+    this.healthyValue = false;
+    const cause = Object.assign(new Error(`${nodePath.join(this.dir, this.segment.file)} was deleted while in use`), { code: 'ENOENT' });
+    this.lastErrorValue = new WalWriteError(`WAL segment ${this.segment.file} was deleted while in use`, cause, false);
+    this.log.error(
+      { file: this.segment.file, heldFrom },
+      'WAL: the segment being written was deleted; refusing writes until a snapshot re-establishes durability',
+    );
+    this.onLost?.({ ...this.segment });
+  }
+
+  /**
+   * The loop while lost: only rotations are served. Records before the cut
+   * are not written (the snapshot at the cut holds them); the new segment
+   * starts at the cut.
+   */
+  private async runLost(): Promise<void> {
+    if (this.bgSync) await this.bgSync;
+    while (!this.killed && this.rotations.length > 0) {
+      const rot = this.rotations.shift()!;
+      const drop = Math.max(0, Math.min(this.queue.length, rot.cut - 1 - this.writtenSeqValue));
+      for (const f of this.queue.splice(0, drop)) this.pendingBytes -= f.length;
+      if (rot.cut - 1 > this.writtenSeqValue) this.writtenSeqValue = rot.cut - 1;
+      if (!this.orphan && this.segment.firstSeq === rot.cut) {
+        rot.resolve(rot.cut);
+        continue;
+      }
+      const old = this.file;
+      try {
+        await this.fs.mkdir(this.dir); // the whole directory may have been removed
+        await this.openSegment(rot.cut, this.pendingBytes);
+      } catch (err) {
+        this.log.error({ err }, 'WAL: could not open a new segment to replace the deleted one');
+        rot.reject(new WalWriteError(`could not open a new WAL segment: ${describeError(err)}`, err, false));
+        continue;
+      }
+      this.orphan = false;
+      if (old) await old.close().catch(() => undefined);
+      rot.resolve(rot.cut);
+    }
+  }
+
+  private needsExtension(): boolean {
+    if (this.reserveTarget === 0 || !this.file || this.closed) return false;
+    if (this.reserveError && !this.reserveRetry) return false;
+    const free = this.freeBytes;
+    return free < this.reserveTarget / 2 || this.wantReserve > free || (this.reserveError !== null && free < this.reserveTarget);
+  }
+
+  /**
+   * Top the reserve up to its target (or to what a refused record asked for),
+   * writing zeros past the end of the current segment. On failure writes are
+   * refused (`disk-full`) unless only an oversized request could not be met.
+   */
+  private async extend(minBytes = 0): Promise<boolean> {
+    const file = this.file;
+    if (!file) return false;
+    this.reserveRetry = false;
+    const free = this.freeBytes;
+    const want = Math.max(minBytes, this.reserveTarget - free, this.wantReserve + this.reserveTarget / 2 - free);
+    // Only an oversized request is at stake when the ordinary reserve is still there.
+    const forOversized = this.wantReserve > free && free >= this.reserveTarget / 2 && minBytes === 0 && this.reserveError === null;
+    this.wantReserve = 0;
+    if (want <= 0) return true;
+    const bytes = Math.ceil(want / 4096) * 4096;
+    const r = await this.fill(file, this.allocEnd, bytes);
+    if (file !== this.file) return false;
+    this.allocEnd += r.done;
+    if (r.err) {
+      if (forOversized) {
+        this.log.warn({ err: r.err, bytes }, 'WAL: could not reserve space for an oversized write (refused); the normal reserve is intact');
+        return true;
+      }
+      const first = this.reserveError === null;
+      this.reserveError = new WalWriteError(`no space to reserve for the WAL in ${this.segment.file}: ${describeError(r.err)}`, r.err, false);
+      if (first) {
+        this.log.error({ err: r.err, code: errnoCode(r.err), file: this.segment.file }, 'WAL: cannot reserve disk space; refusing writes until space is freed');
+      }
+      return false;
+    }
+    if (this.reserveError) {
+      this.reserveError = null;
+      this.log.info({ file: this.segment.file }, 'WAL: disk space reserved again; accepting writes');
+    }
+    return true;
+  }
+
+  /** Write `bytes` zeros at `at`; how many landed, and the error that stopped it. */
+  private async fill(file: FsFile, at: number, bytes: number): Promise<{ done: number; err: unknown }> {
+    zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
+    let done = 0;
+    while (done < bytes) {
+      const n = Math.min(ZERO_CHUNK, bytes - done);
+      try {
+        await writeAll(file, zeroChunk.subarray(0, n), at + done);
+      } catch (err) {
+        const landed = (err as { bytesWritten?: unknown }).bytesWritten;
+        return { done: done + (typeof landed === 'number' ? landed : 0), err };
+      }
+      done += n;
+    }
+    return { done, err: null };
   }
 
   /** The `everysec` fsync: runs alongside writes; never rejects. */
@@ -561,10 +878,13 @@ export class WalWriter {
       if (!this.retainLost && this.retained.length > 0) {
         const start = this.retained[0]!.start;
         await file.truncate(start);
+        this.allocEnd = start;
         this.needsTruncate = false;
         await writeAll(file, Buffer.concat(this.retained.map((r) => r.buf)), start);
+        this.allocEnd = Math.max(this.allocEnd, this.offset);
       } else if (this.needsTruncate) {
         await file.truncate(this.offset);
+        this.allocEnd = this.offset;
         this.needsTruncate = false;
       }
       if (this.retainLost) {
@@ -597,19 +917,31 @@ export class WalWriter {
 
   /** Finish the current segment (fsync) and continue in a new one starting at `firstSeq`. */
   private async switchSegment(firstSeq: number): Promise<boolean> {
+    this.switchError = null;
     if (this.bgSync) await this.bgSync;
     if (this.offset > this.syncedOffset || this.needsTruncate) {
       // Non-last segments must be complete on disk: a torn record there is "corruption", not a torn tail.
       if (!(await this.syncNow())) return false;
     }
     const old = this.file;
+    const oldEnd = this.offset;
+    const oldName = this.segment.file;
     try {
-      await this.openSegment(firstSeq);
+      // The new segment must hold the records already queued for it before it takes over.
+      await this.openSegment(firstSeq, this.pendingBytes);
     } catch (err) {
-      this.markUnhealthy(err, 'segment creation', false);
+      // The current segment goes on (its reserve holds what is queued); only the rotation fails.
+      this.switchError = new WalWriteError(`could not start WAL segment ${segmentFileName(firstSeq)}: ${describeError(err)}`, err, false);
+      this.log.warn({ err, firstSeq }, 'WAL: could not start a new segment; continuing in the current one');
       return false;
     }
     if (old) {
+      // Only the segment being written keeps a reserve; a finished one ends at its last record.
+      try {
+        await old.truncate(oldEnd);
+      } catch (err) {
+        this.log.warn({ err, file: oldName }, 'WAL: could not trim the previous segment (harmless: readers skip its zero tail)');
+      }
       try {
         await old.close();
       } catch (err) {
@@ -619,13 +951,30 @@ export class WalWriter {
     return true;
   }
 
-  /** Create `wal-<firstSeq>.log` with its header, durable (file and directory) before any record goes in. */
-  private async openSegment(firstSeq: number): Promise<void> {
+  /**
+   * Create `wal-<firstSeq>.log` with its header, durable (file and directory)
+   * before any record goes in, and its reserve. `need` bytes (records already
+   * queued for it) must fit or the segment is not used; short of the full
+   * reserve, it is used and writes are refused until more is had.
+   */
+  private async openSegment(firstSeq: number, need: number): Promise<void> {
     const name = segmentFileName(firstSeq);
     const path = nodePath.join(this.dir, name);
     const file = await this.fs.open(path, 'wx');
+    let allocated = SEGMENT_HEADER_SIZE;
+    let shortOfReserve: unknown = null;
     try {
       await writeAll(file, encodeSegmentHeader(firstSeq), 0);
+      if (this.reserveTarget > 0) {
+        const r = await this.fill(file, SEGMENT_HEADER_SIZE, Math.ceil((need + this.reserveTarget) / 4096) * 4096);
+        allocated += r.done;
+        if (r.err) {
+          if (r.done < need) throw r.err;
+          shortOfReserve = r.err;
+        }
+      }
+      // The reserve's allocation becomes durable with the header: later fdatasyncs of records
+      // inside it have no file size to update.
       await file.datasync();
       await this.fs.syncDir(this.dir);
     } catch (err) {
@@ -637,6 +986,14 @@ export class WalWriter {
     this.segment = { file: name, firstSeq };
     this.offset = SEGMENT_HEADER_SIZE;
     this.syncedOffset = SEGMENT_HEADER_SIZE;
+    this.allocEnd = allocated;
+    if (shortOfReserve) {
+      this.reserveError = new WalWriteError(`no space to reserve for the WAL in ${name}: ${describeError(shortOfReserve)}`, shortOfReserve, false);
+      this.log.error({ err: shortOfReserve, file: name }, 'WAL: cannot reserve disk space; refusing writes until space is freed');
+    } else if (this.reserveTarget > 0 && this.reserveError) {
+      this.reserveError = null;
+      this.log.info({ file: name }, 'WAL: disk space reserved again; accepting writes');
+    }
     this.retained = [];
     this.retainedBytes = 0;
     this.retainLost = false;

@@ -1,5 +1,5 @@
 /**
- * What survives a crash (spec/durability.md, "Promises"), proven end to end:
+ * What survives a crash (docs/durability.md), proven end to end:
  * SIGKILL during pipelined writes from several connections at every fsync
  * policy, simulated power loss through the fault-injecting file system,
  * a failing disk (-MISCONF, reads keep working, writes resume), snapshots
@@ -7,13 +7,17 @@
  * and the `astronaut check` tool.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readdirSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { BIN, spawnServer, startInProcess, tempDir } from '../helpers/server.js';
+import { BIN, removeTempDirs, spawnServer, startInProcess, tempDir } from '../helpers/server.js';
 import { SimulatedFs } from '../../src/store/simulated-fs.js';
+import { listSegments } from '../../src/store/wal-reader.js';
+
+test.after.always(removeTempDirs);
 
 const run = promisify(execFile);
 const vec = (i: number) => Buffer.from(new Float32Array([1, (i % 97) / 97, (i % 13) / 13, 0.5]).buffer);
@@ -238,7 +242,12 @@ test.serial('astronaut check: a clean directory, then a torn WAL tail found and 
   const clean = await run(process.execPath, [BIN, 'check', dir]);
   t.regex(clean.stdout, /ok|OK|no problems/i);
   const wal = readdirSync(dir).filter((f) => f.startsWith('wal-')).map((f) => path.join(dir, f)).sort().at(-1)!;
-  truncateSync(wal, statSync(wal).size - 7);
+  // After a SIGKILL the segment ends in the zeros the writer preallocated: cut into the last record itself.
+  const bytes = readFileSync(wal);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  t.true(statSync(wal).size >= end);
+  truncateSync(wal, end - 7);
   const torn = await run(process.execPath, [BIN, 'check', dir]).catch((e: { stdout: string; code: number }) => e);
   t.regex(torn.stdout, /torn/i);
   const fixed = await run(process.execPath, [BIN, 'check', dir, '--fix']).catch((e: { stdout: string }) => e);
@@ -249,4 +258,196 @@ test.serial('astronaut check: a clean directory, then a torn WAL tail found and 
   const got = await present(back.port, 'c', Array.from({ length: 50 }, (_, i) => `e${i}`));
   t.is(got.size, 49, 'every complete record kept; the torn last one gone');
   await back.kill();
+});
+
+const vec64 = (i: number) => Buffer.from(Float32Array.from({ length: 64 }, (_, k) => Math.sin(i * 0.37 + k) + (k === 0 ? 2 : 0)).buffer);
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+test.serial('a full disk under 8 pipelining writers: every refusal is MISCONF, no refused write is ever visible, every acknowledged one survives a restart', async (t) => {
+  if (process.getuid?.() !== 0) return t.pass('mounting a tmpfs needs root');
+  // Its own mount point (not tempDir): removing temp dirs must not reach into a mounted file system.
+  const dir = mkdtempSync(path.join(tmpdir(), 'astronaut-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', dir]);
+  t.teardown(() => {
+    try { execFileSync('umount', ['-l', dir]); rmdirSync(dir); } catch { /* already gone */ }
+  });
+  const args = ['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', ''];
+  let srv = await spawnServer(args, { dir });
+  t.teardown(() => void srv.child.kill('SIGKILL')); // before the unmount (teardowns run in reverse order)
+  const acked = new Set<string>();
+  const refused = new Set<string>();
+  const errors = new Map<string, number>();
+  let seq = 0;
+  const writers = await Promise.all(Array.from({ length: 8 }, () => client(srv.port)));
+  await Promise.all(writers.map(async (w) => {
+    // Until this writer has had five batches refused: the disk is full and stays full.
+    for (let refusedBatches = 0; refusedBatches < 5;) {
+      const p = w.pipeline();
+      const ids: string[] = [];
+      for (let k = 0; k < 100; k++) { const id = `f${seq++}`; ids.push(id); p.call('VEC.ADD', 'full', id, 'FP32', vec64(seq)); }
+      const res = await p.exec();
+      let anyRefused = false;
+      res!.forEach(([err], i) => {
+        if (!err) { acked.add(ids[i]); return; }
+        anyRefused = true;
+        refused.add(ids[i]);
+        const text = err.message.slice(0, 60);
+        errors.set(text, (errors.get(text) ?? 0) + 1);
+      });
+      if (anyRefused) refusedBatches++;
+    }
+  }));
+  const r = writers[0];
+  // A transaction on the full disk: refused as a whole, nothing of it applied.
+  const tx = await r.multi().call('VEC.ADD', 'full', 'tx-a', 'FP32', vec64(1)).call('VEC.ADD', 'full', 'tx-b', 'FP32', vec64(2)).exec().catch((e: Error) => e);
+  t.true(tx instanceof Error, 'EXEC on a full disk is refused');
+  t.log(`${acked.size} acknowledged, ${refused.size} refused; errors: ${JSON.stringify([...errors])}`);
+  t.true(acked.size > 10_000, `only ${acked.size} writes acknowledged before the disk filled`);
+  t.true(refused.size > 0);
+  for (const text of errors.keys()) t.regex(text, /^MISCONF /, 'every refusal is MISCONF');
+  t.regex(await r.info('persistence'), /aof_last_write_status:err/);
+  // Reads before any restart: nothing refused shows up.
+  t.is(await r.call('VEC.CARD', 'full'), acked.size, 'elements in memory = acknowledged writes');
+  t.is((await present(srv.port, 'full', [...refused, 'tx-a', 'tx-b'])).size, 0, 'no refused write is visible');
+  for (let q = 0; q < 5; q++) {
+    const hits = await r.call('VEC.SEARCH', 'full', 'FP32', vec64(q * 7919), 'COUNT', '100') as string[];
+    t.true(hits.length > 0 && hits.every((id) => acked.has(id)), 'searches return acknowledged elements only');
+  }
+  for (const w of writers) w.disconnect();
+  srv.child.kill('SIGKILL');
+  await srv.exited;
+  srv = await spawnServer(args, { dir, port: srv.port, timeoutMs: 120_000 });
+  const r2 = await client(srv.port);
+  t.is(await r2.call('VEC.CARD', 'full'), acked.size, 'after the restart: exactly the acknowledged writes');
+  t.is((await present(srv.port, 'full', [...acked])).size, acked.size);
+  // Still full: writes go into what is left of the space the WAL had reserved, then are refused.
+  let after: Error | null = null;
+  for (let i = 0; i < 100_000 && !after; i++) {
+    after = await r2.call('VEC.ADD', 'full', `again${i}`, 'FP32', vec64(i)).then(() => null, (e: Error) => e);
+  }
+  t.regex(after?.message ?? '', /^MISCONF /);
+  r2.disconnect();
+  await srv.kill();
+});
+
+test.serial('one data directory, one server: a second server is refused naming the holder\'s pid, so is check --fix; a SIGKILLed server\'s directory opens again', async (t) => {
+  const dir = tempDir();
+  const args = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+  const first = await spawnServer(args, { dir });
+  t.teardown(() => void first.child.kill('SIGKILL'));
+  const r = await client(first.port);
+  const ids = Array.from({ length: 20 }, (_, i) => `e${i}`);
+  for (const [i, id] of ids.entries()) await r.call('VEC.ADD', 'lk', id, 'FP32', vec(i));
+  const second = await t.throwsAsync(spawnServer(args, { dir }));
+  t.regex(second!.message, new RegExp(`in use by another Astronaut server \\(pid ${first.child.pid}\\)`));
+  const fix = await run(process.execPath, [BIN, 'check', dir, '--fix']).then(() => null, (e: { code: number; stdout: string }) => e);
+  t.is(fix?.code, 1, 'check --fix refuses while a server holds the directory');
+  t.regex(fix?.stdout ?? '', new RegExp(`pid ${first.child.pid}`));
+  const readOnly = await run(process.execPath, [BIN, 'check', dir]);
+  t.regex(readOnly.stdout, new RegExp(`a server \\(pid ${first.child.pid}\\) is using this directory`));
+  await r.call('VEC.ADD', 'lk', 'after', 'FP32', vec(99));
+  r.disconnect();
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const back = await spawnServer(args, { dir });
+  t.teardown(() => void back.child.kill('SIGKILL'));
+  t.is((await present(back.port, 'lk', [...ids, 'after'])).size, ids.length + 1, 'the stale lock was taken over, nothing lost');
+  await back.kill();
+});
+
+test.serial('the WAL deleted under a running server: noticed, writes never acknowledged into the void, a snapshot re-establishes durability; the server restarts with everything', async (t) => {
+  const dir = tempDir();
+  const args = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+  let srv = await spawnServer(args, { dir });
+  t.teardown(() => void srv.child.kill('SIGKILL'));
+  const r = await client(srv.port);
+  const acked = new Set<string>();
+  for (let i = 0; i < 100; i++) { await r.call('VEC.ADD', 'wd', `a${i}`, 'FP32', vec(i)); acked.add(`a${i}`); }
+  for (const f of readdirSync(dir)) if (f.startsWith('wal-')) unlinkSync(path.join(dir, f));
+  const errors: string[] = [];
+  // Until 200 more are acknowledged: refusals last until the re-establishing snapshot is committed.
+  for (let i = 0, ok = 0; ok < 200 && errors.length < 5000; i++) {
+    try {
+      await r.call('VEC.ADD', 'wd', `b${i}`, 'FP32', vec(i));
+      acked.add(`b${i}`);
+      ok++;
+    } catch (e) {
+      errors.push((e as Error).message);
+      await sleep(5);
+    }
+  }
+  for (const e of new Set(errors)) t.regex(e, /^MISCONF /);
+  t.is(acked.size, 300, 'writes resume once durability is re-established');
+  t.regex(srv.output(), /was deleted/);
+  t.regex(await r.info('persistence'), /aof_last_write_status:ok/);
+  t.true(readdirSync(dir).some((f) => f.startsWith('wal-')), 'a new segment');
+  r.disconnect();
+  srv.child.kill('SIGKILL');
+  await srv.exited;
+  srv = await spawnServer(args, { dir, port: srv.port });
+  t.is((await present(srv.port, 'wd', [...acked])).size, acked.size, 'every acknowledged write survived');
+  await srv.kill();
+});
+
+test.serial('the WAL deleted and snapshots failing: writes refused with MISCONF (nothing applied), the write already in the deleted segment waits, all of it released once a snapshot succeeds', async (t) => {
+  const dir = tempDir();
+  const sim = await SimulatedFs.create(dir);
+  const srv = await startInProcess({ dir, appendonly: true, appendfsync: 'always' }, { fs: sim.session() });
+  const r = await client(srv.port);
+  for (let i = 0; i < 20; i++) await r.call('VEC.ADD', 'ws', `a${i}`, 'FP32', vec(i));
+  const failSnapshots = sim.inject({ op: 'open', path: /snap-.*\.tmp$/, count: Infinity, code: 'ENOSPC' });
+  for (const seg of await listSegments(sim, dir)) await sim.unlink(path.join(dir, seg.file));
+  await sim.syncDir(dir);
+  let settled = false;
+  const held = r.call('VEC.ADD', 'ws', 'held', 'FP32', vec(1)).finally(() => { settled = true; });
+  const w2 = await client(srv.port);
+  let refusal = '';
+  for (let i = 0; i < 5000 && !refusal; i++) {
+    await w2.call('VEC.ADD', 'ws', 'refused', 'FP32', vec(2)).then(() => sleep(5), (e: Error) => { refusal = e.message; });
+  }
+  t.regex(refusal, /^MISCONF .*deleted/);
+  t.is(await w2.call('VEC.GET', 'ws', 'refused'), null, 'a refused write is not applied');
+  await sleep(1500); // at least one snapshot attempt failed meanwhile
+  t.false(settled, 'held, not answered with an error for a write already applied');
+  failSnapshots();
+  t.is(await held, 1);
+  t.is(await w2.call('VEC.ADD', 'ws', 'later', 'FP32', vec(3)), 1);
+  r.disconnect();
+  w2.disconnect();
+  await srv.stop();
+  const back = await startInProcess({ dir, appendonly: true });
+  t.is((await present(back.port, 'ws', [...Array.from({ length: 20 }, (_, i) => `a${i}`), 'held', 'later'])).size, 22);
+  await back.stop();
+});
+
+test.serial('--repair: the damage named at start-up, what a repair keeps and drops shown by check and logged by the server, then a normal start', async (t) => {
+  const dir = tempDir();
+  const args = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+  let srv = await spawnServer(args, { dir });
+  t.teardown(() => void srv.child.kill('SIGKILL'));
+  const r = await client(srv.port);
+  for (let i = 0; i < 30; i++) await r.call('VEC.ADD', 'rp', `s${i}`, 'FP32', vec(i));
+  t.is(await r.call('SAVE'), 'OK');
+  for (let i = 0; i < 10; i++) await r.call('VEC.ADD', 'rp', `w${i}`, 'FP32', vec(i));
+  r.disconnect();
+  srv.child.kill('SIGKILL');
+  await srv.exited;
+  const segs = readdirSync(dir).filter((f) => f.startsWith('wal-')).sort();
+  unlinkSync(path.join(dir, segs.at(-1)!)); // the segment after the snapshot
+  const refusedStart = await t.throwsAsync(spawnServer(args, { dir }));
+  t.regex(refusedStart!.message, /--repair/);
+  const check = await run(process.execPath, [BIN, 'check', dir]).then(() => null, (e: { code: number; stdout: string }) => e);
+  t.is(check?.code, 1);
+  t.regex(check?.stdout ?? '', /--repair/);
+  t.regex(check?.stdout ?? '', /it would keep: snapshot snap-\d+\.snap/);
+  srv = await spawnServer([...args, '--repair'], { dir });
+  t.regex(srv.output(), /repair: kept snapshot .*dropped: .*missing/);
+  const got = await present(srv.port, 'rp', Array.from({ length: 30 }, (_, i) => `s${i}`));
+  t.is(got.size, 30, 'the snapshot was kept');
+  await srv.kill();
+  const ok = await run(process.execPath, [BIN, 'check', dir]);
+  t.regex(ok.stdout, /OK: a server would start/);
+  srv = await spawnServer(args, { dir });
+  t.is((await present(srv.port, 'rp', ['s0', 's29'])).size, 2);
+  await srv.kill();
 });

@@ -85,16 +85,25 @@ test('torn tail at EVERY byte offset of the last records: exactly the complete r
   t.true(checked > 100);
 });
 
-test('a torn tail that is zeros (a file extended but not written) is a torn tail too', async (t) => {
+test('zeros after the last record (space the writer preallocated) are the clean end, not a torn tail; a partial record before them still is', async (t) => {
   const dir = await setup(t);
   await writeWal(dir, 5);
   const file = nodePath.join(dir, segmentFileName(1));
+  const recordsEnd = (await fsp.stat(file)).size;
   await fsp.appendFile(file, Buffer.alloc(4096));
-  const { seqs, report } = await read(dir, { tornTail: 'report' });
-  t.deepEqual(seqs, range(1, 5));
-  t.is(report.problems[0]?.kind, 'torn-tail');
-  t.is(report.problems[0]?.bytes, 4096);
-  t.falsy(report.problems[0]?.fixed);
+  const clean = await read(dir, { tornTail: 'truncate' });
+  t.deepEqual(clean.seqs, range(1, 5));
+  t.deepEqual(clean.report.problems, []);
+  t.like(clean.report.segments[0], { status: 'ok', validEnd: recordsEnd, reserved: 4096 });
+  t.is((await fsp.stat(file)).size, recordsEnd + 4096, 'the reserve is left for the writer');
+  // A record cut short inside the preallocated space: its first bytes, then zeros.
+  const b = await fsp.readFile(file);
+  b.copy(b, recordsEnd, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE + 9);
+  await fsp.writeFile(file, b);
+  const torn = await read(dir, { tornTail: 'truncate' });
+  t.deepEqual(torn.seqs, range(1, 5));
+  t.like(torn.report.problems[0], { kind: 'torn-tail', offset: recordsEnd, fixed: true });
+  t.is((await fsp.stat(file)).size, recordsEnd);
 });
 
 test('a bad record in a non-last segment is refused; repair skips it and goes on', async (t) => {

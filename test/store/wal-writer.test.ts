@@ -215,7 +215,7 @@ test('a failed write: commit rejects (not fatal), file is cut back to the last r
   const w = await open(sim, dir, 'always', { logger: log });
   for (let i = 1; i <= 5; i++) w.append(payload(i));
   await w.commit();
-  const sizeBefore = (await sim.stat(nodePath.join(dir, segmentFileName(1)))).size;
+  const recordsEnd = w.currentSegment.size;
   sim.inject({ op: 'write', shortWrite: 7 });
   sim.inject({ op: 'write', nth: 2, code: 'ENOSPC' });
   for (let i = 6; i <= 8; i++) w.append(payload(i));
@@ -224,7 +224,7 @@ test('a failed write: commit rejects (not fatal), file is cut back to the last r
   t.is(err!.code, 'ENOSPC');
   t.false(w.healthy);
   t.is(w.lastError?.code, 'ENOSPC');
-  t.is((await sim.stat(nodePath.join(dir, segmentFileName(1)))).size, sizeBefore);
+  t.is((await sim.stat(nodePath.join(dir, segmentFileName(1)))).size, recordsEnd);
   t.true(log.messages('error').some((m) => /refusing writes/.test(m)));
   t.true(await w.probe());
   t.true(w.healthy);
@@ -232,11 +232,12 @@ test('a failed write: commit rejects (not fatal), file is cut back to the last r
   t.deepEqual(await readAll(sim, dir), range(1, 8));
 });
 
-test('disk full until freed: writes fail, the WAL stays consistent, and resume once space returns', async (t) => {
+test('without a reserve, disk full until freed: writes fail, the WAL stays consistent, and resume once space returns', async (t) => {
   const { dir, sim } = await setup(t);
   await fsp.writeFile(nodePath.join(dir, 'ballast'), Buffer.alloc(4000));
   await sim.adoptDisk();
-  const w = await open(sim, dir, 'everysec');
+  // reserve 0: the path a write takes when it was not admitted into preallocated space.
+  const w = await open(sim, dir, 'everysec', { reserve: 0 });
   sim.setCapacity(4000 + SEGMENT_HEADER_SIZE + 10 * 80 + 40);
   let acked = 0;
   let failures = 0;

@@ -8,6 +8,16 @@
  */
 export type LoggedCommand = [db: number, argv: Buffer[]];
 
+/** The size `encodeCommands` gives these commands (whatever their databases): asked before they are applied. */
+export function encodedCommandsSize(commands: ReadonlyArray<readonly Buffer[]>): number {
+  let size = 4;
+  for (const argv of commands) {
+    size += 8;
+    for (const a of argv) size += 4 + a.length;
+  }
+  return size;
+}
+
 export function encodeCommands(entries: readonly LoggedCommand[]): Buffer {
   let size = 4;
   for (const [, argv] of entries) {

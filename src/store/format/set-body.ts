@@ -11,8 +11,8 @@
  * for long; the snapshot writer checksums and writes each as it comes.
  */
 import type { VectorSetState } from '../../engine/vector-set.js';
+import { ChunkBuffer } from './chunks.js';
 
-const CHUNK_ELEMENTS = 4096;
 
 export function* encodeSetState(state: VectorSetState): Generator<Buffer> {
   let count = 0;
@@ -24,29 +24,31 @@ export function* encodeSetState(state: VectorSetState): Generator<Buffer> {
   head.writeUInt32LE(header.length, 0);
   yield Buffer.concat([head, header]);
   const zero = new Set(state.zero);
-  let parts: Buffer[] = [];
-  let inChunk = 0;
+  // Elements are written straight into a chunk buffer: no Buffer per element (a million
+  // small allocations and a concat per chunk were most of the encoding time).
+  const c = new ChunkBuffer();
   for (let slot = 0; slot < state.nextSlot; slot++) {
     const id = state.ids[slot];
     if (id === undefined) continue;
     const payload = state.payloads[slot];
-    const payloadBytes = payload === undefined ? null : Buffer.from(payload, 'utf8');
-    const fixed = Buffer.alloc(4 + 4 + id.length + 4 + 1 + (payloadBytes ? 4 : 0));
-    let o = fixed.writeUInt32LE(slot, 0);
-    o = fixed.writeUInt32LE(id.length, o);
-    o += fixed.write(id, o, 'latin1');
-    o = fixed.writeFloatLE(state.scales ? state.scales[slot] : 1, o);
-    o = fixed.writeUInt8((zero.has(slot) ? 1 : 0) | (payloadBytes ? 2 : 0), o);
-    if (payloadBytes) fixed.writeUInt32LE(payloadBytes.length, o);
-    parts.push(fixed);
-    if (payloadBytes) parts.push(payloadBytes);
-    if (++inChunk >= CHUNK_ELEMENTS) {
-      yield Buffer.concat(parts);
-      parts = [];
-      inChunk = 0;
+    const payloadLength = payload === undefined ? -1 : Buffer.byteLength(payload, 'utf8');
+    const full = c.room(4 + 4 + id.length + 4 + 1 + (payloadLength >= 0 ? 4 + payloadLength : 0));
+    if (full) yield full;
+    const out = c.out;
+    let o = c.o;
+    o = out.writeUInt32LE(slot, o);
+    o = out.writeUInt32LE(id.length, o);
+    o += out.write(id, o, 'latin1');
+    o = out.writeFloatLE(state.scales ? state.scales[slot] : 1, o);
+    o = out.writeUInt8((zero.has(slot) ? 1 : 0) | (payloadLength >= 0 ? 2 : 0), o);
+    if (payloadLength >= 0) {
+      o = out.writeUInt32LE(payloadLength, o);
+      o += out.write(payload!, o, 'utf8');
     }
+    c.o = o;
   }
-  if (parts.length > 0) yield Buffer.concat(parts);
+  const rest = c.rest();
+  if (rest) yield rest;
 }
 
 /** Decode what encodeSetState wrote; throws on any inconsistency (the section's CRC was checked already). */

@@ -11,6 +11,8 @@
  * `format` in META is the schema version: a reader refuses a newer one by name.
  */
 
+import { ChunkBuffer } from './chunks.js';
+
 export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4 } as const;
 
 /** The schema version this build writes and the newest it reads. */
@@ -49,22 +51,36 @@ export function decodeSetHeader(bytes: Buffer): { db: number; key: string; body:
   return { db, key: bytes.toString('latin1', 8, 8 + keyLength), body: bytes.subarray(8 + keyLength) };
 }
 
-/** Keys are binary-safe latin1 strings in the keyspace. */
-export function encodeStrings(entries: ReadonlyArray<readonly [db: number, key: Buffer, value: Buffer]>): Buffer {
-  let size = 4;
-  for (const [, k, v] of entries) size += 12 + k.length + v.length;
-  const out = Buffer.allocUnsafe(size);
-  let o = out.writeUInt32LE(entries.length, 0);
+/**
+ * The STRINGS section as a stream of chunks, for the snapshot writer to pull
+ * one at a time between its awaited writes (a million keys never hold the event
+ * loop: each chunk is built from the iterator as it is pulled). `count` goes
+ * first and must match what `entries` yields. Keys, and values given as strings,
+ * are latin1 (one char per byte), as the keyspace keeps them.
+ */
+export function* encodeStringsChunked(count: number, entries: Iterable<readonly [db: number, key: string, value: string | Buffer]>): Generator<Buffer> {
+  const c = new ChunkBuffer();
+  c.o = c.out.writeUInt32LE(count, 0);
+  let written = 0;
   for (const [db, k, v] of entries) {
+    const full = c.room(12 + k.length + v.length);
+    if (full) yield full;
+    const out = c.out;
+    let o = c.o;
     o = out.writeUInt32LE(db, o);
     o = out.writeUInt32LE(k.length, o);
-    o += k.copy(out, o);
+    o += out.write(k, o, 'latin1');
     o = out.writeUInt32LE(v.length, o);
-    o += v.copy(out, o);
+    o += typeof v === 'string' ? out.write(v, o, 'latin1') : v.copy(out, o);
+    c.o = o;
+    written++;
   }
-  return out;
+  if (written !== count) throw new Error(`internal: the strings section announced ${count} keys and holds ${written}`);
+  const rest = c.rest();
+  if (rest) yield rest;
 }
 
+/** Values are views into `b`: copy one to keep it (Database.setString does). */
 export function* decodeStrings(b: Buffer): Generator<[db: number, key: string, value: Buffer]> {
   const n = b.readUInt32LE(0);
   let o = 4;
@@ -76,7 +92,7 @@ export function* decodeStrings(b: Buffer): Generator<[db: number, key: string, v
     o += kl;
     const vl = b.readUInt32LE(o);
     o += 4;
-    yield [db, key, Buffer.from(b.subarray(o, o + vl))];
+    yield [db, key, b.subarray(o, o + vl)];
     o += vl;
   }
 }
