@@ -56,6 +56,14 @@ export function formatDouble(x: number): string {
   return String(x);
 }
 
+/** An aggregate being written: `i` of its `n` children done (a map's keys and values alternate). */
+interface Frame {
+  readonly items: readonly Reply[] | null;
+  readonly entries: ReadonlyArray<readonly [Reply, Reply]> | null;
+  i: number;
+  readonly n: number;
+}
+
 /**
  * Appends encoded replies to a growing buffer; `take()` hands out everything
  * written since the previous `take()`.
@@ -131,23 +139,55 @@ export class ReplyEncoder {
     this.end = used;
   }
 
-  private value(r: Reply, proto: 2 | 3): void {
+  /**
+   * Writes a reply tree with an explicit stack rather than recursion: the
+   * encoder cannot bound how deeply a handler's reply nests, and recursing
+   * overflows the call stack a few thousand levels down, mid-reply.
+   */
+  private value(root: Reply, proto: 2 | 3): void {
+    let top = this.one(root, proto);
+    if (top === null) return;
+    const stack: Frame[] = [];
+    for (;;) {
+      // A frame's children are written in this inner loop, with the index in a local,
+      // until one is itself an aggregate: flat arrays cost what a plain loop costs.
+      const { items, entries, n } = top;
+      let i = top.i;
+      let inner: Frame | null = null;
+      while (i < n && inner === null) {
+        inner = this.one(entries !== null ? entries[i >> 1][i & 1] : items![i], proto);
+        i++;
+      }
+      top.i = i;
+      if (inner !== null) {
+        stack.push(top);
+        top = inner;
+        continue;
+      }
+      const up = stack.pop();
+      if (up === undefined) return;
+      top = up;
+    }
+  }
+
+  /** Writes a scalar, or an aggregate's header; returns the aggregate's frame when it has children to write. */
+  private one(r: Reply, proto: 2 | 3): Frame | null {
     switch (typeof r) {
       case 'string':
         this.bulkString(r);
-        return;
+        return null;
       case 'number':
         if (!Number.isSafeInteger(r)) throw new TypeError(`integer reply is not a safe integer: ${r}`);
         this.header(58 /* : */, r);
-        return;
+        return null;
       case 'bigint':
         if (r < INT64_MIN || r > INT64_MAX) throw new TypeError(`integer reply outside 64 bits: ${r}`);
         this.line(58 /* : */, r.toString());
-        return;
+        return null;
       case 'boolean':
         if (proto === 3) this.short(r ? '#t\r\n' : '#f\r\n');
         else this.short(r ? ':1\r\n' : ':0\r\n');
-        return;
+        return null;
       case 'object':
         break;
       default:
@@ -158,7 +198,7 @@ export class ReplyEncoder {
     } else if (r instanceof Uint8Array) {
       this.bulkBytes(r);
     } else if (Array.isArray(r)) {
-      this.aggregate(42 /* * */, r, proto);
+      return this.aggregate(42 /* * */, r);
     } else if (r instanceof SimpleString) {
       this.line(43 /* + */, r.value);
     } else if (r instanceof ErrorReply) {
@@ -171,14 +211,11 @@ export class ReplyEncoder {
     } else if (r instanceof ReplyMap) {
       const entries = r.entries;
       this.header(proto === 3 ? 37 /* % */ : 42 /* * */, proto === 3 ? entries.length : entries.length * 2);
-      for (let i = 0; i < entries.length; i++) {
-        this.value(entries[i][0], proto);
-        this.value(entries[i][1], proto);
-      }
+      return entries.length === 0 ? null : { items: null, entries, i: 0, n: entries.length * 2 };
     } else if (r instanceof ReplySet) {
-      this.aggregate(proto === 3 ? 126 /* ~ */ : 42, r.items, proto);
+      return this.aggregate(proto === 3 ? 126 /* ~ */ : 42, r.items);
     } else if (r instanceof Push) {
-      this.aggregate(proto === 3 ? 62 /* > */ : 42, r.items, proto);
+      return this.aggregate(proto === 3 ? 62 /* > */ : 42, r.items);
     } else if (r instanceof NullArray) {
       this.short(proto === 3 ? '_\r\n' : '*-1\r\n');
     } else if (r instanceof Verbatim) {
@@ -190,11 +227,12 @@ export class ReplyEncoder {
     } else {
       throw new TypeError(`not a reply: ${Object.prototype.toString.call(r)}`);
     }
+    return null;
   }
 
-  private aggregate(prefix: number, items: readonly Reply[], proto: 2 | 3): void {
+  private aggregate(prefix: number, items: readonly Reply[]): Frame | null {
     this.header(prefix, items.length);
-    for (let i = 0; i < items.length; i++) this.value(items[i], proto);
+    return items.length === 0 ? null : { items, entries: null, i: 0, n: items.length };
   }
 
   private verbatim(r: Verbatim, proto: 2 | 3): void {

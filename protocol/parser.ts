@@ -1,7 +1,7 @@
 /**
  * Incremental RESP request parser: multibulk (`*N\r\n$len\r\n…`) and inline
- * commands, with Redis's limits and error texts (spec/hardening.md, "Defaults"
- * and "Framing"). This is the server's hot path, so the common case (whole
+ * commands, with Redis's limits and error texts (README.md, "Security", lists
+ * the limits). This is the server's hot path, so the common case (whole
  * commands inside one received chunk) costs one pass over the bytes, no string
  * conversion, and one `subarray` per argument.
  */
@@ -132,6 +132,34 @@ function parseLongLong(b: Buffer, s: number, e: number): number {
   return negative ? -v : v;
 }
 
+/** Slots of the shared command names (see `commandName`); a power of two. */
+const NAME_SLOTS = 64;
+/** Longer first arguments are always sliced: no command name is that long. */
+const NAME_MAX = 32;
+/** Copies of command names seen recently, direct-mapped by length and first and last byte; shared by all parsers. */
+const names: Array<Buffer | null> = new Array<Buffer | null>(NAME_SLOTS).fill(null);
+
+/**
+ * `buf[start, start + len)` as a Buffer: the shared copy of a command name
+ * already seen with these very bytes, found by comparing a few bytes, or a
+ * new slice, whose copy then takes the slot for next time. A copy, in memory
+ * of its own: a slice kept there would pin its whole chunk.
+ */
+function commandName(buf: Buffer, start: number, len: number): Buffer {
+  if (len === 0 || len > NAME_MAX) return buf.subarray(start, start + len);
+  const slot = (len * 31 + buf[start] * 7 + buf[start + len - 1]) & (NAME_SLOTS - 1);
+  const known = names[slot];
+  if (known !== null && known.length === len) {
+    let i = 0;
+    while (i < len && known[i] === buf[start + i]) i++;
+    if (i === len) return known;
+  }
+  const copy = Buffer.allocUnsafeSlow(len);
+  buf.copy(copy, 0, start, start + len);
+  names[slot] = copy;
+  return copy;
+}
+
 /** C `isspace` in the "C" locale, which `sdssplitargs` uses to skip blanks. */
 function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
@@ -154,6 +182,41 @@ function showByte(c: number): string {
   if (c === CR || c === LF) return ' ';
   if (c >= 32 && c < 127) return String.fromCharCode(c);
   return `\\x${c.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * `splitInline` for the usual line, without quotes or NUL bytes (null for any
+ * other): a first pass counts the tokens so the result is allocated at its
+ * size, not grown by push. `shareName`: the first token as `commandName` gives it.
+ */
+function splitPlain(src: Buffer, p: number, end: number, shareName: boolean): Buffer[] | null {
+  let n = 0;
+  for (let i = p; ;) {
+    while (i < end && isSpace(src[i])) i++;
+    if (i >= end) break;
+    let c = src[i];
+    while (c !== 32 && c !== LF && c !== CR && c !== 9) {
+      if (c === 0 || c === 34 || c === 39) return null;
+      if (++i >= end) break;
+      c = src[i];
+    }
+    n++;
+    if (i >= end) break;
+    i++;
+  }
+  const out = new Array<Buffer>(n);
+  for (let k = 0, i = p; k < n; k++) {
+    while (isSpace(src[i])) i++;
+    const start = i;
+    while (i < end) {
+      const c = src[i];
+      if (c === 32 || c === LF || c === CR || c === 9) break;
+      i++;
+    }
+    out[k] = k === 0 && shareName ? commandName(src, start, i - start) : src.subarray(start, i);
+    i++;
+  }
+  return out;
 }
 
 /**
@@ -262,6 +325,14 @@ export class RequestParser {
   unauthenticated = false;
   /** Whether the command just returned by `next()` was an inline command. */
   lastWasInline = false;
+  /**
+   * When set, a command name seen recently is returned as a shared copy (see
+   * `commandName`) instead of a new slice of the chunk: one Buffer object less
+   * per command. Such an `args[0]` is not a slice of the received bytes, and
+   * is the same object in many commands: it must never be written to (no
+   * argument may be anyway).
+   */
+  shareCommandNames = false;
 
   /** The chunk being parsed, from `pos`. */
   private buf: Buffer = EMPTY;
@@ -531,7 +602,7 @@ export class RequestParser {
             lineEnd = line.length - 1;
           }
           if (lineEnd > pos && src[lineEnd - 1] === CR) lineEnd--;
-          const args = splitInline(src, pos, lineEnd);
+          const args = splitPlain(src, pos, lineEnd, this.shareCommandNames) ?? splitInline(src, pos, lineEnd);
           this.phase = START;
           if (args.length === 0) continue;
           this.checkCommandSize();
@@ -557,6 +628,7 @@ export class RequestParser {
     const maxBulk = this.unauthenticated ? Math.min(limits.maxBulkLen, UNAUTH_MAX_BULK) : limits.maxBulkLen;
     let p = numEnd;
     const args = new Array<Buffer>(n);
+    const share = this.shareCommandNames;
     for (let i = 0; i < n; i++) {
       if (p >= end || buf[p] !== DOLLAR) return null;
       const len = simpleLength(buf, p + 1, end);
@@ -564,7 +636,7 @@ export class RequestParser {
       p = numEnd;
       const stop = p + len;
       if (stop + 2 > end || buf[stop] !== CR || buf[stop + 1] !== LF) return null;
-      args[i] = buf.subarray(p, stop);
+      args[i] = i === 0 && share ? commandName(buf, p, len) : buf.subarray(p, stop);
       p = stop + 2;
     }
     if (p - pos > limits.queryBufferLimit) return null;

@@ -33,7 +33,7 @@ export interface AppOptions extends StartOptions {
 
 export async function startAstronaut(config: Config, opts: AppOptions = {}): Promise<Server> {
   const log = opts.logger ?? createLogger(config.loglevel, { file: config.logfile || undefined });
-  const server = new Server(config, log, { fs: opts.fs, configFile: opts.configFile }, !!opts.handleSignals);
+  const server = new Server(config, log, { fs: opts.fs, configFile: opts.configFile, repair: opts.repair }, !!opts.handleSignals);
   await server.install(opts.modules ?? MODULES);
   await server.listen();
   log.info({ version: VERSION, port: server.tcpPort, addresses: server.addresses, dir: config.dir }, 'Astronaut ready to accept connections');

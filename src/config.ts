@@ -43,11 +43,13 @@ export interface Config {
   'metrics-port': number;
   /** Largest HTTP request body accepted (413 past it). */
   'http-max-body-bytes': number;
+  /** Seconds an HTTP client has to send a whole request, headers and body (0: no limit). */
+  'http-request-timeout': number;
   /** Largest payload (JSON attribute) per element, bytes. */
   'vec-max-payload-bytes': number;
   /** Deleted elements as a share of a set past which the set's index is rebuilt. */
   'vec-compact-threshold': number;
-  /** Sets whose stored vectors take at most this many bytes are searched exactly (brute force). */
+  /** Sets of at most this many elements are searched exactly (brute force), not through the graph. */
   'vec-exact-search-below': number;
 }
 
@@ -64,6 +66,27 @@ interface OptionSpec {
   describe: string;
   /** Hidden from CONFIG GET (secrets are still returned by Redis; we follow it). */
 }
+
+/**
+ * `vec-exact-search-below`: sets of at most this many elements are scanned exactly. An
+ * element count, not bytes: a scan's cost and the walk's both grow with the dimension, so
+ * where they cross is a number of elements. bench/planner.ts, single queries through
+ * VectorSet.search, 128-d, k 10, EF 64 (bench/results/planner.json; 2 cores, load 7–14):
+ * where the scan stops being faster than the graph, interpolated, two runs:
+ *
+ *   workload   F32       F16       BF16      I8        B1
+ *   mixture    299, 298  332, 236  238, 303  344, 336  214, 258
+ *   far        572, 523  375, 321  187, 270  401, 562  593, 427
+ *
+ * At 1000 elements the graph is 1.2–3.3× faster; 20 000: 5–9×; 100 000: 6–22×. But on
+ * `far` (queries unlike the data: tight clusters, queries from elsewhere) the graph's
+ * recall@10 at EF 64 falls below 0.95 from ~5 000 elements (0.92 at 5 000, 0.68 at 20 000),
+ * while on `mixture` it stays ≥ 0.958. A default must not trade recall away silently, so it
+ * stays at 32 768 elements (what the earlier 16 MiB meant for 128-d F32), where the scan is
+ * exact for every query shape. Workloads whose queries resemble their data gain 5× at
+ * 20 000 elements with `vec-exact-search-below 256`, the measured crossover.
+ */
+export const EXACT_BELOW_DEFAULT = 32768;
 
 export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   port: { kind: 'int', default: '6379', mutable: false, min: 0, max: 65535, describe: 'TCP port (0 picks a free one)' },
@@ -93,9 +116,10 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'http-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'HTTP JSON API port (0: off)' },
   'metrics-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'Prometheus /metrics on its own port (0: off)' },
   'http-max-body-bytes': { kind: 'bytes', default: '16mb', mutable: true, min: 1024, max: 2 ** 31, describe: 'largest HTTP request body accepted' },
+  'http-request-timeout': { kind: 'int', default: '30', mutable: true, min: 0, max: 86_400, describe: 'seconds an HTTP client has to send a whole request, headers and body, before it is closed (0: no limit)' },
   'vec-max-payload-bytes': { kind: 'bytes', default: '64kb', mutable: true, min: 2, max: 512 * 1024 * 1024, describe: 'largest payload per element' },
   'vec-compact-threshold': { kind: 'float', default: '0.25', mutable: true, min: 0.01, max: 1, describe: 'share of deleted elements that triggers an index rebuild' },
-  'vec-exact-search-below': { kind: 'bytes', default: '16mb', mutable: true, min: 0, max: 2 ** 40, describe: 'search sets whose vectors take at most this many bytes exactly, not through the graph (0: never)' },
+  'vec-exact-search-below': { kind: 'int', default: String(EXACT_BELOW_DEFAULT), mutable: true, min: 0, max: 2 ** 32, describe: 'search sets of at most this many elements exactly, not through the graph (0: only when EF covers the whole set)' },
 };
 
 export const OPTION_NAMES = Object.keys(OPTIONS) as Array<keyof Config>;

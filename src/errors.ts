@@ -1,8 +1,9 @@
 /**
  * Typed errors, each carrying the RESP error code that prefixes its reply.
- * Engine, persistence and command code throw these; the server maps them to
- * replies in one place (`replyForError`). Anything untyped is a bug: it becomes
- * `-ERR internal error` and its stack goes to the log, never to the client.
+ * Engine, persistence and command code throw these; the dispatcher maps them
+ * to replies in one place (`Dispatcher.errorReply`). Anything untyped is a
+ * bug: it becomes `-ERR internal error` and its stack goes to the log, never
+ * to the client.
  */
 export class RespError extends Error {
   /** The first word of the RESP error line, e.g. `ERR`, `WRONGTYPE`. */
@@ -67,4 +68,14 @@ export const SYNTAX = 'syntax error';
  */
 export function oneLine(text: string): string {
   return text.replace(/[\r\n]/g, ' ');
+}
+
+/** The code of an error line (`ERR`, `WRONGTYPE`…): its first word, or all of a one-word line. */
+export function errorCode(line: string): string {
+  return line.slice(0, line.indexOf(' ') >>> 0);
+}
+
+/** An argument as an error quotes it, as Redis does: its first 128 bytes, on one line. */
+export function quotedArg(arg: Buffer): string {
+  return oneLine(arg.toString('latin1').slice(0, 128));
 }

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { safeTimeout } from './guard.js';
 
 /**
  * A loopback peer: 127.0.0.0/8, ::1 (bracketed or not) and IPv4-mapped
@@ -45,6 +46,45 @@ export function protectedModeMessage(howToAuth: string): string {
     + `(${howToAuth}), or disable protected mode (--protected-mode no).`;
 }
 
+/** How often, at most, running out of descriptors on accept is logged. */
+const ACCEPT_ERROR_LOG_MS = 10_000;
+
+/**
+ * A listener's errors after it is bound. Out of descriptors (EMFILE, ENFILE),
+ * accept fails for every connection attempt; libuv drops the pending
+ * connection and the listener keeps serving, so the only thing to do is say
+ * so, once in a while, not once per attempt.
+ */
+function listenerErrorLogger(log: Logger, what: string): (e: NodeJS.ErrnoException) => void {
+  let lastLogged = -Infinity;
+  let dropped = 0;
+  return (e) => {
+    if (e.code !== 'EMFILE' && e.code !== 'ENFILE') { log.error({ err: e }, `${what} listener error`); return; }
+    dropped++;
+    const now = Date.now();
+    if (now - lastLogged < ACCEPT_ERROR_LOG_MS) return;
+    log.warn({ code: e.code, dropped }, `${what}: out of file descriptors, connections dropped on accept (lower maxclients or raise 'ulimit -n')`);
+    lastLogged = now;
+    dropped = 0;
+  };
+}
+
+/** Long enough for a refused client to read why; then its descriptor is freed whether it closed or not. */
+const REFUSAL_LINGER_MS = 1000;
+
+/**
+ * Answer a connection we will not serve with `text` and close it. The close
+ * does not wait for the peer: a client that never closes its side would
+ * otherwise keep the descriptor that maxclients exists to protect.
+ */
+export function refuseConnection(socket: net.Socket, text: string, log: Logger): void {
+  socket.on('error', () => { /* the peer reset: nothing to tell it */ });
+  socket.resume(); // whatever it sends is discarded unread
+  socket.end(text);
+  const linger = safeTimeout(log, 'refused connection linger', REFUSAL_LINGER_MS, () => socket.destroy());
+  socket.once('close', () => clearTimeout(linger));
+}
+
 /**
  * Listen on every bind address with one port. An address prefixed with '-'
  * may be unavailable (skipped, as Redis does). A wildcard IPv6 address is
@@ -74,7 +114,7 @@ export async function listenOnEvery<S extends net.Server>(
     }
     const addr = srv.address();
     if (addr && typeof addr === 'object') bound = addr.port;
-    srv.on('error', (e) => log.error({ err: e }, `${what} listener error`));
+    srv.on('error', listenerErrorLogger(log, what));
     servers.push(srv);
   }
   if (servers.length === 0) throw new Error(`could not listen for ${what} on any bind address (${binds.join(' ')})`);

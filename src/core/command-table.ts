@@ -5,14 +5,63 @@
  * (redis/redis does this from commands/*.json; we keep typed TS objects).
  */
 import { ReplyMap, ReplySet, SimpleString, type Reply } from '../../protocol/reply.js';
-import type { ArgSpec, CommandSpec } from './types.js';
-import { ArgError } from '../errors.js';
+import type { ArgSpec, CommandSpec, CommandStat, Handler } from './types.js';
+import type { Histogram } from './latency.js';
+import { ArgError, quotedArg } from '../errors.js';
+
+/**
+ * A registered spec with what dispatch asks of it on every call worked out
+ * once: its flags as booleans (no `flags.includes` per command), its
+ * subcommands, and slots where the dispatcher keeps the command's counters
+ * and latency histogram so as not to look them up by name each time.
+ */
+export class CommandEntry {
+  readonly write: boolean;
+  readonly noAuth: boolean;
+  readonly loading: boolean;
+  readonly skipMonitor: boolean;
+  readonly noMulti: boolean;
+  /** By lower-case subcommand name; null when the command has none. */
+  readonly subcommands: Map<string, CommandEntry> | null;
+  /** The dispatcher's cache of `stats.commands.get(name)`, valid while `statEpoch` is the dispatcher's. */
+  stat: CommandStat | null = null;
+  statEpoch = -1;
+  /** The dispatcher's cache of the command's latency histogram, the same way. */
+  histogram: Histogram | null = null;
+  histogramEpoch = -1;
+
+  constructor(readonly spec: CommandSpec) {
+    const flags = spec.flags;
+    this.write = flags.includes('write');
+    this.noAuth = flags.includes('no_auth');
+    this.loading = flags.includes('loading');
+    this.skipMonitor = flags.includes('skip_monitor');
+    this.noMulti = flags.includes('no_multi');
+    this.subcommands = spec.subcommands
+      ? new Map(spec.subcommands.map((s) => [s.name.slice(spec.name.length + 1), new CommandEntry(s)]))
+      : null;
+  }
+}
+
+/** Slots of the cache of command names as received (see `find`); a power of two. */
+const NAME_CACHE_SLOTS = 64;
+/** Longer names are not cached: no command name is that long. */
+const NAME_CACHE_MAX = 32;
 
 export class CommandTable {
   private readonly byName = new Map<string, CommandSpec>();
   /** Same specs keyed by the exact bytes clients usually send (upper or lower case), to skip lower-casing. */
   private readonly fast = new Map<string, CommandSpec>();
   private readonly subByParent = new Map<CommandSpec, Map<string, CommandSpec>>();
+  /** Every registered spec's entry, subcommands included. */
+  private readonly entries = new Map<CommandSpec, CommandEntry>();
+  /**
+   * Names as clients sent them (a copy of the bytes) and their entries,
+   * direct-mapped by length and first and last byte: `find` compares a few
+   * bytes instead of making a string of the name and hashing it per command.
+   */
+  private readonly cachedNames: Array<Buffer | null> = new Array<Buffer | null>(NAME_CACHE_SLOTS).fill(null);
+  private readonly cachedEntries: Array<CommandEntry | null> = new Array<CommandEntry | null>(NAME_CACHE_SLOTS).fill(null);
 
   register(specs: readonly CommandSpec[]): void {
     for (const spec of specs) {
@@ -21,10 +70,13 @@ export class CommandTable {
       this.byName.set(spec.name, spec);
       this.fast.set(spec.name, spec);
       this.fast.set(spec.name.toUpperCase(), spec);
+      const entry = new CommandEntry(spec);
+      this.entries.set(spec, entry);
       if (spec.subcommands) {
         const subs = new Map<string, CommandSpec>();
         for (const s of spec.subcommands) subs.set(s.name.slice(spec.name.length + 1), s);
         this.subByParent.set(spec, subs);
+        for (const sub of entry.subcommands!.values()) this.entries.set(sub.spec, sub);
       }
     }
   }
@@ -33,6 +85,39 @@ export class CommandTable {
   lookup(nameArg: Buffer): CommandSpec | undefined {
     const raw = nameArg.toString('latin1');
     return this.fast.get(raw) ?? this.byName.get(raw.toLowerCase());
+  }
+
+  /** `lookup`, as the entry the dispatcher works with; names seen before are matched by their bytes. */
+  find(nameArg: Buffer): CommandEntry | undefined {
+    const n = nameArg.length;
+    if (n === 0 || n > NAME_CACHE_MAX) return this.findUncached(nameArg);
+    const slot = (n * 31 + nameArg[0] * 7 + nameArg[n - 1]) & (NAME_CACHE_SLOTS - 1);
+    const cached = this.cachedNames[slot];
+    if (cached !== null && cached.length === n) {
+      let i = 0;
+      while (i < n && cached[i] === nameArg[i]) i++;
+      if (i === n) return this.cachedEntries[slot]!;
+    }
+    const entry = this.findUncached(nameArg);
+    // Only known names: random ones would just evict them. A copy: the argument is a slice of a received chunk.
+    if (entry) { this.cachedNames[slot] = Buffer.from(nameArg); this.cachedEntries[slot] = entry; }
+    return entry;
+  }
+
+  private findUncached(nameArg: Buffer): CommandEntry | undefined {
+    const spec = this.lookup(nameArg);
+    return spec && this.entries.get(spec);
+  }
+
+  /** The entry of a registered spec (subcommands included). */
+  entryOf(spec: CommandSpec): CommandEntry | undefined {
+    return this.entries.get(spec);
+  }
+
+  /** `subcommand`, as an entry. */
+  findSubcommand(parent: CommandEntry, arg: Buffer | undefined): CommandEntry | undefined {
+    if (!arg || !parent.subcommands) return undefined;
+    return parent.subcommands.get(arg.toString('latin1').toLowerCase());
   }
 
   lookupName(name: string): CommandSpec | undefined {
@@ -131,8 +216,35 @@ export function commandDocs(spec: CommandSpec): Reply {
   return new ReplyMap(entries);
 }
 
-/** `-ERR unknown subcommand 'X'. Try CONFIG HELP.` */
-export function unknownSubcommand(parent: CommandSpec, arg: Buffer): ArgError {
-  const shown = arg.toString('latin1').slice(0, 128).replace(/[\r\n]/g, ' ');
-  return new ArgError(`unknown subcommand '${shown}'. Try ${parent.name.toUpperCase()} HELP.`);
+/** `-ERR unknown subcommand 'X'. Try CONFIG HELP.`; `container` is the command's name (`config`). */
+export function unknownSubcommand(container: string, arg: Buffer): ArgError {
+  return new ArgError(`unknown subcommand '${quotedArg(arg)}'. Try ${container.toUpperCase()} HELP.`);
+}
+
+/**
+ * `-ERR wrong number of arguments for 'config|set' command`: the dispatcher's
+ * arity error, for the counts a spec's arity cannot express (pairs, a maximum).
+ */
+export function wrongArity(name: string): ArgError {
+  return new ArgError(`wrong number of arguments for '${name}' command`);
+}
+
+/** What a container's subcommands share unless one says otherwise. */
+export type SubcommandDefaults = Pick<CommandSpec, 'firstKey' | 'lastKey' | 'step' | 'group' | 'since' | 'flags'>;
+
+export type SubcommandBuilder =
+  (name: string, arity: number, summary: string, handler: Handler, extra?: Partial<CommandSpec>) => CommandSpec;
+
+/**
+ * The specs of one container's subcommands: `sub('get', -3, summary, handler)`
+ * is `config|get` with the container's defaults; `extra` overrides any field.
+ */
+export function subcommandBuilder(container: string, defaults: SubcommandDefaults): SubcommandBuilder {
+  return (name, arity, summary, handler, extra = {}) =>
+    ({ ...defaults, name: `${container}|${name}`, arity, summary, handler, ...extra });
+}
+
+/** A HELP reply as Redis words it: `CONFIG <subcommand> [<arg> …]. Subcommands are:`, then one status line per line. */
+export function helpReply(container: string, lines: readonly string[]): Reply {
+  return [`${container.toUpperCase()} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:`, ...lines].map((s) => new SimpleString(s));
 }

@@ -10,6 +10,7 @@
  * `client-output-buffer-limit` it is closed, as Redis does.
  */
 import type { Socket } from 'node:net';
+import { writeSync } from 'node:fs';
 import { RequestParser, ReplyEncoder, ProtocolError, QueryBufferLimitError } from '../../protocol/index.js';
 import { ErrorReply, type Reply } from '../../protocol/reply.js';
 import type { ClientView } from './types.js';
@@ -79,7 +80,8 @@ export class Connection implements ClientView {
     this.authenticated = !host.passwordRequired();
     this.parser = new RequestParser(parserLimits);
     this.parser.unauthenticated = !this.authenticated;
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.parser.shareCommandNames = true;
+    if (!readIntoSharedBuffer(socket, (chunk) => this.onData(chunk))) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => { /* a reset by the peer: 'close' follows */ });
     socket.on('close', () => { this.closing = true; host.closed(this); });
@@ -105,8 +107,8 @@ export class Connection implements ClientView {
     this.parser.feed(chunk);
     this.runCommands();
     // A partial command left at the end of a large chunk would pin the whole chunk
-    // (up to 64 KB) while the client idles: keep only its own bytes (hardening.md,
-    // slow sender). Only then: small chunks are the parser's own business.
+    // (up to 64 KB) while the client idles: keep only its own bytes (the
+    // slow-sender case). Only then: small chunks are the parser's own business.
     const pending = this.parser.pending;
     if (pending > 0 && chunk.length >= COMPACT_MIN_CHUNK && pending * 2 <= chunk.length) this.parser.compact();
     this.flush();
@@ -115,6 +117,15 @@ export class Connection implements ClientView {
   /** Run every complete command buffered, unless back-pressure or a close stops us. */
   private runCommands(): void {
     const dispatcher = this.host.dispatcher;
+    dispatcher.beginRun();
+    try {
+      this.runEach(dispatcher);
+    } finally {
+      dispatcher.endRun();
+    }
+  }
+
+  private runEach(dispatcher: Dispatcher): void {
     while (!this.closing && !this.closeAfterReply) {
       let argv: Buffer[] | null;
       try {
@@ -123,9 +134,7 @@ export class Connection implements ClientView {
         if (e instanceof QueryBufferLimitError) {
           // Redis closes such a client without a reply, and says so in the log.
           this.host.log.warn({ client: this.addr, limit: e.limit }, 'closing client that reached max query buffer length');
-          this.closeAfterReply = true;
-          this.socket.pause();
-          this.maybeEnd();
+          this.closeWithoutReply();
           return;
         }
         if (e instanceof ProtocolError) {
@@ -140,9 +149,7 @@ export class Connection implements ClientView {
       if (argv === null) return;
       if (isCrossProtocol(argv[0])) {
         this.host.crossProtocolWarning(this);
-        this.closeAfterReply = true;
-        this.socket.pause();
-        this.maybeEnd();
+        this.closeWithoutReply();
         return;
       }
       const reply = dispatcher.dispatch(this, argv);
@@ -209,7 +216,7 @@ export class Connection implements ClientView {
     if (this.encoder.length > 0) {
       const out = this.encoder.take();
       this.host.stats.netOutputBytes += out.length;
-      this.socket.write(out);
+      this.send(out);
       const queued = this.socket.writableLength;
       const limit = this.host.outputLimit();
       if (limit > 0 && queued > limit) {
@@ -221,6 +228,37 @@ export class Connection implements ClientView {
     }
     this.maybeEnd();
     if (this.pausedForOutput && this.inFlight < MAX_IN_FLIGHT / 2 && this.socket.writableLength <= SOFT_OUTPUT_BYTES) this.resumeReading();
+  }
+
+  /**
+   * Hand encoded replies to the socket. While nothing waits in it, they are
+   * written straight to its descriptor, one write(2), as libuv itself would
+   * try first; whatever the kernel does not take then (a full socket buffer,
+   * an error) goes to `socket.write`, which queues it after those bytes and
+   * handles errors as usual. That saves, per write, the Writable bookkeeping,
+   * a WriteWrap and the after-write tick. Never once the socket is destroyed
+   * (its descriptor may already be reused) or ended.
+   */
+  private send(out: Buffer): void {
+    const socket = this.socket;
+    if (this.fd >= 0 && !socket.destroyed && !socket.writableEnded && socket.writableLength === 0) {
+      let n = 0;
+      try {
+        n = writeSync(this.fd, out);
+      } catch {
+        // EAGAIN, EPIPE…: socket.write finds out again and deals with it.
+      }
+      if (n === out.length) return;
+      out = out.subarray(n);
+    }
+    socket.write(out);
+  }
+
+  /** Read nothing more and close once the replies already queued are out (none for this command). */
+  private closeWithoutReply(): void {
+    this.closeAfterReply = true;
+    this.socket.pause();
+    this.maybeEnd();
   }
 
   private maybeEnd(): void {
@@ -248,6 +286,64 @@ export class Connection implements ClientView {
   private onDrain(): void {
     if (this.pausedForOutput && this.inFlight < MAX_IN_FLIGHT / 2) this.resumeReading();
   }
+}
+
+/** What libuv reads into for every connection (see `readIntoSharedBuffer`). */
+const READ_BUFFER_SIZE = 64 * 1024;
+let readBuffer: Buffer | null = null;
+/** Received chunks up to this size are copied out byte by byte: cheaper than a native copy. */
+const SHORT_COPY = 256;
+
+/** The private slots of net.Socket behind the `onread` option of `socket.connect()`. */
+interface UserBufferSlots { readonly buffer: symbol; readonly callback: symbol; readonly generator: symbol }
+/** Found on the first socket: undefined until then, null when this Node has no such slots. */
+let userBufferSlots: UserBufferSlots | null | undefined;
+
+function findUserBufferSlots(socket: Socket): UserBufferSlots | null {
+  let buffer: symbol | undefined, callback: symbol | undefined, generator: symbol | undefined;
+  for (const s of Object.getOwnPropertySymbols(socket)) {
+    if (s.description === 'kBuffer') buffer = s;
+    else if (s.description === 'kBufferCb') callback = s;
+    else if (s.description === 'kBufferGen') generator = s;
+  }
+  return buffer && callback && generator ? { buffer, callback, generator } : null;
+}
+
+interface UserBufferHandle { useUserBuffer?: (buf: Uint8Array) => void }
+
+/**
+ * Receive a socket's bytes the way `net.connect({ onread })` does, which
+ * Node offers for client sockets only: libuv reads straight into one static
+ * buffer shared by every connection, and each read is handed to `onChunk` as a
+ * fresh exact-size copy (pooled when small), so the parser's zero-copy slices
+ * stay valid and a chunk pins only its own bytes, as before. The default path
+ * costs, per read, a 64 KiB allocation then a right-sized copy of it, a
+ * Buffer, and the Readable machinery (push, 'data', a maybeReadMore tick).
+ * pause()/resume(), end of stream, errors and timeouts work as usual: net.Socket
+ * handles its `onread` mode in all of them. No 'data' events are emitted.
+ *
+ * Returns false, changing nothing, where Node does not have that mode
+ * (another version, a socket without a libuv handle): use 'data' then.
+ */
+function readIntoSharedBuffer(socket: Socket, onChunk: (chunk: Buffer) => void): boolean {
+  if (userBufferSlots === undefined) userBufferSlots = findUserBufferSlots(socket);
+  const slots = userBufferSlots;
+  const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
+  if (slots === null || !handle || typeof handle.useUserBuffer !== 'function') return false;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  if (fields[slots.buffer] !== null || fields[slots.callback] !== null || fields[slots.generator] !== null) return false;
+  readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+  const source = readBuffer;
+  fields[slots.buffer] = source;
+  fields[slots.callback] = (nread: number): void => {
+    // The next read overwrites `source`: the chunk must be a copy.
+    const chunk = Buffer.allocUnsafe(nread);
+    if (nread <= SHORT_COPY) for (let i = 0; i < nread; i++) chunk[i] = source[i];
+    else source.copy(chunk, 0, 0, nread);
+    onChunk(chunk);
+  };
+  handle.useUserBuffer(source);
+  return true;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 const SUB = 8;
 const MAX_POW = 40; // 2^40 µs ≈ 12 days: nothing takes longer
+const TWO_POW_31 = 2 ** 31;
 
 export class Histogram {
   readonly counts = new Float64Array(MAX_POW * SUB);
@@ -14,8 +15,15 @@ export class Histogram {
 
   record(usec: number): void {
     const v = usec < 1 ? 1 : usec;
-    const pow = Math.min(MAX_POW - 1, Math.floor(Math.log2(v)));
-    const base = 2 ** pow;
+    let pow: number, base: number;
+    if (v < TWO_POW_31) {
+      // floor(log2(v)) from the integer part's leading zeros: no Math.log2 per command.
+      pow = 31 - Math.clz32(v);
+      base = 1 << pow;
+    } else {
+      pow = Math.min(MAX_POW - 1, Math.floor(Math.log2(v)));
+      base = 2 ** pow;
+    }
     const sub = Math.min(SUB - 1, Math.floor(((v - base) / base) * SUB));
     this.counts[pow * SUB + sub]++;
     this.total++;
@@ -60,9 +68,14 @@ export class LatencyTracker {
 
   record(command: string, usec: number): void {
     if (!this.enabled) return;
+    this.histogram(command).record(usec);
+  }
+
+  /** The command's histogram, created on first use. Held by the dispatcher, so only `reset()` may drop one. */
+  histogram(command: string): Histogram {
     let h = this.byCommand.get(command);
     if (!h) { h = new Histogram(); this.byCommand.set(command, h); }
-    h.record(usec);
+    return h;
   }
 
   reset(): void { this.byCommand.clear(); }

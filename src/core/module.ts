@@ -17,8 +17,13 @@ import type { ClientState, CommandSpec, InfoSection, ServerApi } from './types.j
 
 /** Where write commands go to be made durable (the persistence feature provides one). */
 export interface WriteLog {
-  /** An error to refuse writes with (MISCONF while the disk fails), or null. */
-  refuseWrites(): RespError | null;
+  /**
+   * An error to refuse writes with (MISCONF while the disk fails), or null.
+   * Asked before a write is applied, with the commands its record will hold
+   * (all of them for a transaction): a write the log admits can be logged, so
+   * nothing applied ever needs undoing. Without commands: writes in general.
+   */
+  refuseWrites(commands?: ReadonlyArray<readonly Buffer[]>): RespError | null;
   /**
    * Log commands that changed the dataset, each with its database index, as
    * one atomic record. Returns a promise that settles once the record is
@@ -48,6 +53,8 @@ export interface Feature {
   /** The durable log of writes (at most one feature provides it). */
   writeLog?: WriteLog;
   observe?: CommandObserver;
+  /** Connections this feature holds open besides RESP clients (HTTP): maxclients counts them too. */
+  connections?(): number;
   /** The dataset is not complete until start() resolves: the server answers -LOADING meanwhile. */
   loadsData?: boolean;
   /** After the server listens, in module order (data loads here). */
@@ -64,6 +71,8 @@ export interface StartOptions {
   /** The file system for persistence (tests: a fault-injecting SimulatedFs). */
   fs?: Fs;
   configFile?: string;
+  /** `--repair`: start despite damaged or missing data files, loading what is intact (what is dropped is logged). */
+  repair?: boolean;
 }
 
 /** The server as a feature sees it: the handlers' ServerApi plus the pipeline's entry points. */
@@ -73,10 +82,18 @@ export interface ModuleHost extends ServerApi {
   readonly options: StartOptions;
   /** Run a command line as a client would (HTTP requests go through here). */
   dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
+  /**
+   * Run commands as one transaction (one WAL record; commands on its keys
+   * wait for all of it) in slices that leave the event loop free: a refusal
+   * up front (none ran), or one reply per command. For large batches (HTTP).
+   */
+  runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply>;
   /** Re-apply a logged write (recovery): no auth, loading or disk checks, not logged again. */
   replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
   /** Why writes are refused right now (MISCONF), or null. */
   refuseWrites(): RespError | null;
+  /** Every open connection, RESP clients and the features' (HTTP), as maxclients counts them. */
+  openConnections(): number;
   /** The whole /metrics scrape; `extra` adds the caller's own families. */
   renderMetrics(extra?: (w: MetricsWriter) => void): string;
 }

@@ -4,8 +4,7 @@
  *
  * The rules are Redis's: `string2ll` for integers, strtod with Redis's own checks
  * (no leading space, nothing after the number, no overflow or underflow to zero, no
- * NaN) for doubles, minus what Astronaut refuses outright (hex, inf, nan):
- * spec/hardening.md, "Commands and vectors".
+ * NaN) for doubles, minus what Astronaut refuses outright (hex, inf, nan).
  */
 import { ArgError, NOT_AN_INTEGER } from '../errors.js';
 

@@ -20,8 +20,10 @@ import { DEFAULT_LIMITS } from '../../protocol/index.js';
 import { formatMonitorLine } from './monitor.js';
 import { SimpleString, type Reply } from '../../protocol/reply.js';
 import { VERSION } from '../version.js';
-import { listenOnEvery, protectedModeMessage, protectedModeRefuses } from './access.js';
+import { listenOnEvery, protectedModeMessage, protectedModeRefuses, refuseConnection } from './access.js';
+import { clientsTheLimitAllows, openFilesLimit } from './fd-limit.js';
 import { coreInfoSections } from './info.js';
+import { safeInterval } from './guard.js';
 import { renderMetrics, type MetricsWriter } from './metrics.js';
 import type { RespError } from '../errors.js';
 import type { Feature, FeatureModule, ModuleHost, ShutdownMode, StartOptions } from './module.js';
@@ -54,6 +56,8 @@ export class Server implements ModuleHost, ConnectionHost {
   private nextClientId = 1;
   private lastCrossProtocolWarning = 0;
   private cron: NodeJS.Timeout | null = null;
+  /** The most clients the descriptor limit allows (null: unknown), measured once at start. */
+  private clientsAllowed: number | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, readonly options: StartOptions = {}, private readonly exitOnShutdown = false) {
@@ -89,12 +93,12 @@ export class Server implements ModuleHost, ConnectionHost {
 
   /** Listen on every bind address with one port (0 picks a free one). */
   async listen(): Promise<void> {
+    this.fitMaxclients();
     const make = () => net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: this.config['tcp-keepalive'] * 1000 }, (s) => this.accept(s));
     const { servers, port } = await listenOnEvery(this.config.bind, this.config.port, make, this.log, 'RESP');
     this.listeners.push(...servers);
     this.port = port;
-    this.cron = setInterval(() => this.clientsCron(), 1000);
-    this.cron.unref();
+    this.cron = safeInterval(this.log, 'clientsCron', 1000, () => this.clientsCron());
   }
 
   /** Run the features' start steps in module order; -LOADING until the data-loading ones finish. */
@@ -107,16 +111,38 @@ export class Server implements ModuleHost, ConnectionHost {
     }
   }
 
+  /**
+   * Lower maxclients to what the descriptor limit allows, with Redis's
+   * warning, rather than meet EMFILE later on accept, on the WAL, everywhere.
+   */
+  private fitMaxclients(): void {
+    const limit = openFilesLimit();
+    const allowed = clientsTheLimitAllows(limit);
+    this.clientsAllowed = allowed;
+    if (allowed === null || this.config.maxclients <= allowed) return;
+    this.log.warn({ requested: this.config.maxclients, maxclients: allowed, openFilesLimit: limit },
+      `You requested maxclients of ${this.config.maxclients}, more than the open files limit (${limit}) leaves room for. `
+      + `maxclients has been reduced to ${allowed} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.`);
+    this.config.maxclients = allowed;
+  }
+
+  /** Every open connection as maxclients counts them: RESP clients and the features' (HTTP). */
+  openConnections(): number {
+    let n = this.connections.size;
+    for (const { feature } of this.features) n += feature.connections?.() ?? 0;
+    return n;
+  }
+
   private accept(socket: net.Socket): void {
     this.stats.connectionsReceived++;
-    if (this.connections.size >= this.config.maxclients) {
+    if (this.openConnections() >= this.config.maxclients) {
       this.stats.rejectedConnections++;
-      socket.end('-ERR max number of clients reached\r\n');
+      refuseConnection(socket, '-ERR max number of clients reached\r\n', this.log);
       return;
     }
     if (protectedModeRefuses(this.config, socket.remoteAddress)) {
       this.stats.rejectedConnections++;
-      socket.end(PROTECTED_MODE_DENIAL);
+      refuseConnection(socket, PROTECTED_MODE_DENIAL, this.log);
       return;
     }
     socket.setNoDelay(true);
@@ -151,6 +177,7 @@ export class Server implements ModuleHost, ConnectionHost {
 
   dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.dispatch(client, argv); }
   replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.replay(client, argv); }
+  runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply> { return this.dispatcher.runBatch(client, queued); }
   refuseWrites(): RespError | null { return this.dispatcher.refuseWrites(); }
 
   renderMetrics(extra?: (w: MetricsWriter) => void): string {
@@ -214,6 +241,12 @@ export class Server implements ModuleHost, ConnectionHost {
         for (const c of this.connections.values()) c.setLimits({ maxBulkLen: this.config['proto-max-bulk-len'], queryBufferLimit: this.config['client-query-buffer-limit'] });
         break;
       case 'loglevel': this.log.level = pinoLevel(this.config.loglevel); break;
+      case 'maxclients':
+        if (this.clientsAllowed !== null && this.config.maxclients > this.clientsAllowed) {
+          this.log.warn({ requested: this.config.maxclients, maxclients: this.clientsAllowed }, 'maxclients is more than the open files limit leaves room for: reduced');
+          this.config.maxclients = this.clientsAllowed;
+        }
+        break;
       case 'latency-tracking': this.latency.enabled = this.config['latency-tracking']; break;
       default: break;
     }
@@ -247,7 +280,7 @@ export class Server implements ModuleHost, ConnectionHost {
         try { await feature.stop(mode); } catch (e) { this.log.error({ err: e, module: name }, 'shutdown step failed'); }
       }
       for (const c of this.connections.values()) c.kill();
-      for (const [, , v] of this.keyspace.all()) v.dispose();
+      for (const [, , v] of this.keyspace.objects()) void v.dispose();
       this.log.info('ready to exit, bye bye');
       if (this.exitOnShutdown) { this.log.flush?.(); process.exit(0); }
     })();

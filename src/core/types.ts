@@ -146,4 +146,10 @@ export interface Ctx {
    * successful write command is logged as received.
    */
   propagate?: Buffer[][] | null;
+  /**
+   * Set while recovery re-applies a logged write: checks that only guard new
+   * input (payload nesting) are skipped, so data an older version accepted
+   * is not dropped on restart.
+   */
+  readonly replaying?: boolean;
 }

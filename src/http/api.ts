@@ -6,15 +6,20 @@
  * same INFO commandstats and SLOWLOG entries. This file only translates JSON
  * to arguments and replies back to JSON.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorReply, ReplyMap, Double, type Reply } from '../../protocol/reply.js';
 import type { ClientState } from '../core/types.js';
+import { errorCode } from '../errors.js';
 import { replyToJson, type Json } from './json-reply.js';
+import { MAX_PAYLOAD_DEPTH, jsonTextDepth, jsonValueDepth, tooDeepMessage } from '../core/json-depth.js';
 
 /** What the routes need from the server. */
 export interface ApiHost {
   readonly loading: boolean;
   /** Run one command line as `client` (never throws; errors are ErrorReply). */
   dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
+  /** Run command lines as one transaction, in slices that leave the event loop free (never throws). */
+  runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply>;
   /** The -MISCONF line writes are refused with, or null while the disk is fine. */
   writeRefusal(): string | null;
   /** Prometheus text for /metrics. */
@@ -29,12 +34,11 @@ export class HttpError extends Error {
     super(line);
   }
 
-  get code(): string { return this.line.slice(0, this.line.indexOf(' ') >>> 0); }
+  get code(): string { return errorCode(this.line); }
 
   /** A RESP error line with the status that fits its code. */
   static fromLine(line: string): HttpError {
-    const code = line.slice(0, line.indexOf(' ') >>> 0);
-    switch (code) {
+    switch (errorCode(line)) {
       case 'ERR': return new HttpError(line === 'ERR internal error' ? 500 : 400, line);
       case 'WRONGTYPE': return new HttpError(409, line);
       case 'NOAUTH': case 'WRONGPASS': return new HttpError(401, line);
@@ -63,6 +67,12 @@ export interface ApiResponse {
   body: Json | string;
   contentType?: string;
   headers?: Record<string, string>;
+  /**
+   * The body holds a stored payload nested deeper than MAX_PAYLOAD_DEPTH (one
+   * an older version accepted): sent with a serialiser that does not recurse,
+   * slower than JSON.stringify, which overflows its stack on it.
+   */
+  deep?: boolean;
 }
 
 export interface Route {
@@ -122,7 +132,9 @@ function vectorBlob(v: unknown, field: string): Buffer {
   for (let i = 0; i < v.length; i++) {
     const x = v[i];
     if (typeof x !== 'number' || !Number.isFinite(Math.fround(x))) {
-      throw HttpError.bad(`invalid vector value '${String(JSON.stringify(x)).slice(0, 64)}' at position ${i}: not a finite float32 number`);
+      // Not JSON.stringify(x): x may be an array nested deeply enough to overflow it.
+      const what = x !== null && typeof x === 'object' ? (Array.isArray(x) ? '[…]' : '{…}') : String(JSON.stringify(x)).slice(0, 64);
+      throw HttpError.bad(`invalid vector value '${what}' at position ${i}: not a finite float32 number`);
     }
     f[i] = x;
   }
@@ -133,10 +145,15 @@ function payloadArg(v: unknown): Buffer | undefined {
   if (v === undefined) return undefined;
   if (v === null) return Buffer.alloc(0); // PAYLOAD "": remove it
   if (typeof v !== 'object' || Array.isArray(v)) throw HttpError.bad('payload must be a JSON object');
+  // Checked on the parsed value, before JSON.stringify recurses into it; VEC.ADD checks the text again.
+  if (jsonValueDepth(v, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) throw HttpError.bad(tooDeepMessage('payload'));
   return Buffer.from(JSON.stringify(v));
 }
 
 const b = (s: string) => Buffer.from(s, 'utf8');
+
+/** Work between two yields to the event loop while a large request is checked, ms. */
+const SLICE_MS = 10;
 
 /** Run a command line; an error reply becomes an HttpError. */
 async function run(host: ApiHost, client: ClientState, argv: Buffer[]): Promise<Reply> {
@@ -145,11 +162,17 @@ async function run(host: ApiHost, client: ClientState, argv: Buffer[]): Promise<
   return r;
 }
 
-function parsePayload(r: Reply): Json {
-  if (r === null) return null;
-  const s = Buffer.isBuffer(r) ? r.toString('utf8') : typeof r === 'string' ? r : null;
-  if (s === null) return replyToJson(r);
-  try { return JSON.parse(s) as Json; } catch { return s; }
+/** Stored payloads as JSON values, noting whether any nests deeper than JSON.stringify is trusted with. */
+class PayloadReader {
+  deep = false;
+
+  read(r: Reply): Json {
+    if (r === null) return null;
+    const s = Buffer.isBuffer(r) ? r.toString('utf8') : typeof r === 'string' ? r : null;
+    if (s === null) return replyToJson(r);
+    if (jsonTextDepth(s, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) this.deep = true;
+    try { return JSON.parse(s) as Json; } catch { return s; }
+  }
 }
 
 // ---- routes ----
@@ -166,45 +189,51 @@ function point(o: unknown, where: string): Point {
   }
 }
 
+// Shared by every command line built here: nothing downstream writes into an argument.
+const VEC_ADD = b('VEC.ADD'), FP32 = b('FP32'), PAYLOAD = b('PAYLOAD');
+
 function addArgv(key: Buffer, p: Point): Buffer[] {
-  const argv: Buffer[] = [b('VEC.ADD'), key, b(p.id), b('FP32'), p.vector];
-  if (p.payload !== undefined) argv.push(b('PAYLOAD'), p.payload);
+  const argv: Buffer[] = [VEC_ADD, key, b(p.id), FP32, p.vector];
+  if (p.payload !== undefined) argv.push(PAYLOAD, p.payload);
   return argv;
 }
 
 async function insert(host: ApiHost, req: ApiRequest): Promise<ApiResponse> {
   const o = asObject(await req.body(), ['key', 'id', 'vector', 'payload', 'points']);
   const key = b(text(o, 'key', DEFAULT_KEY));
-  let points: Point[];
-  if (o.points !== undefined) {
-    if (o.id !== undefined || o.vector !== undefined || o.payload !== undefined) throw HttpError.bad("give either 'points' or one point's 'id', 'vector' and 'payload', not both");
-    if (!Array.isArray(o.points) || o.points.length === 0) throw HttpError.bad("'points' must be a non-empty array of {id, vector, payload}");
-    points = o.points.map((p, i) => point(p, `points[${i}]`));
-  } else {
-    points = [point({ id: o.id, vector: o.vector, payload: o.payload }, '')];
-  }
-  if (points.length === 1) {
-    const r = await run(host, req.client, addArgv(key, points[0]));
+  if (o.points === undefined) {
+    const r = await run(host, req.client, addArgv(key, point({ id: o.id, vector: o.vector, payload: o.payload }, '')));
     return ok({ added: r === 1 ? 1 : 0, updated: r === 1 ? 0 : 1 });
   }
-  return insertBatch(host, req.client, key, points);
+  if (o.id !== undefined || o.vector !== undefined || o.payload !== undefined) throw HttpError.bad("give either 'points' or one point's 'id', 'vector' and 'payload', not both");
+  if (!Array.isArray(o.points) || o.points.length === 0) throw HttpError.bad("'points' must be a non-empty array of {id, vector, payload}");
+  const ids: string[] = [];
+  const commands: Buffer[][] = [];
+  // In slices, as the body was parsed: checking 100 000 points holds the loop longer than one turn should.
+  let sliceStart = performance.now();
+  for (let i = 0; i < o.points.length; i++) {
+    const p = point(o.points[i], `points[${i}]`);
+    ids.push(p.id);
+    commands.push(addArgv(key, p));
+    if (performance.now() - sliceStart >= SLICE_MS) { await nextTurn(); sliceStart = performance.now(); }
+  }
+  if (commands.length === 1) {
+    const r = await run(host, req.client, commands[0]);
+    return ok({ added: r === 1 ? 1 : 0, updated: r === 1 ? 0 : 1 });
+  }
+  return insertBatch(host, req.client, ids, commands);
 }
 
 /**
- * A batch is MULTI, one VEC.ADD per point, EXEC: one WAL record, so a crash
- * keeps all of it or none. As with EXEC, a point the command refuses (a zero
- * vector under COSINE…) does not stop the others; it is reported.
+ * A batch is one VEC.ADD per point run as one transaction: one WAL record, so
+ * a crash keeps all of it or none, and commands on its key wait for all of it.
+ * It runs in slices (runBatch) so that 100 000 points do not hold the event
+ * loop for seconds. As with EXEC, a point the command refuses (a zero vector under
+ * COSINE…) does not stop the others; it is reported.
  */
-async function insertBatch(host: ApiHost, client: ClientState, key: Buffer, points: Point[]): Promise<ApiResponse> {
-  const queued: Array<Reply | Promise<Reply>> = [host.dispatch(client, [b('MULTI')])];
-  // No await until EXEC is dispatched: nothing else may run in between.
-  for (const p of points) queued.push(host.dispatch(client, addArgv(key, p)));
-  const refused = queued.find((r): r is ErrorReply => r instanceof ErrorReply);
-  if (refused) {
-    if (client.multi) await host.dispatch(client, [b('DISCARD')]);
-    throw HttpError.fromLine(refused.line);
-  }
-  const replies = await run(host, client, [b('EXEC')]);
+async function insertBatch(host: ApiHost, client: ClientState, ids: string[], commands: Buffer[][]): Promise<ApiResponse> {
+  const replies = await host.runBatch(client, commands);
+  if (replies instanceof ErrorReply) throw HttpError.fromLine(replies.line);
   if (!Array.isArray(replies)) throw HttpError.fromLine('ERR internal error');
   let added = 0, updated = 0;
   const failed: Json[] = [];
@@ -212,7 +241,7 @@ async function insertBatch(host: ApiHost, client: ClientState, key: Buffer, poin
   (replies as Reply[]).forEach((r, i) => {
     if (r instanceof ErrorReply) {
       first ??= HttpError.fromLine(r.line);
-      failed.push({ index: i, id: points[i].id, error: r.line });
+      failed.push({ index: i, id: ids[i], error: r.line });
     } else if (r === 1) added++;
     else updated++;
   });
@@ -241,17 +270,18 @@ async function search(host: ApiHost, req: ApiRequest): Promise<ApiResponse> {
   if (flag(o, 'exact')) argv.push(b('EXACT'));
   const r = await run(host, req.client, argv);
   const results: Json[] = [];
+  const payloads = new PayloadReader();
   // RESP3: a map id → score, or id → [score, payload].
   if (r instanceof ReplyMap) {
     for (const [id, v] of r.entries) {
       const pair = Array.isArray(v) ? (v as Reply[]) : [v];
       const score = pair[0] instanceof Double ? pair[0].value : Number(replyToJson(pair[0]));
       const hit: { [k: string]: Json } = { id: replyToJson(id), score };
-      if (withPayload) hit.payload = parsePayload(pair[1] ?? null);
+      if (withPayload) hit.payload = payloads.read(pair[1] ?? null);
       results.push(hit);
     }
   }
-  return ok({ results });
+  return { status: 200, body: { results }, deep: payloads.deep };
 }
 
 async function createSet(host: ApiHost, req: ApiRequest): Promise<ApiResponse> {
@@ -276,6 +306,8 @@ async function setInfo(host: ApiHost, client: ClientState, key: string): Promise
   const info = replyToJson(r) as { [k: string]: Json };
   return { key, ...info };
 }
+
+const noPoint = (key: string, id: string) => new HttpError(404, `ERR no point '${id}' in set '${key}'`);
 
 export function routes(host: ApiHost): Route[] {
   return [
@@ -306,10 +338,11 @@ export function routes(host: ApiHost): Route[] {
       handle: async (req) => {
         const [key, id] = req.params;
         const r = await run(host, req.client, [b('VEC.GET'), b(key), b(id)]);
-        if (r === null) throw new HttpError(404, `ERR no point '${id}' in set '${key}'`);
+        if (r === null) throw noPoint(key, id);
         const v = replyToJson(r) as { vector: Json; payload: Json };
-        const payload = r instanceof ReplyMap ? parsePayload(r.entries.find(([k]) => k === 'payload')?.[1] ?? null) : v.payload;
-        return ok({ id, vector: v.vector, payload });
+        const payloads = new PayloadReader();
+        const payload = r instanceof ReplyMap ? payloads.read(r.entries.find(([k]) => k === 'payload')?.[1] ?? null) : v.payload;
+        return { status: 200, body: { id, vector: v.vector, payload }, deep: payloads.deep };
       },
     },
     {
@@ -317,7 +350,7 @@ export function routes(host: ApiHost): Route[] {
       handle: async (req) => {
         const [key, id] = req.params;
         const r = await run(host, req.client, [b('VEC.DEL'), b(key), b(id)]);
-        if (r !== 1) throw new HttpError(404, `ERR no point '${id}' in set '${key}'`);
+        if (r !== 1) throw noPoint(key, id);
         return ok({ deleted: 1 });
       },
     },

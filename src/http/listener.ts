@@ -9,23 +9,38 @@
  * than the routes themselves.
  */
 import http from 'node:http';
+import type { Socket } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ClientState } from '../core/types.js';
 import { NoAuthError, WrongPassError } from '../errors.js';
-import { listenOnEvery, passwordMatches, protectedModeMessage, protectedModeRefuses } from '../core/access.js';
+import { safeTimeout } from '../core/guard.js';
+import { listenOnEvery, passwordMatches, protectedModeMessage, protectedModeRefuses, refuseConnection } from '../core/access.js';
 import { HttpError, matchRoute, type ApiResponse, type Route } from './api.js';
-import type { Json } from './json-reply.js';
+import { toJsonText, type Json } from './json-reply.js';
+import { JsonBodyError, parseJsonInSlices } from './json-body.js';
 
 export interface ListenerHost {
   readonly config: Config;
   readonly log: Logger;
+  /** Every open connection, RESP and HTTP, as maxclients counts them. */
+  openConnections(): number;
 }
 
 const PROTECTED = protectedModeMessage('requirepass, then send "Authorization: Bearer <password>"');
 
 /** How long a shutdown waits for requests in flight before closing their connections. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * How often node:http checks its request and header timeouts. Its default,
+ * 30 s, lets a slow sender outlive `http-request-timeout` by that much.
+ */
+const TIMEOUT_CHECK_MS = 1000;
+
+const TOO_MANY = JSON.stringify({ error: 'ERR max number of clients reached', code: 'ERR' }) + '\n';
+const TOO_MANY_RESPONSE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n'
+  + `retry-after: 1\r\ncontent-length: ${Buffer.byteLength(TOO_MANY)}\r\n\r\n${TOO_MANY}`;
 
 /** null when the request may proceed; otherwise the 401 to answer. */
 export function checkAuthorization(header: string | undefined, password: string): HttpError | null {
@@ -63,6 +78,10 @@ export class HttpFront {
   /** Requests answered, by `route\tmethod\tstatus`. */
   readonly requests = new Map<string, number>();
   private readonly servers: http.Server[] = [];
+  /** Connections open on every HTTP listener: they count against maxclients with the RESP clients. */
+  private open = 0;
+  /** Connections answered 503 at accept: requests the HTTP parser still reads from them are not served. */
+  private readonly refused = new WeakSet<Socket>();
 
   constructor(private readonly host: ListenerHost, private readonly routes: readonly Route[]) {}
 
@@ -70,9 +89,15 @@ export class HttpFront {
   async listen(port: number, binds: readonly string[], metricsOnly: boolean): Promise<number> {
     const routes = metricsOnly ? this.routes.filter((r) => r.name === '/metrics') : this.routes;
     const make = () => {
-      const srv = http.createServer((req, res) => { void this.serve(routes, req, res); });
+      const srv = http.createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS }, (req, res) => {
+        if (this.refused.has(req.socket)) { req.socket.destroy(); return; }
+        void this.serve(routes, req, res);
+      });
+      this.applyTimeouts(srv);
+      srv.on('connection', (socket: Socket) => this.admitConnection(socket));
       // Refuse an oversized upload before the client sends it (curl sends Expect: 100-continue past 1 MB).
       srv.on('checkContinue', (req, res) => {
+        if (this.refused.has(req.socket)) { req.socket.destroy(); return; }
         const tooBig = this.declaredTooBig(req);
         if (tooBig) { this.count('-', req.method ?? '', tooBig.status); this.send(res, errorResponse(tooBig)); return; }
         res.writeContinue();
@@ -85,6 +110,40 @@ export class HttpFront {
     return bound;
   }
 
+  /** HTTP connections open now. */
+  get connectionCount(): number { return this.open; }
+
+  /**
+   * Count a new connection, or refuse it past maxclients (RESP and HTTP
+   * together): every connection holds a descriptor, and running out of them
+   * fails far more than this one request.
+   */
+  private admitConnection(socket: Socket): void {
+    if (this.host.openConnections() >= this.host.config.maxclients) {
+      this.refused.add(socket);
+      refuseConnection(socket, TOO_MANY_RESPONSE, this.host.log);
+      return;
+    }
+    this.open++;
+    socket.once('close', () => { this.open--; });
+  }
+
+  /**
+   * A request, headers and body, must arrive within http-request-timeout
+   * (node:http's default lets a slow sender hold a connection for 300 s).
+   * Idle keep-alive connections close after node's keepAliveTimeout (5 s).
+   */
+  private applyTimeouts(srv: http.Server): void {
+    const ms = this.host.config['http-request-timeout'] * 1000;
+    srv.requestTimeout = ms;
+    srv.headersTimeout = ms;
+  }
+
+  /** CONFIG SET http-request-timeout: applies to requests from now on. */
+  timeoutsChanged(): void {
+    for (const srv of this.servers) this.applyTimeouts(srv);
+  }
+
   get addresses(): string[] {
     return this.servers.map((s) => { const a = s.address(); return a && typeof a === 'object' ? `${a.address}:${a.port}` : String(a); });
   }
@@ -92,8 +151,7 @@ export class HttpFront {
   /** Stop accepting; let requests in flight finish (briefly), then close what is left. */
   async close(): Promise<void> {
     await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => srv.closeAllConnections(), CLOSE_GRACE_MS);
-      timer.unref();
+      const timer = safeTimeout(this.host.log, 'HTTP close grace', CLOSE_GRACE_MS, () => srv.closeAllConnections());
       srv.close(() => { clearTimeout(timer); resolve(); });
       srv.closeIdleConnections();
     })));
@@ -137,7 +195,14 @@ export class HttpFront {
       }
     }
     this.count(routeName, method, response.status);
-    this.send(res, response);
+    try {
+      this.send(res, response);
+    } catch (e) {
+      // serve() runs detached (`void`): anything thrown here would be an unhandled rejection, which ends the process.
+      this.host.log.error({ err: e, method, url: req.url }, 'HTTP response could not be sent');
+      if (!res.headersSent) this.send(res, errorResponse(new HttpError(500, 'ERR internal error')));
+      else res.destroy();
+    }
     const ms = Math.round((performance.now() - started) * 1000) / 1000;
     if (response.status >= 500) this.host.log.warn({ method, route: routeName, status: response.status, ms }, 'HTTP request failed');
     else this.host.log.debug({ method, route: routeName, status: response.status, ms }, 'HTTP request');
@@ -163,24 +228,37 @@ export class HttpFront {
     };
   }
 
-  private readJson(req: http.IncomingMessage): Promise<unknown> {
+  private async readJson(req: http.IncomingMessage): Promise<unknown> {
+    const text = await this.readText(req);
+    if (!/\S/.test(text)) throw HttpError.bad('request body must be a JSON object');
+    try {
+      // In slices: a 16 MB body in one JSON.parse holds the event loop for a third of a second.
+      return await parseJsonInSlices(text);
+    } catch (e) {
+      if (e instanceof JsonBodyError) throw HttpError.bad(`request body is not valid JSON: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** The body as text, decoded chunk by chunk as it arrives rather than all at once at the end. */
+  private readText(req: http.IncomingMessage): Promise<string> {
     const limit = this.host.config['http-max-body-bytes'];
     return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
+      const decoder = new StringDecoder('utf8');
+      const parts: string[] = [];
       let size = 0;
       let settled = false;
       req.on('data', (chunk: Buffer) => {
         if (settled) return;
         size += chunk.length;
         if (size > limit) { settled = true; reject(tooLarge(limit)); return; }
-        chunks.push(chunk);
+        parts.push(decoder.write(chunk));
       });
       req.on('end', () => {
         if (settled) return;
         settled = true;
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (text.trim() === '') { reject(HttpError.bad('request body must be a JSON object')); return; }
-        try { resolve(JSON.parse(text)); } catch (e) { reject(HttpError.bad(`request body is not valid JSON: ${(e as Error).message}`)); }
+        parts.push(decoder.end());
+        resolve(parts.join(''));
       });
       req.on('error', (e) => { if (!settled) { settled = true; reject(HttpError.bad(`reading the request body failed: ${e.message}`)); } });
     });
@@ -188,7 +266,9 @@ export class HttpFront {
 
   private send(res: http.ServerResponse, r: ApiResponse): void {
     if (res.headersSent) return;
-    const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body) + '\n';
+    // JSON.stringify recurses: fine for what the routes build, which nests a few levels around
+    // payloads of at most MAX_PAYLOAD_DEPTH, but not for an older, deeper payload.
+    const text = typeof r.body === 'string' ? r.body : (r.deep ? toJsonText(r.body) : JSON.stringify(r.body)) + '\n';
     res.writeHead(r.status, {
       'content-type': r.contentType ?? 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(text),

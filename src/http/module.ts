@@ -33,6 +33,7 @@ export const httpModule: FeatureModule = {
     const api: ApiHost = {
       get loading() { return host.loading; },
       dispatch: (client, argv) => host.dispatch(client, argv),
+      runBatch: (client, queued) => host.runBatch(client, queued),
       writeRefusal: () => host.refuseWrites()?.line() ?? null,
       metrics: () => host.renderMetrics((w) => requestCounters(front, w)),
       openapi: () => (doc ??= openapiDocument(host.version)),
@@ -52,6 +53,8 @@ export const httpModule: FeatureModule = {
         }
       },
       stop: () => front.close(),
+      connections: () => front.connectionCount,
+      onConfig: { 'http-request-timeout': () => front.timeoutsChanged() },
     };
   },
 };

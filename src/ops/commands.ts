@@ -8,12 +8,13 @@
  */
 import v8 from 'node:v8';
 import { Double, OK, ReplyMap, SimpleString, Verbatim, type Reply } from '../../protocol/reply.js';
-import { ArgError, SYNTAX } from '../errors.js';
+import { ArgError, NOT_AN_INTEGER, NOT_A_FLOAT, SYNTAX } from '../errors.js';
 import { keyOf } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { isKeyword, parseFiniteDouble, parseInteger } from '../core/numbers.js';
 import type { CommandSpec, Ctx, InfoSection } from '../core/types.js';
 import { isLoopback } from '../core/access.js';
+import { helpReply, subcommandBuilder, unknownSubcommand, wrongArity } from '../core/command-table.js';
 
 /** What SLOWLOG reads. */
 export interface SlowLogSource {
@@ -43,18 +44,15 @@ export interface OpsState {
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '2.2.12' } as const;
 const ADMIN = ['admin', 'noscript', 'loading', 'stale'] as const;
 
-const lines = (text: string[]): Reply => text.map((s) => new SimpleString(s));
-
 // ---- SLOWLOG ----
 
 function slowlogCommand(state: OpsState): CommandSpec {
-  const sub = (name: string, arity: number, summary: string, handler: CommandSpec['handler'], extra: Partial<CommandSpec> = {}): CommandSpec =>
-    ({ ...base, name: `slowlog|${name}`, arity, flags: ADMIN, summary, handler, ...extra });
+  const sub = subcommandBuilder('slowlog', { ...base, flags: ADMIN });
   return {
     ...base, name: 'slowlog', arity: -2, flags: [], summary: 'A container for slow log commands.',
     subcommands: [
       sub('get', -2, 'Returns the slow log\'s entries.', (_ctx, argv) => {
-        if (argv.length > 3) throw new ArgError(`wrong number of arguments for 'slowlog|get' command`);
+        if (argv.length > 3) throw wrongArity('slowlog|get');
         let count = 10;
         if (argv.length === 3) {
           let n: number;
@@ -66,8 +64,7 @@ function slowlogCommand(state: OpsState): CommandSpec {
       }, { arguments: [{ name: 'count', type: 'integer', optional: true }] }),
       sub('len', 2, 'Returns the number of entries in the slow log.', () => state.slowlog.entries.length),
       sub('reset', 2, 'Clears all entries from the slow log.', () => { state.slowlog.reset(); return OK; }),
-      sub('help', 2, 'Show helpful text about the different subcommands', () => lines([
-        'SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+      sub('help', 2, 'Show helpful text about the different subcommands', () => helpReply('slowlog', [
         'GET [<count>]',
         '    Return top <count> entries from the slowlog (default: 10, -1 mean all).',
         '    Entries are made of:',
@@ -125,8 +122,7 @@ function latencyDoctor(ctx: Ctx, state: OpsState): string {
 }
 
 function latencyCommand(state: OpsState): CommandSpec {
-  const sub = (name: string, arity: number, summary: string, handler: CommandSpec['handler'], extra: Partial<CommandSpec> = {}): CommandSpec =>
-    ({ ...base, name: `latency|${name}`, arity, flags: ADMIN, since: '2.8.13', summary, handler, ...extra });
+  const sub = subcommandBuilder('latency', { ...base, flags: ADMIN, since: '2.8.13' });
   return {
     ...base, name: 'latency', arity: -2, flags: [], since: '2.8.13', summary: 'A container for latency diagnostics commands.',
     subcommands: [
@@ -149,8 +145,7 @@ function latencyCommand(state: OpsState): CommandSpec {
         }
         return new ReplyMap(out);
       }, { since: '7.0.0', arguments: [{ name: 'command', type: 'string', optional: true, multiple: true }] }),
-      sub('help', 2, 'Returns helpful text about the different subcommands.', () => lines([
-        'LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+      sub('help', 2, 'Returns helpful text about the different subcommands.', () => helpReply('latency', [
         'DOCTOR',
         '    Return a human readable latency analysis report.',
         'HISTORY <event>',
@@ -184,7 +179,7 @@ function memoryStats(ctx: Ctx, state: OpsState): Reply {
   const used = num('used_memory'), peak = num('used_memory_peak'), rss = num('used_memory_rss'), dataset = num('used_memory_dataset');
   const keys = ctx.server.keyspace.totalKeys();
   let vectors = 0;
-  for (const [, , v] of ctx.server.keyspace.all()) if (v instanceof VectorSet) vectors += v.memoryUsage();
+  for (const [, , v] of ctx.server.keyspace.objects()) if (v instanceof VectorSet) vectors += v.usedBytes();
   let clients = 0;
   for (const c of ctx.server.clients()) clients += c.inputBytes + c.outputBytes;
   const overhead = Math.max(0, used - dataset);
@@ -226,8 +221,7 @@ function memoryDoctor(ctx: Ctx): string {
 }
 
 function memoryCommand(state: OpsState): CommandSpec {
-  const sub = (name: string, arity: number, summary: string, handler: CommandSpec['handler'], extra: Partial<CommandSpec> = {}): CommandSpec =>
-    ({ ...base, name: `memory|${name}`, arity, flags: ['readonly'], since: '4.0.0', summary, handler, ...extra });
+  const sub = subcommandBuilder('memory', { ...base, flags: ['readonly'], since: '4.0.0' });
   return {
     ...base, name: 'memory', arity: -2, flags: [], since: '4.0.0', summary: 'A container for memory diagnostics commands.',
     subcommands: [
@@ -236,12 +230,12 @@ function memoryCommand(state: OpsState): CommandSpec {
           // SAMPLES is accepted for compatibility: our sizes are computed, not sampled.
           if (isKeyword(argv[i], 'SAMPLES') && i + 1 < argv.length) {
             let n: number;
-            try { n = parseInteger(argv[++i]); } catch { throw new ArgError('value is not an integer or out of range'); }
+            try { n = parseInteger(argv[++i]); } catch { throw new ArgError(NOT_AN_INTEGER); }
             if (n < 0) throw new ArgError(SYNTAX);
           } else throw new ArgError(SYNTAX);
         }
         const v = ctx.db.peek(keyOf(argv[2]));
-        return v ? v.memoryUsage() + argv[2].length : null;
+        return v ? v.usedBytes() + argv[2].length : null;
       }, { firstKey: 2, lastKey: 2, step: 1, arguments: [{ name: 'key', type: 'key' }, { name: 'count', type: 'integer', token: 'SAMPLES', optional: true }] }),
       sub('stats', 2, 'Returns details about memory usage.', (ctx) => memoryStats(ctx, state)),
       sub('doctor', 2, 'Outputs a memory problems report.', (ctx) => new Verbatim('txt', memoryDoctor(ctx))),
@@ -252,8 +246,7 @@ function memoryCommand(state: OpsState): CommandSpec {
         return OK;
       }),
       sub('malloc-stats', 2, 'Returns the allocator statistics.', () => new Verbatim('txt', 'Stats not supported for the current allocator\n')),
-      sub('help', 2, 'Returns helpful text about the different subcommands.', () => lines([
-        'MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+      sub('help', 2, 'Returns helpful text about the different subcommands.', () => helpReply('memory', [
         'DOCTOR',
         '    Return memory problems reports.',
         'MALLOC-STATS',
@@ -281,11 +274,10 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
   const mode = ctx.server.config['enable-debug-command'];
   if (mode === 'no' || (mode === 'local' && !isLoopback(ctx.client.addr))) throw new ArgError(DEBUG_REFUSED);
   const sub = argv[1].toString().toLowerCase();
-  const want = (n: number) => { if (argv.length !== n) throw new ArgError(`wrong number of arguments for 'debug|${sub}' command`); };
+  const want = (n: number) => { if (argv.length !== n) throw wrongArity(`debug|${sub}`); };
   switch (sub) {
     case 'help':
-      return lines([
-        'DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+      return helpReply('debug', [
         'JMAP',
         '    Return the heap statistics of the JavaScript engine (V8), like a JVM\'s jmap -heap.',
         'LOG <message>',
@@ -300,7 +292,7 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
     case 'sleep': {
       want(3);
       const seconds = parseFiniteDouble(argv[2]);
-      if (!(seconds >= 0)) throw new ArgError('value is not a valid float');
+      if (!(seconds >= 0)) throw new ArgError(NOT_A_FLOAT);
       // Redis's DEBUG SLEEP stops the whole server; so does this (the event loop waits).
       if (seconds > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, seconds * 1000);
       return OK;
@@ -315,7 +307,7 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
       if (!v) throw new ArgError('no such key');
       const encoding = v instanceof VectorSet ? `hnsw-${v.params.quant.toLowerCase()}` : 'raw';
       const idle = Math.floor((Date.now() - ctx.server.startedAt) / 1000);
-      return new SimpleString(`Value at:0x0 refcount:1 encoding:${encoding} serializedlength:${v.memoryUsage()} lru:0 lru_seconds_idle:${idle} type:${v.type}`);
+      return new SimpleString(`Value at:0x0 refcount:1 encoding:${encoding} serializedlength:${v.usedBytes()} lru:0 lru_seconds_idle:${idle} type:${v.type}`);
     }
     case 'jmap': {
       want(2);
@@ -327,7 +319,7 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
       return new Verbatim('txt', text);
     }
     default:
-      throw new ArgError(`unknown subcommand '${argv[1].toString('latin1').slice(0, 128).replace(/[\r\n]/g, ' ')}'. Try DEBUG HELP.`);
+      throw unknownSubcommand('debug', argv[1]);
   }
 }
 

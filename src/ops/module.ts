@@ -5,6 +5,7 @@
 import type { FeatureModule, ModuleHost } from '../core/module.js';
 import type { ClientState, CommandSpec } from '../core/types.js';
 import { redactArgv } from '../core/redact.js';
+import { safeInterval } from '../core/guard.js';
 import { opsCommands } from './commands.js';
 import { LatencyMonitor, SlowLog } from './slowlog.js';
 
@@ -42,8 +43,7 @@ export const opsModule: FeatureModule = {
         // INFO's used_memory_peak is sampled when the memory section is computed: do so every second, not only when asked.
         const memory = host.infoSections.find((s) => s.name === 'memory');
         if (!memory) return;
-        timer = setInterval(() => memory.fields(), 1000);
-        timer.unref();
+        timer = safeInterval(host.log, 'memory sampling', 1000, () => memory.fields());
       },
       stop: async () => { if (timer) clearInterval(timer); },
     };

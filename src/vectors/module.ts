@@ -24,13 +24,13 @@ const VECTOR_METRICS: InfoSection['metrics'] = [
 function vectorTotals(host: ModuleHost): Array<[string, string | number]> {
   let sets = 0, elements = 0, bytes = 0, deleted = 0, searches = 0;
   const byQuant = new Map<string, number>();
-  for (const [, , v] of host.keyspace.all()) {
+  for (const [, , v] of host.keyspace.objects()) {
     if (!(v instanceof VectorSet)) continue;
     sets++;
     elements += v.card;
     deleted += v.deleted;
     searches += v.searches;
-    const b = v.memoryUsage();
+    const b = v.usedBytes();
     bytes += b;
     byQuant.set(v.params.quant, (byQuant.get(v.params.quant) ?? 0) + b);
   }
@@ -56,11 +56,11 @@ export function infoEscape(key: string): string {
 function perSetLines(host: ModuleHost): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   let i = 0;
-  for (const [db, key, v] of host.keyspace.all()) {
+  for (const [db, key, v] of host.keyspace.objects()) {
     if (!(v instanceof VectorSet)) continue;
     const p = v.params;
     out.push([`vset${i++}`, `db=${db.index},key=${infoEscape(key)},elements=${v.card},dim=${p.dim},metric=${p.metric.toLowerCase()},quant=${p.quant.toLowerCase()},`
-      + `memory_bytes=${v.memoryUsage()},index_bytes=${v.indexMemory()},deleted=${v.deleted},searches=${v.searches}`]);
+      + `memory_bytes=${v.usedBytes()},index_bytes=${v.indexUsedBytes()},deleted=${v.deleted},searches=${v.searches}`]);
   }
   return out;
 }
@@ -75,12 +75,12 @@ function vectorMetrics(host: ModuleHost, w: MetricsWriter): void {
     w.family('astronaut_vector_set_memory_bytes', 'gauge', 'Memory per vector set.');
     w.family('astronaut_vector_set_searches_total', 'counter', 'Searches per vector set.');
     let sets = 0;
-    for (const [db, key, v] of host.keyspace.all()) {
+    for (const [db, key, v] of host.keyspace.objects()) {
       if (!(v instanceof VectorSet)) continue;
       if (sets++ >= PER_SET_LIMIT) break;
       const labels = { db: String(db.index), key: Buffer.from(key, 'latin1').toString('utf8') };
       w.sample('astronaut_vector_set_elements', v.card, labels);
-      w.sample('astronaut_vector_set_memory_bytes', v.memoryUsage(), { ...labels, quant: v.params.quant.toLowerCase() });
+      w.sample('astronaut_vector_set_memory_bytes', v.usedBytes(), { ...labels, quant: v.params.quant.toLowerCase() });
       w.sample('astronaut_vector_set_searches_total', v.searches, labels);
     }
 }
@@ -89,7 +89,7 @@ export const vectorsModule: FeatureModule = {
   name: 'vectors',
   create(host) {
     const applyEngineSettings = () => {
-      VectorSet.exactBelowBytes = host.config['vec-exact-search-below'];
+      VectorSet.exactBelow = host.config['vec-exact-search-below'];
       VectorSet.compactThreshold = host.config['vec-compact-threshold'];
     };
     applyEngineSettings();

@@ -1,5 +1,5 @@
 /**
- * The native vector API (spec/vec-commands.md): VEC.CREATE, VEC.ADD, VEC.DEL,
+ * The native vector API (README.md, "The VEC commands"): VEC.CREATE, VEC.ADD, VEC.DEL,
  * VEC.SEARCH, VEC.GET, VEC.SETPAYLOAD, VEC.CARD, VEC.DIM, VEC.INFO, VEC.LIST.
  */
 import { Double, OK, ReplyMap, type Reply } from '../../protocol/reply.js';
@@ -8,7 +8,7 @@ import { keyBytes, keyOf } from '../engine/keyspace.js';
 import { DEFAULT_PARAMS, MAX_M, METRICS, QUANTS, VectorSet, type Hit, type Metric, type Quant, type SetParams } from '../engine/vector-set.js';
 import { compileFilter } from '../engine/filter.js';
 import { parseIntegerInRange, isKeyword } from '../core/numbers.js';
-import { MAX_DIM, checkPayload, isZero, lookupSet, parseVectorAt, shown } from './vector-args.js';
+import { MAX_DIM, MAX_EF, checkPayload, isZero, lookupSet, parseVectorAt, shown, vectorArgDoc } from './vector-args.js';
 import type { ArgSpec, CommandSpec, Ctx } from '../core/types.js';
 
 const base = { group: 'vector', since: '0.1.0', firstKey: 1, lastKey: 1, step: 1 } as const;
@@ -16,26 +16,25 @@ const base = { group: 'vector', since: '0.1.0', firstKey: 1, lastKey: 1, step: 1
 /** Creation options shared by VEC.CREATE and VEC.ADD. */
 interface CreateOptions { dim?: number; metric?: Metric; quant?: Quant; m?: number; efConstruction?: number; ef?: number }
 
-const LIMIT = 1_000_000;
+/** EF or EF_CONSTRUCTION's value. */
+const parseEf = (value: Buffer, name: 'EF' | 'EF_CONSTRUCTION') =>
+  parseIntegerInRange(value, 1, MAX_EF, `${name} must be an integer between 1 and ${MAX_EF}`);
+
+/** One of `allowed`, in any case; the error lists them all. */
+function parseChoice<T extends string>(value: Buffer, name: string, allowed: readonly T[]): T {
+  const v = value.toString().toUpperCase() as T;
+  if (!allowed.includes(v)) throw new ArgError(`unknown ${name} '${shown(value)}': use ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`);
+  return v;
+}
 
 /** Parse one creation option at argv[i]; returns the next index, or -1 if argv[i] is not one. */
 function parseCreateOption(argv: Buffer[], i: number, o: CreateOptions): number {
   const value = argv[i + 1];
   const needs = (name: string) => { if (!value) throw new ArgError(`${name} needs a value`); };
-  if (isKeyword(argv[i], 'METRIC')) {
-    needs('METRIC');
-    const m = value.toString().toUpperCase() as Metric;
-    if (!METRICS.includes(m)) throw new ArgError(`unknown METRIC '${shown(value)}': use COSINE, L2, IP, HAMMING or JACCARD`);
-    o.metric = m; return i + 2;
-  }
-  if (isKeyword(argv[i], 'QUANT')) {
-    needs('QUANT');
-    const q = value.toString().toUpperCase() as Quant;
-    if (!QUANTS.includes(q)) throw new ArgError(`unknown QUANT '${shown(value)}': use F32, F16, BF16, I8 or B1`);
-    o.quant = q; return i + 2;
-  }
+  if (isKeyword(argv[i], 'METRIC')) { needs('METRIC'); o.metric = parseChoice(value, 'METRIC', METRICS); return i + 2; }
+  if (isKeyword(argv[i], 'QUANT')) { needs('QUANT'); o.quant = parseChoice(value, 'QUANT', QUANTS); return i + 2; }
   if (isKeyword(argv[i], 'M')) { needs('M'); o.m = parseIntegerInRange(value, 2, MAX_M, `M must be an integer between 2 and ${MAX_M}`); return i + 2; }
-  if (isKeyword(argv[i], 'EF_CONSTRUCTION')) { needs('EF_CONSTRUCTION'); o.efConstruction = parseIntegerInRange(value, 1, LIMIT, `EF_CONSTRUCTION must be an integer between 1 and ${LIMIT}`); return i + 2; }
+  if (isKeyword(argv[i], 'EF_CONSTRUCTION')) { needs('EF_CONSTRUCTION'); o.efConstruction = parseEf(value, 'EF_CONSTRUCTION'); return i + 2; }
   if (isKeyword(argv[i], 'DIM')) { needs('DIM'); o.dim = parseIntegerInRange(value, 1, MAX_DIM, `DIM must be an integer between 1 and ${MAX_DIM}`); return i + 2; }
   return -1;
 }
@@ -59,7 +58,7 @@ function vecCreate(ctx: Ctx, argv: Buffer[]): Reply {
     let next = parseCreateOption(argv, i, o);
     if (next < 0 && isKeyword(argv[i], 'EF')) {
       if (!argv[i + 1]) throw new ArgError('EF needs a value');
-      o.ef = parseIntegerInRange(argv[i + 1], 1, LIMIT, `EF must be an integer between 1 and ${LIMIT}`);
+      o.ef = parseEf(argv[i + 1], 'EF');
       next = i + 2;
     }
     if (next < 0) throw new ArgError(`unknown option '${shown(argv[i])}' for VEC.CREATE`);
@@ -180,7 +179,7 @@ function vecSearch(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   for (let i = q.next; i < argv.length; i++) {
     const a = argv[i];
     if (isKeyword(a, 'COUNT') && argv[i + 1]) f.count = parseIntegerInRange(argv[++i], 1, 100_000, 'COUNT must be an integer between 1 and 100000');
-    else if (isKeyword(a, 'EF') && argv[i + 1]) f.ef = parseIntegerInRange(argv[++i], 1, LIMIT, `EF must be an integer between 1 and ${LIMIT}`);
+    else if (isKeyword(a, 'EF') && argv[i + 1]) f.ef = parseEf(argv[++i], 'EF');
     else if (isKeyword(a, 'FILTER') && argv[i + 1]) f.filter = argv[++i].toString('utf8');
     else if (isKeyword(a, 'WITHSCORES')) f.withScores = true;
     else if (isKeyword(a, 'WITHPAYLOADS')) f.withPayloads = true;
@@ -219,23 +218,25 @@ function vecGet(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   return v instanceof Promise ? v.then(shape) : shape(v);
 }
 
+/** VEC.DIM and VDIM. */
+export function setDim(ctx: Ctx, argv: Buffer[]): Reply {
+  const set = lookupSet(ctx, argv[1]);
+  if (!set) throw new ArgError('key does not exist');
+  return set.dim;
+}
+
 export function vecInfoReply(set: VectorSet): Reply {
   const p = set.params;
   const distance = p.metric === 'COSINE' ? '1 - cosine similarity' : p.metric === 'L2' ? 'squared euclidean' : p.metric === 'IP' ? '1 - inner product' : p.metric === 'HAMMING' ? 'differing bits' : '1 - jaccard similarity';
   return new ReplyMap([
     ['dim', p.dim], ['metric', p.metric], ['quant', p.quant], ['m', p.m], ['ef_construction', p.efConstruction], ['ef', p.ef],
-    ['size', set.card], ['capacity', set.capacity()], ['memory_bytes', set.memoryUsage()], ['index_bytes', set.indexMemory()], ['index_reserved_bytes', set.indexReserved()],
+    ['size', set.card], ['capacity', set.capacity()], ['memory_bytes', set.usedBytes()], ['index_bytes', set.indexUsedBytes()], ['index_reserved_bytes', set.indexReservedBytes()],
     ['deleted', set.deleted], ['payloads', set.attributesCount], ['distance', distance],
     ['created', p.explicit ? 'explicit' : 'implicit'], ['max_level', set.maxLevel()], ['searches', set.searches],
   ]);
 }
 
-const vectorArg: ArgSpec = {
-  name: 'vector', type: 'oneof', arguments: [
-    { name: 'blob', type: 'string', token: 'FP32' },
-    { name: 'values', type: 'block', arguments: [{ name: 'num', type: 'integer', token: 'VALUES' }, { name: 'value', type: 'double', multiple: true }] },
-  ],
-};
+const vectorArg = vectorArgDoc('blob');
 const createArgs: ArgSpec[] = [
   { name: 'metric', type: 'oneof', token: 'METRIC', optional: true, arguments: METRICS.map((m) => ({ name: m.toLowerCase(), type: 'pure-token' as const, token: m })) },
   { name: 'quant', type: 'oneof', token: 'QUANT', optional: true, arguments: QUANTS.map((q) => ({ name: q.toLowerCase(), type: 'pure-token' as const, token: q })) },
@@ -293,11 +294,7 @@ export const vecCommands: CommandSpec[] = [
   {
     ...base, name: 'vec.dim', arity: 2, flags: ['readonly', 'fast'], summary: 'Returns the dimension of a vector set.',
     arguments: [{ name: 'key', type: 'key' }],
-    handler: (ctx, argv) => {
-      const set = lookupSet(ctx, argv[1]);
-      if (!set) throw new ArgError('key does not exist');
-      return set.dim;
-    },
+    handler: setDim,
   },
   {
     ...base, name: 'vec.info', arity: 2, flags: ['readonly', 'fast'], summary: 'Returns a vector set\'s parameters and statistics.',
@@ -308,7 +305,7 @@ export const vecCommands: CommandSpec[] = [
     ...base, firstKey: 0, lastKey: 0, step: 0, name: 'vec.list', arity: 1, flags: ['readonly'], summary: 'Lists the vector sets of the selected database.',
     handler: (ctx) => {
       const out: Buffer[] = [];
-      for (const [k, v] of ctx.db.entries) if (v instanceof VectorSet) out.push(keyBytes(k));
+      for (const [k, v] of ctx.db.objects()) if (v instanceof VectorSet) out.push(keyBytes(k));
       return out;
     },
   },

@@ -8,11 +8,15 @@ import { ArgError, WrongTypeError, oneLine } from '../errors.js';
 import { parseFloat32, parseInteger } from '../core/numbers.js';
 import { isKeyword } from '../core/numbers.js';
 import { keyOf } from '../engine/keyspace.js';
+import { MAX_PAYLOAD_DEPTH, jsonTextDepth, tooDeepMessage } from '../core/json-depth.js';
 import { VectorSet } from '../engine/vector-set.js';
-import type { Ctx } from '../core/types.js';
+import type { ArgSpec, Ctx } from '../core/types.js';
 
-/** hardening.md: vector dimension ≤ 65536, checked before allocating. */
+/** Vector dimension ≤ 65536, checked before allocating. */
 export const MAX_DIM = 65536;
+
+/** The largest EF (search) and EF_CONSTRUCTION either family accepts. */
+export const MAX_EF = 1_000_000;
 
 /** How a caller wants vector errors worded: VEC.* names the problem, V* uses Redis 8's one text. */
 export type Dialect = 'vec' | 'vset';
@@ -76,6 +80,16 @@ export function parseVectorAt(argv: Buffer[], i: number, dialect: Dialect): Pars
   return null;
 }
 
+/** COMMAND DOCS of the vector argument parseVectorAt reads; each family has its own name for the blob. */
+export function vectorArgDoc(blobName: string): ArgSpec {
+  return {
+    name: 'vector', type: 'oneof', arguments: [
+      { name: blobName, type: 'string', token: 'FP32' },
+      { name: 'values', type: 'block', arguments: [{ name: 'num', type: 'integer', token: 'VALUES' }, { name: 'value', type: 'double', multiple: true }] },
+    ],
+  };
+}
+
 export function isZero(v: Float32Array): boolean {
   for (let i = 0; i < v.length; i++) if (v[i] !== 0) return false;
   return true;
@@ -94,6 +108,7 @@ export function checkPayload(ctx: Ctx, arg: Buffer): string {
   const limit = ctx.server.config['vec-max-payload-bytes'];
   if (arg.length > limit) throw new ArgError(`payload of ${arg.length} bytes is over the limit of ${limit} (vec-max-payload-bytes)`);
   const text = arg.toString('utf8');
+  if (!ctx.replaying && jsonTextDepth(text, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) throw new ArgError(tooDeepMessage('payload'));
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch { throw new ArgError(`payload is not valid JSON: '${shown(arg)}'`); }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ArgError('payload must be a JSON object');

@@ -1,5 +1,5 @@
 /**
- * The Redis 8 vector-set commands (spec/redis8-vector-sets.md): VADD, VSIM,
+ * The Redis 8 vector-set commands (README.md, "Coming from Redis 8"): VADD, VSIM,
  * VREM, VCARD, VDIM, VEMB, VGETATTR, VSETATTR, VINFO, VLINKS, VRANDMEMBER,
  * VISMEMBER, VRANGE, on the same keys and engine as the VEC.* family.
  *
@@ -22,18 +22,23 @@ import { MAX_M, VectorSet, type Hit, type Quant } from '../engine/vector-set.js'
 import { compileFilter, type CompiledFilter } from '../engine/filter.js';
 import { projectionFor, projectionOf } from '../engine/projection.js';
 import { isKeyword, parseFiniteDouble, parseInteger } from '../core/numbers.js';
-import { MAX_DIM, lookupSet, parseVectorAt } from './vector-args.js';
-import { makeParams, parseQuery, removeIds, resolveQuery, searchReply } from './vec-commands.js';
+import { MAX_PAYLOAD_DEPTH, jsonTextDepth, tooDeepMessage } from '../core/json-depth.js';
+import { MAX_DIM, MAX_EF, lookupSet, parseVectorAt, vectorArgDoc } from './vector-args.js';
+import { makeParams, parseQuery, removeIds, resolveQuery, searchReply, setDim } from './vec-commands.js';
 import type { ArgSpec, CommandSpec, Ctx } from '../core/types.js';
+import { wrongArity } from '../core/command-table.js';
 
 const base = { group: 'vector', since: '0.1.0', firstKey: 1, lastKey: 1, step: 1 } as const;
 
 const BAD_VECTOR = 'invalid vector specification';
+/** Redis 8's texts for a vector of the wrong length, to VADD and VSIM alike. */
+const dimensionMismatch = (got: number, has: number) => new ArgError(`Vector dimension mismatch - got ${got} but set has ${has}`);
+const projectionMismatch = (got: number, expects: number) =>
+  new ArgError(`Input dimension mismatch for projection - got ${got} but projection expects ${expects}`);
 const VADD_M = 16;
 const VADD_EF = 200;
 const VSIM_EF = 100;
 const VSIM_COUNT = 10;
-const EF_MAX = 1_000_000;
 /** VRANDMEMBER with a negative count: at most this many names (memory stays bounded). */
 const RANDOM_REPEAT_MAX = 1_000_000;
 
@@ -42,10 +47,6 @@ const RANDOM_REPEAT_MAX = 1_000_000;
 function intOrNaN(arg: Buffer | undefined): number {
   if (!arg) return NaN;
   try { return parseInteger(arg); } catch { return NaN; }
-}
-
-function wrongArity(name: string): ArgError {
-  return new ArgError(`wrong number of arguments for '${name}' command`);
 }
 
 /** V* serves COSINE sets (and the HAMMING/B1 sets BIN makes); L2, IP and JACCARD are VEC.* only. */
@@ -80,7 +81,11 @@ function quantName(q: Quant): string {
 function checkAttribute(ctx: Ctx, arg: Buffer): string | null {
   const limit = ctx.server.config['vec-max-payload-bytes'];
   if (arg.length > limit) throw new ArgError(`attribute of ${arg.length} bytes is over the limit of ${limit} (vec-max-payload-bytes)`);
-  return arg.length === 0 ? null : arg.toString('utf8');
+  if (arg.length === 0) return null;
+  const text = arg.toString('utf8');
+  // Never validated as JSON (Redis 8 stores it verbatim), but clients and the HTTP API parse it.
+  if (!ctx.replaying && jsonTextDepth(text, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) throw new ArgError(tooDeepMessage('attribute'));
+  return text;
 }
 
 // ---------------------------------------------------------------------------
@@ -115,7 +120,7 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     else if (isKeyword(a, 'BIN')) quant = 'B1';
     else if (isKeyword(a, 'EF') && hasValue) {
       ef = intOrNaN(argv[++i]);
-      if (!(ef >= 1 && ef <= EF_MAX)) throw new ArgError('invalid EF');
+      if (!(ef >= 1 && ef <= MAX_EF)) throw new ArgError('invalid EF');
     } else if (isKeyword(a, 'M') && hasValue) {
       m = intOrNaN(argv[++i]);
       if (!(m >= 4 && m <= 4096)) throw new ArgError('invalid M');
@@ -136,7 +141,7 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     if ((m ?? (strict ? VADD_M : p.m)) !== p.m) throw new ArgError('asked M value mismatch with existing vector set');
     // A projected set needs the same REDUCE on every VADD; a plain one none.
     if (p.projectInputDim ? reduce !== p.dim : input.length !== p.dim) {
-      throw new ArgError(`Vector dimension mismatch - got ${input.length} but set has ${p.dim}`);
+      throw dimensionMismatch(input.length, p.dim);
     }
     if (reduce) {
       if (!p.projectInputDim) throw new ArgError('cannot add projection to existing set without projection');
@@ -144,7 +149,7 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     }
     if (p.projectInputDim) {
       if (input.length !== p.projectInputDim) {
-        throw new ArgError(`Input dimension mismatch for projection - got ${input.length} but projection expects ${p.projectInputDim}`);
+        throw projectionMismatch(input.length, p.projectInputDim);
       }
       vector = projectionFor(p.projectInputDim, p.dim).project(input);
     }
@@ -177,10 +182,10 @@ function vsim(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     const proj = projectionOf(set.params);
     if (proj && query.length !== set.dim) {
       // A full-dimension query on a projected set is projected first (a reduced one is used as is).
-      if (query.length !== proj.inputDim) throw new ArgError(`Input dimension mismatch for projection - got ${query.length} but projection expects ${proj.inputDim}`);
+      if (query.length !== proj.inputDim) throw projectionMismatch(query.length, proj.inputDim);
       query = proj.project(query);
     }
-    if (query.length !== set.dim) throw new ArgError(`Vector dimension mismatch - got ${query.length} but set has ${set.dim}`);
+    if (query.length !== set.dim) throw dimensionMismatch(query.length, set.dim);
   } else if (!set.has(keyOf(q.ele!))) {
     throw new ArgError('element not found in set');
   }
@@ -201,7 +206,7 @@ function vsim(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
       if (!(epsilon > 0)) throw new ArgError('invalid EPSILON');
     } else if (isKeyword(a, 'EF') && hasValue) {
       ef = intOrNaN(argv[++i]);
-      if (!(ef > 0 && ef <= EF_MAX)) throw new ArgError('invalid EF');
+      if (!(ef > 0 && ef <= MAX_EF)) throw new ArgError('invalid EF');
     } else if (isKeyword(a, 'FILTER') && hasValue) filter = compileFilter(argv[++i].toString('utf8'));
     else if (isKeyword(a, 'FILTER-EF') && hasValue) {
       // Accepted and checked; the engine plans filtered searches itself (and may find more matches than Redis).
@@ -427,12 +432,7 @@ function vinfo(ctx: Ctx, argv: Buffer[]): Reply {
 // ---------------------------------------------------------------------------
 // The command table
 
-const vectorArg: ArgSpec = {
-  name: 'vector', type: 'oneof', arguments: [
-    { name: 'vector', type: 'string', token: 'FP32' },
-    { name: 'values', type: 'block', arguments: [{ name: 'num', type: 'integer', token: 'VALUES' }, { name: 'value', type: 'double', multiple: true }] },
-  ],
-};
+const vectorArg = vectorArgDoc('vector');
 const key: ArgSpec = { name: 'key', type: 'key' };
 const element: ArgSpec = { name: 'element', type: 'string' };
 
@@ -491,11 +491,7 @@ export const vsetCommands: CommandSpec[] = [
     ...base, name: 'vdim', arity: 2, flags: ['readonly', 'fast'], summary: 'Returns the dimension of the vectors in a vector set (after REDUCE).',
     complexity: 'O(1)',
     arguments: [key],
-    handler: (ctx, argv) => {
-      const set = lookupSet(ctx, argv[1]);
-      if (!set) throw new ArgError('key does not exist');
-      return set.dim;
-    },
+    handler: setDim,
   },
   {
     ...base, name: 'vemb', arity: -3, flags: ['readonly', 'fast'], summary: 'Returns the vector of an element (RAW: its stored, quantized form).',

@@ -214,6 +214,29 @@ test('INFO has the sections ops tools read', async (t) => {
   r.disconnect();
 });
 
+test('containers: HELP replies, arity and unknown-subcommand errors in Redis\'s words', async (t) => {
+  const r = io();
+  await r.connect();
+  const header = (name: string) => `${name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:`;
+  t.deepEqual(await r.call('CONFIG', 'HELP'), [header('CONFIG'), 'GET <pattern>', 'SET <directive> <value>', 'RESETSTAT', 'REWRITE', 'HELP']);
+  for (const name of ['COMMAND', 'CLIENT']) {
+    const help = await r.call(name, 'HELP') as string[];
+    t.is(help[0], header(name));
+    t.is(help[help.length - 1], 'HELP');
+  }
+  await t.throwsAsync(r.call('CONFIG'), { message: "ERR wrong number of arguments for 'config' command" });
+  await t.throwsAsync(r.call('CONFIG', 'GET'), { message: "ERR wrong number of arguments for 'config|get' command" });
+  await t.throwsAsync(r.call('CONFIG', 'SET', 'maxclients', '100', 'timeout'), { message: "ERR wrong number of arguments for 'config|set' command" });
+  await t.throwsAsync(r.call('PING', 'a', 'b'), { message: "ERR wrong number of arguments for 'ping' command" });
+  await t.throwsAsync(r.call('COMMAND', 'GETKEYS', 'GET'), { message: 'ERR Invalid number of arguments specified for command' });
+  await t.throwsAsync(r.call('FLUSHDB', 'SOMETIMES'), { message: 'ERR syntax error' });
+  await t.throwsAsync(r.call('FLUSHALL', 'ASYNC', 'SYNC'), { message: 'ERR syntax error' });
+  r.disconnect();
+  // The argument is quoted on one line, cut at 128 bytes.
+  const raw = await exchange(srv.port, encodeCommand(['CONFIG', `a\r\nb${'x'.repeat(200)}`]));
+  t.is(raw.text, `-ERR unknown subcommand 'a  b${'x'.repeat(124)}'. Try CONFIG HELP.\r\n`);
+});
+
 test('TIME, ECHO, PING with a message, QUIT closes after its reply', async (t) => {
   const r = await exchange(srv.port, Buffer.concat([encodeCommand(['PING', 'hi']), encodeCommand(['ECHO', '']), encodeCommand(['QUIT']), encodeCommand(['PING'])]));
   t.is(r.text, '$2\r\nhi\r\n$0\r\n\r\n+OK\r\n');

@@ -1,5 +1,5 @@
 /**
- * hardening.md, "Framing": every row over a raw socket against a real server,
+ * Framing errors and limits: every row over a raw socket against a real server,
  * with the reply, the connection state, and a PING from another connection
  * answered afterwards.
  */

@@ -17,9 +17,11 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, freePort, startInProcess, tempDir } from '../helpers/server.js';
+import { ROOT, freePort, removeTempDirs, startInProcess, tempDir } from '../helpers/server.js';
 import { encodeCommand, exchange } from '../helpers/raw.js';
 import { DockerIgnore } from '../helpers/dockerignore.js';
+
+test.after.always(removeTempDirs);
 
 const run = promisify(execFile);
 const DOCKER = path.join(ROOT, 'docker');
@@ -195,7 +197,7 @@ test.serial('a production install (npm ci --omit=dev, the addon build from produ
   for (const f of ['binding.gyp', 'usearch_addon.cpp']) copyFileSync(path.join(ROOT, 'src/engine/native', f), path.join(app, 'src/engine/native', f));
 
   await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, maxBuffer: 16 << 20 });
-  for (const dev of ['typescript', 'ava', 'ioredis', 'node-gyp', 'fast-check']) t.false(existsSync(path.join(app, 'node_modules', dev)), `${dev} is a dev dependency`);
+  for (const dev of ['typescript', 'ava', 'ioredis', 'node-gyp', 'fast-check', 'redis-parser']) t.false(existsSync(path.join(app, 'node_modules', dev)), `${dev} is a dev dependency`);
   t.true(existsSync(path.join(app, 'node_modules/node-addon-api')), 'node-addon-api is a production dependency');
   t.true(existsSync(path.join(app, 'node_modules/usearch/include/usearch/index_dense.hpp')), 'the usearch headers are a production dependency');
 

@@ -9,7 +9,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BIN, spawnServer, tempDir } from '../helpers/server.js';
+import { BIN, removeTempDirs, spawnServer, tempDir } from '../helpers/server.js';
+
+test.after.always(removeTempDirs);
 
 const run = promisify(execFile);
 const hasCli = (() => { try { execFileSync('redis-cli', ['--version']); return true; } catch { return false; } })();

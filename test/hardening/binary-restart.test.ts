@@ -1,5 +1,5 @@
 /**
- * hardening.md, "Commands and vectors": ids and keys of 10 KB and 1 MB with
+ * Binary safety: ids and keys of 10 KB and 1 MB with
  * NUL, CR/LF and invalid UTF-8 are "round-tripped byte-exact through WAL,
  * snapshot and restart". A child server with the WAL on (appendfsync always,
  * so a SIGKILL loses nothing acknowledged): write, crash, restart (WAL replay);
@@ -7,9 +7,11 @@
  * every key, id, vector bit and payload is what was written.
  */
 import test from 'ava';
-import { spawnServer, tempDir, type Child } from '../helpers/server.js';
+import { removeTempDirs, spawnServer, tempDir, type Child } from '../helpers/server.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { show, type RespValue } from '../helpers/resp-check.js';
+
+test.after.always(removeTempDirs);
 
 function hostileBytes(n: number, salt: number): Buffer {
   const motif = Buffer.from([0x00, 0x0d, 0x0a, 0x41 + salt, 0x0d, 0x0a, 0xff, 0xfe, 0xc3, 0x28, 0xe2, 0x82, 0x20, 0x24, 0x2a, 0x5c, 0x78]);

@@ -1,5 +1,5 @@
 /**
- * hardening.md, "Commands and vectors": every row, over raw sockets, against
+ * Hostile commands and vectors: every row below, over raw sockets, against
  * the VEC.* commands and (where the server has them) the Redis 8 V* commands.
  *
  * Each refused row runs on a RESP2 and a RESP3 connection. After every row:

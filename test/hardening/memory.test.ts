@@ -1,5 +1,5 @@
 /**
- * hardening.md: memory stays bounded whatever clients do. Each case runs
+ * Memory stays bounded whatever clients do. Each case runs
  * against a child server and reads its VmRSS (/proc/<pid>/status), so the
  * test's own sockets and buffers are not counted. Bounds are generous, and
  * no assertion is about time: what matters is that memory follows what

@@ -1,6 +1,6 @@
 /**
- * A protocol fuzzer for a running Astronaut (hardening.md, "Tests the figures
- * come from"): random valid commands (VEC.*, V*, strings, connection, server,
+ * A protocol fuzzer for a running Astronaut (bench/fuzz.ts, test/hardening/fuzz.test.ts):
+ * random valid commands (VEC.*, V*, strings, connection, server,
  * transactions), encoded as multibulk or inline frames, then, batch by batch,
  * mutated (bit flips, interesting bytes, cuts, repeats, splices, deletions,
  * hostile length headers) and sent over several connections at once.

@@ -6,7 +6,7 @@
  * pass (a stray CR in a simple string, `:007`, a double written `1.`, a map
  * with an odd number of elements, a RESP3 type on a RESP2 connection…).
  *
- * Besides well-formedness it checks what hardening.md asks of every error
+ * Besides well-formedness it checks what the server promises of every error
  * line: no stack trace, no internal file paths.
  */
 
@@ -262,7 +262,7 @@ export class ReplyReader {
   }
 }
 
-/** hardening.md: an error never leaks a stack trace or a source path. */
+/** An error never leaks a stack trace or a source path. */
 function checkErrorLine(text: string, fail: (m: string) => never): void {
   if (text.length === 0) fail('empty error line');
   if (STACK_TRACE.test(text)) fail(`error line looks like a stack trace: ${JSON.stringify(text.slice(0, 120))}`);

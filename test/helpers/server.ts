@@ -5,7 +5,7 @@
  * directory, talked to over TCP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +18,47 @@ import type { Server } from '../../src/core/server.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(ROOT, 'bin/astronaut.js');
 
+/** Directories tempDir() made in this test file that are still there. */
+const made = new Set<string>();
+
+/** A fresh directory under os.tmpdir(), removed by removeTempDirs() (or with the server that made it). */
 export function tempDir(prefix = 'astronaut-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  made.add(dir);
+  return dir;
 }
+
+function removeTempDir(dir: string): void {
+  // Retried: a server stopped a moment ago may still be closing a file inside.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  made.delete(dir);
+}
+
+/**
+ * Remove every directory tempDir() made in this file: `test.after.always(removeTempDirs)`
+ * in a file that calls tempDir() itself (servers remove the ones they made when they stop).
+ */
+export function removeTempDirs(): void {
+  for (const dir of made) removeTempDir(dir);
+}
+
+/** Servers spawnServer() started that have not exited yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * For a test that failed before stopping what it started: once this test file's process
+ * ends, its servers are killed and its directories removed (the tmp guard names anything left).
+ */
+function cleanUp(): void {
+  for (const child of running) child.kill('SIGKILL');
+  try { removeTempDirs(); } catch { /* reported by the guard */ }
+}
+process.on('exit', cleanUp);
+// A server left running keeps ava's worker alive until ava sends it SIGTERM, which skips 'exit'.
+process.once('SIGTERM', () => {
+  cleanUp();
+  process.kill(process.pid, 'SIGTERM');
+});
 
 export interface InProcess {
   server: Server;
@@ -29,12 +67,26 @@ export interface InProcess {
   stop(): Promise<void>;
 }
 
-/** A server in this process on 127.0.0.1:<free port>; `overrides` are typed config values. */
+/**
+ * A server in this process on 127.0.0.1:<free port>; `overrides` are typed config values.
+ * Without `overrides.dir` it gets a fresh data directory, removed by stop().
+ */
 export async function startInProcess(overrides: Partial<Config> = {}, opts: Omit<AppOptions, 'logger'> = {}): Promise<InProcess> {
+  const own = overrides.dir === undefined;
   const dir = overrides.dir ?? tempDir();
   const config: Config = { ...defaultConfig(), port: 0, bind: ['127.0.0.1'], dir, appendonly: false, save: [], ...overrides };
-  const server = await startAstronaut(config, { ...opts, logger: pino({ level: process.env.TEST_LOG ?? 'silent' }) });
-  return { server, port: server.tcpPort, dir, stop: () => server.shutdown('nosave') };
+  let server: Server;
+  try {
+    server = await startAstronaut(config, { ...opts, logger: pino({ level: process.env.TEST_LOG ?? 'silent' }) });
+  } catch (e) {
+    if (own) removeTempDir(dir);
+    throw e;
+  }
+  const stop = async () => {
+    await server.shutdown('nosave');
+    if (own) removeTempDir(dir);
+  };
+  return { server, port: server.tcpPort, dir, stop };
 }
 
 export interface Child {
@@ -46,17 +98,32 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** The `astronaut` bin as a child process; resolves once it answers PING. */
-export async function spawnServer(args: string[] = [], opts: { dir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Child> {
+/**
+ * The `astronaut` bin as a child process; resolves once it answers PING. Without
+ * `opts.dir` it gets a fresh data directory, removed when the process exits.
+ */
+export async function spawnServer(
+  args: string[] = [],
+  opts: { dir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: string[] } = {},
+): Promise<Child> {
+  const own = opts.dir === undefined;
   const dir = opts.dir ?? tempDir();
   const port = opts.port ?? (await freePort());
-  const child = spawn(process.execPath, [BIN, '--port', String(port), '--dir', dir, ...args], {
+  // `wrapper` runs the server through another command, e.g. ['prlimit', '--nofile=256:256'].
+  const [cmd, ...pre] = [...(opts.wrapper ?? []), process.execPath];
+  const child = spawn(cmd, [...pre, BIN, '--port', String(port), '--dir', dir, ...args], {
     cwd: dir, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  running.add(child);
+  // 'close', not 'exit': it comes once stdout and stderr are drained, so output() is complete.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => {
+    running.delete(child);
+    if (own) removeTempDir(dir);
+    res({ code, signal });
+  }));
   const deadline = Date.now() + (opts.timeoutMs ?? 30000);
   for (;;) {
     if (child.exitCode !== null || child.signalCode) throw new Error(`server exited before answering: ${out.slice(-800)}`);

@@ -9,9 +9,11 @@ import test from 'ava';
 import http from 'node:http';
 import os from 'node:os';
 import { Redis } from 'ioredis';
-import { freePort, startInProcess, tempDir, type InProcess } from '../helpers/server.js';
+import { freePort, removeTempDirs, startInProcess, tempDir, type InProcess } from '../helpers/server.js';
 import { SimulatedFs } from '../../src/store/simulated-fs.js';
 import type { Config } from '../../src/config.js';
+
+test.after.always(removeTempDirs);
 
 interface Res { status: number; body: any; headers: Headers }
 
@@ -89,7 +91,7 @@ test('a batch insert is one transaction; a refused point is reported, the others
   t.deepEqual(ok.body, { added: 2, updated: 1 });
   t.is(await r.call('VEC.CARD', 'batch'), 2);
   const info = await r.info('commandstats');
-  t.regex(info, /cmdstat_exec:calls=\d+/, 'ran as MULTI/EXEC');
+  t.regex(info, /cmdstat_vec\.add:calls=\d+/, 'each point ran as a VEC.ADD');
 
   const partial = await call(srv.http, 'POST', '/v1/insert', { key: 'batch', points: [{ id: 'p3', vector: [1, 2] }, { id: 'zero', vector: [0, 0] }] });
   const message = await respError(r, 'VEC.ADD', 'batch', 'zero', 'VALUES', '2', '0', '0');
@@ -164,6 +166,8 @@ test('sets: list, info (VEC.INFO fields), create; points: get, delete; 404s', as
   const p = await call(srv.http, 'GET', `/v1/sets/${encodeURIComponent('a/b c')}/points/${encodeURIComponent('p 1')}`);
   t.deepEqual(p.body, { id: 'p 1', vector: [0.5, 0.5], payload: { tag: 'x' } });
   t.is((await call(srv.http, 'GET', '/v1/sets/made/points/none')).status, 404);
+  t.is((await call(srv.http, 'GET', '/v1/sets/made/points/none')).body.error, "ERR no point 'none' in set 'made'");
+  t.is((await call(srv.http, 'DELETE', '/v1/sets/made/points/none')).body.error, "ERR no point 'none' in set 'made'");
   t.is((await call(srv.http, 'GET', '/v1/sets/missing')).status, 404);
   t.is((await call(srv.http, 'GET', '/v1/sets/missing')).body.error, "ERR no vector set at key 'missing'");
 

@@ -11,9 +11,11 @@ import path from 'node:path';
 import os from 'node:os';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { startInProcess, tempDir, type InProcess } from '../helpers/server.js';
+import { removeTempDirs, startInProcess, tempDir, type InProcess } from '../helpers/server.js';
 import { encodeCommand } from '../helpers/raw.js';
 import { OPTION_NAMES, applySettings, defaultConfig, formatValue, parseConfigText, type Config } from '../../src/config.js';
+
+test.after.always(removeTempDirs);
 
 const connect = async (srv: InProcess, opts: Record<string, unknown> = {}) => {
   const r = new Redis({ port: srv.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...opts });
@@ -90,7 +92,7 @@ test('SLOWLOG cuts arguments as Redis does and redacts secrets; EXEC is skipped,
   t.is(echo[1], 'y'.repeat(128) + '... (72 more bytes)');
   for (const a of entries.filter((x) => x[0] === 'AUTH')) t.deepEqual(a.slice(1), a.slice(1).map(() => '(redacted)'));
   t.deepEqual(entries.find((a) => a[0] === 'CONFIG'), ['CONFIG', 'SET', 'requirepass', '(redacted)', 'maxclients', '100']);
-  t.deepEqual(entries.find((a) => a[0] === 'HELLO'), ['HELLO', '2', 'AUTH', 'default', '(redacted)']);
+  t.deepEqual(entries.find((a) => a[0] === 'HELLO'), ['HELLO', '2', 'AUTH', '(redacted)', '(redacted)'], 'username too, as Redis');
   t.false(JSON.stringify(entries).includes('hunter2'));
   t.false(entries.some((a) => a[0] === 'EXEC'), 'EXEC has skip_slowlog');
   t.true(entries.some((a) => a[0] === 'ECHO' && a[1] === 'in-tx'));
@@ -184,6 +186,18 @@ test('DEBUG is refused with Redis\'s text unless enable-debug-command allows it'
     t.is(await r.call('DEBUG', 'SLEEP', '0'), 'OK', 'a loopback client may');
   });
 });
+
+test('SLOWLOG, LATENCY, MEMORY and DEBUG: HELP headers and arity errors in Redis\'s words', (t) => withServer({ 'enable-debug-command': 'yes' }, async (_srv, r) => {
+  for (const name of ['SLOWLOG', 'LATENCY', 'MEMORY', 'DEBUG']) {
+    const help = await r.call(name, 'HELP') as string[];
+    t.is(help[0], `${name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:`, name);
+    t.deepEqual(help.slice(-2), ['HELP', '    Print this help.'], name);
+  }
+  await t.throwsAsync(r.call('SLOWLOG', 'GET', '1', '2'), { message: "ERR wrong number of arguments for 'slowlog|get' command" });
+  await t.throwsAsync(r.call('LATENCY', 'HISTORY'), { message: "ERR wrong number of arguments for 'latency|history' command" });
+  await t.throwsAsync(r.call('DEBUG', 'LOG'), { message: "ERR wrong number of arguments for 'debug|log' command" });
+  await t.throwsAsync(r.call('MEMORY', 'USAGE', 'k', 'SAMPLES', 'x'), { message: 'ERR value is not an integer or out of range' });
+}));
 
 const external = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 

@@ -1,5 +1,5 @@
 /**
- * RequestParser: every parser row of spec/hardening.md "Framing", Redis's
+ * RequestParser: every framing case (as test/core/framing.test.ts), Redis's
  * inline quoting (sdssplitargs), limits, unauthenticated limits, memory
  * behaviour, and properties: any chunking of a stream yields the same
  * commands and the same error.
@@ -74,7 +74,7 @@ function mbulk(args: readonly (string | Uint8Array)[]): Buffer {
 }
 
 // ---------------------------------------------------------------------------
-// hardening.md "Framing": one row per case; each is also fed byte by byte,
+// Framing: one row per case; each is also fed byte by byte,
 // which must not change the outcome.
 
 type Row = [name: string, input: string | Buffer, commands: string[][], error: string | null];

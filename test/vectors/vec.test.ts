@@ -1,6 +1,6 @@
 /**
  * The VEC.* commands over the wire, in RESP2 and RESP3: every option of
- * spec/vec-commands.md, the errors it names, and vector sets as ordinary keys.
+ * README.md, "The VEC commands", the errors it names, and vector sets as ordinary keys.
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
@@ -49,6 +49,10 @@ test('VEC.CREATE fixes parameters; an explicit set stays when emptied, an implic
   await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'METRIC', 'HAMMING', 'QUANT', 'F32'), { message: /HAMMING and JACCARD need B1/ });
   await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 0), { message: /DIM must be an integer between 1 and 65536/ });
   await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'M', 0), { message: /M must be/ });
+  await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'METRIC', 'l1'), { message: "ERR unknown METRIC 'l1': use COSINE, L2, IP, HAMMING or JACCARD" });
+  await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'QUANT', 'f64'), { message: "ERR unknown QUANT 'f64': use F32, F16, BF16, I8 or B1" });
+  await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'EF_CONSTRUCTION', 1_000_001), { message: 'ERR EF_CONSTRUCTION must be an integer between 1 and 1000000' });
+  await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'EF', 1_000_001), { message: 'ERR EF must be an integer between 1 and 1000000' });
   await t.throwsAsync(call('VEC.CREATE', 'c2', 'DIM', 4, 'BOGUS', 1), { message: /unknown option 'BOGUS'/ });
   await t.throwsAsync(call('VEC.CREATE', 'c2', 'METRIC', 'L2'), { message: /needs DIM/ });
 });

@@ -1,7 +1,7 @@
 /**
- * The Redis 8 vector-set commands (spec/redis8-vector-sets.md) end to end: node-redis 6's
+ * The Redis 8 vector-set commands (README.md, "Coming from Redis 8") end to end: node-redis 6's
  * own V* helpers in RESP3 and RESP2, ioredis `call`, raw sockets for exact reply bytes,
- * every error text of the spec, cross-family use with VEC.*, zero vectors, REDUCE, and
+ * every Redis 8 error text, cross-family use with VEC.*, zero vectors, REDUCE, and
  * the recall of VSIM on 10k × 128 clustered data.
  */
 import test, { type ExecutionContext } from 'ava';

@@ -4,6 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { OK, PONG, ReplyMap, SimpleString, Verbatim, type Reply } from '../../../protocol/reply.js';
+import { helpReply, subcommandBuilder, wrongArity } from '../command-table.js';
 import { ArgError, NoAuthError, NoProtoError, WrongPassError, NOT_AN_INTEGER, SYNTAX } from '../../errors.js';
 import { REDIS_COMPAT_VERSION } from '../../version.js';
 import type { ClientState, ClientView, CommandSpec, Ctx } from '../types.js';
@@ -143,16 +144,14 @@ function onOff(arg: Buffer): boolean {
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'connection', since: '1.0.0' } as const;
 
-function sub(name: string, arity: number, summary: string, handler: CommandSpec['handler'], extra: Partial<CommandSpec> = {}): CommandSpec {
-  return { ...base, name: `client|${name}`, arity, flags: ['noscript', 'loading', 'stale'], summary, handler, ...extra };
-}
+const sub = subcommandBuilder('client', { ...base, flags: ['noscript', 'loading', 'stale'] });
 
 export const connectionCommands: CommandSpec[] = [
   {
     ...base, name: 'ping', arity: -1, flags: ['fast'], summary: 'Returns the server\'s liveliness response.',
     arguments: [{ name: 'message', type: 'string', optional: true }],
     handler: (_ctx, argv) => {
-      if (argv.length > 2) throw new ArgError("wrong number of arguments for 'ping' command");
+      if (argv.length > 2) throw wrongArity('ping');
       return argv.length === 2 ? argv[1] : PONG;
     },
   },
@@ -251,11 +250,10 @@ export const connectionCommands: CommandSpec[] = [
         { arguments: [{ name: 'enabled', type: 'oneof', arguments: [{ name: 'on', type: 'pure-token', token: 'ON' }, { name: 'off', type: 'pure-token', token: 'OFF' }] }] }),
       sub('no-touch', 3, 'Controls whether commands sent by the client affect the LRU/LFU of accessed keys.', (ctx, argv) => { ctx.client.noTouch = onOff(argv[2]); return OK; },
         { arguments: [{ name: 'enabled', type: 'oneof', arguments: [{ name: 'on', type: 'pure-token', token: 'ON' }, { name: 'off', type: 'pure-token', token: 'OFF' }] }] }),
-      sub('help', 2, 'Returns helpful text about the different subcommands.', () => [
-        'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+      sub('help', 2, 'Returns helpful text about the different subcommands.', () => helpReply('client', [
         'ID', 'GETNAME', 'SETNAME <name>', 'SETINFO <LIB-NAME|LIB-VER> <value>', 'INFO', 'LIST [TYPE normal] [ID id ...]',
         'KILL <ip:port> | KILL <option> <value> [...]', 'NO-EVICT (ON|OFF)', 'NO-TOUCH (ON|OFF)', 'HELP',
-      ].map((s) => new SimpleString(s))),
+      ])),
     ],
   },
 ];

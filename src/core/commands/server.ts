@@ -2,16 +2,23 @@
  * Server commands: COMMAND, INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME, CONFIG,
  * SHUTDOWN, MONITOR.
  */
-import { OK, ReplyMap, SimpleString, Verbatim, type Reply } from '../../../protocol/reply.js';
+import { OK, ReplyMap, Verbatim, type Reply } from '../../../protocol/reply.js';
 import { ArgError, SYNTAX } from '../../errors.js';
 import { OPTION_NAMES, OPTIONS, formatValue, isOption, parseValue, type Config } from '../../config.js';
 import { globMatch } from '../glob.js';
-import { commandDocs, commandInfo, type CommandTable } from '../command-table.js';
-import type { CommandSpec, Ctx, InfoSection } from '../types.js';
+import { arityOk, commandDocs, commandInfo, helpReply, subcommandBuilder, wrongArity, type CommandTable } from '../command-table.js';
+import type { ArgSpec, CommandSpec, Ctx, InfoSection } from '../types.js';
 import { isKeyword } from '../numbers.js';
 import { configRewrite } from '../config-file.js';
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '1.0.0' } as const;
+
+/** FLUSHDB's and FLUSHALL's one option: both flush at once, so ASYNC and SYNC are the same. */
+const FLUSH_TYPE: ArgSpec = { name: 'flush-type', type: 'oneof', optional: true, arguments: [{ name: 'async', type: 'pure-token', token: 'ASYNC' }, { name: 'sync', type: 'pure-token', token: 'SYNC' }] };
+
+function checkFlushType(argv: Buffer[]): void {
+  if (argv.length > 2 || (argv.length === 2 && !isKeyword(argv[1], 'ASYNC') && !isKeyword(argv[1], 'SYNC'))) throw new ArgError(SYNTAX);
+}
 
 /** The INFO text for the requested sections (Redis rules: none/default, all, everything, or names). */
 export function renderInfo(sections: readonly InfoSection[], requested: string[]): string {
@@ -32,8 +39,7 @@ export function renderInfo(sections: readonly InfoSection[], requested: string[]
 }
 
 function commandContainer(table: CommandTable): CommandSpec {
-  const sub = (name: string, arity: number, summary: string, handler: CommandSpec['handler'], extra: Partial<CommandSpec> = {}): CommandSpec =>
-    ({ ...base, name: `command|${name}`, arity, flags: ['loading', 'stale'], summary, handler, since: '2.8.13', ...extra });
+  const sub = subcommandBuilder('command', { ...base, flags: ['loading', 'stale'], since: '2.8.13' });
   const find = (arg: Buffer) => table.lookupName(arg.toString('latin1'));
   return {
     ...base, name: 'command', arity: -1, flags: ['loading', 'stale'], since: '2.8.13',
@@ -65,16 +71,15 @@ function commandContainer(table: CommandTable): CommandSpec {
         if (!spec) throw new ArgError('Invalid command specified');
         const args = argv.slice(2);
         if (spec.subcommands) spec = table.subcommand(spec, args[1]) ?? spec;
-        if (spec.arity >= 0 ? args.length !== spec.arity : args.length < -spec.arity) throw new ArgError('Invalid number of arguments specified for command');
+        if (!arityOk(spec, args.length)) throw new ArgError('Invalid number of arguments specified for command');
         const keys = table.keysOf(spec, args);
         if (keys.length === 0) throw new ArgError('The command has no key arguments');
         return keys;
       }, { arguments: [{ name: 'command', type: 'string' }, { name: 'arg', type: 'string', optional: true, multiple: true }] }),
-      sub('help', 2, 'Returns helpful text about the different subcommands.', () => [
-        'COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+      sub('help', 2, 'Returns helpful text about the different subcommands.', () => helpReply('command', [
         '(no subcommand)', 'COUNT', 'INFO [<command-name> ...]', 'DOCS [<command-name> ...]',
         'LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]', 'GETKEYS <full-command>', 'HELP',
-      ].map((s) => new SimpleString(s))),
+      ])),
     ],
   };
 }
@@ -94,7 +99,7 @@ function configGet(ctx: Ctx, argv: Buffer[]): Reply {
 }
 
 function configSet(ctx: Ctx, argv: Buffer[]): Reply {
-  if ((argv.length - 2) % 2 !== 0) throw new ArgError("wrong number of arguments for 'config|set' command");
+  if ((argv.length - 2) % 2 !== 0) throw wrongArity('config|set');
   // Validate every pair before applying any, as Redis does: all or nothing.
   const parsed: Array<[keyof Config, unknown, string]> = [];
   for (let i = 2; i < argv.length; i += 2) {
@@ -114,6 +119,20 @@ function configSet(ctx: Ctx, argv: Buffer[]): Reply {
   return OK;
 }
 
+function configSubcommands(): CommandSpec[] {
+  const sub = subcommandBuilder('config', { ...base, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.0.0' });
+  return [
+    sub('get', -3, 'Returns the effective values of configuration parameters.', configGet,
+      { arguments: [{ name: 'parameter', type: 'string', multiple: true }] }),
+    sub('set', -4, 'Sets configuration parameters in-flight.', configSet,
+      { arguments: [{ name: 'data', type: 'block', multiple: true, arguments: [{ name: 'parameter', type: 'string' }, { name: 'value', type: 'string' }] }] }),
+    sub('rewrite', 2, 'Persists the effective configuration to file.', configRewrite, { since: '2.8.0' }),
+    sub('resetstat', 2, 'Resets the server\'s statistics.', (ctx) => { ctx.server.resetStats(); return OK; }),
+    sub('help', 2, 'Returns helpful text about the different subcommands.',
+      () => helpReply('config', ['GET <pattern>', 'SET <directive> <value>', 'RESETSTAT', 'REWRITE', 'HELP']), { flags: ['loading', 'stale'], since: '5.0.0' }),
+  ];
+}
+
 export function serverCommands(table: CommandTable): CommandSpec[] {
   return [
     commandContainer(table),
@@ -128,18 +147,18 @@ export function serverCommands(table: CommandTable): CommandSpec[] {
     },
     {
       ...base, name: 'flushdb', arity: -1, flags: ['write'], summary: 'Removes all keys from the current database.',
-      arguments: [{ name: 'flush-type', type: 'oneof', optional: true, arguments: [{ name: 'async', type: 'pure-token', token: 'ASYNC' }, { name: 'sync', type: 'pure-token', token: 'SYNC' }] }],
+      arguments: [FLUSH_TYPE],
       handler: (ctx, argv) => {
-        if (argv.length > 2 || (argv.length === 2 && !isKeyword(argv[1], 'ASYNC') && !isKeyword(argv[1], 'SYNC'))) throw new ArgError(SYNTAX);
+        checkFlushType(argv);
         ctx.db.clear();
         return OK;
       },
     },
     {
       ...base, name: 'flushall', arity: -1, flags: ['write'], summary: 'Removes all keys from all databases.',
-      arguments: [{ name: 'flush-type', type: 'oneof', optional: true, arguments: [{ name: 'async', type: 'pure-token', token: 'ASYNC' }, { name: 'sync', type: 'pure-token', token: 'SYNC' }] }],
+      arguments: [FLUSH_TYPE],
       handler: (ctx, argv) => {
-        if (argv.length > 2 || (argv.length === 2 && !isKeyword(argv[1], 'ASYNC') && !isKeyword(argv[1], 'SYNC'))) throw new ArgError(SYNTAX);
+        checkFlushType(argv);
         ctx.server.keyspace.flushAll();
         return OK;
       },
@@ -153,18 +172,7 @@ export function serverCommands(table: CommandTable): CommandSpec[] {
     },
     {
       ...base, name: 'config', arity: -2, flags: [], since: '2.0.0', summary: 'A container for server configuration commands.',
-      subcommands: [
-        { ...base, name: 'config|get', arity: -3, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.0.0', summary: 'Returns the effective values of configuration parameters.',
-          arguments: [{ name: 'parameter', type: 'string', multiple: true }], handler: configGet },
-        { ...base, name: 'config|set', arity: -4, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.0.0', summary: 'Sets configuration parameters in-flight.',
-          arguments: [{ name: 'data', type: 'block', multiple: true, arguments: [{ name: 'parameter', type: 'string' }, { name: 'value', type: 'string' }] }], handler: configSet },
-        { ...base, name: 'config|rewrite', arity: 2, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.8.0', summary: 'Persists the effective configuration to file.',
-          handler: configRewrite },
-        { ...base, name: 'config|resetstat', arity: 2, flags: ['admin', 'noscript', 'loading', 'stale'], since: '2.0.0', summary: 'Resets the server\'s statistics.',
-          handler: (ctx) => { ctx.server.resetStats(); return OK; } },
-        { ...base, name: 'config|help', arity: 2, flags: ['loading', 'stale'], since: '5.0.0', summary: 'Returns helpful text about the different subcommands.',
-          handler: () => ['CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:', 'GET <pattern>', 'SET <directive> <value>', 'RESETSTAT', 'REWRITE', 'HELP'].map((s) => new SimpleString(s)) },
-      ],
+      subcommands: configSubcommands(),
     },
     {
       ...base, name: 'shutdown', arity: -1, flags: ['admin', 'noscript', 'loading', 'stale', 'no_multi', 'allow_busy'],
