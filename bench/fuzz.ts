@@ -1,7 +1,7 @@
 /**
- * The long protocol fuzz run (hardening.md: ≥ 1 M random and mutated frames,
+ * The long protocol fuzz run (the bar: ≥ 1 M random and mutated frames,
  * 0 crashes, bounded RSS, PING still answered). Starts the server as a child
- * (`--appendonly no`), runs test/hardening/fuzz-engine.ts against it, prints
+ * (`--appendonly no`), runs test/helpers/fuzz-engine.ts against it, prints
  * progress and one summary line; exits non-zero on any crash, malformed reply
  * or violation.
  *

@@ -3,7 +3,7 @@
  * and replies encoded per second, for shapes like redis-benchmark's (PING as
  * multibulk and inline, 16 per chunk) and a vector insert. Multibulk parsing is
  * measured beside `redis-parser` (a reply parser, but a multibulk request is a
- * valid reply): measured.md found it at 0.73x of a hand-written scanner through
+ * valid reply): it measured 0.73x of a hand-written scanner through
  * a real server. Contenders alternate, and medians are printed, because the
  * machines here are shared and noisy.
  *

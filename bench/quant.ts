@@ -39,12 +39,6 @@ async function jsHeap(c: Redis): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
-/** Bytes the stored vectors take, as the server's exact-scan threshold counts them. */
-function memoryOfVectors(quant: Variant['quant'], n: number, dim: number): number {
-  const per = quant === 'F32' ? 4 * dim : quant === 'F16' || quant === 'BF16' ? 2 * dim : quant === 'I8' ? dim : Math.ceil(dim / 8);
-  return n * per;
-}
-
 const settle = () => new Promise((r) => setTimeout(r, 300));
 
 export async function run(ctx: Context): Promise<void> {
@@ -101,7 +95,8 @@ export async function run(ctx: Context): Promise<void> {
       const exactBelow = await configNumber(admin, 'vec-exact-search-below');
       let recallGraph = recallDefault;
       let scanned = false;
-      if (exactBelow !== null && exactBelow > 0 && memoryOfVectors(v.quant, n, o.dim) <= exactBelow) {
+      // (The limit is an element count at EF 64, scaled by the search's EF.)
+      if (exactBelow !== null && exactBelow > 0 && n * 64 <= exactBelow * o.defaultEf) {
         scanned = true;
         await admin.call('CONFIG', 'SET', 'vec-exact-search-below', '0');
         recallGraph = await recallNow();

@@ -3,13 +3,15 @@
  *
  *   npm run bench                       # everything, default sizes (~10–15 min on 2 cores)
  *   npm run bench -- --quick            # small sizes (~3 min)
+ *   npm run bench -- --only planner     # exact scan vs graph by set size (~10 min; ~2 min with --quick)
  *   npm run bench -- --only search,latency --n 50000 --efs 32,64,128 --duration 5
  *
  * Flags (or BENCH_* environment variables): --n (BENCH_N), --queries (BENCH_Q),
  * --dim, --efs (BENCH_EFS), --duration seconds per measurement (BENCH_DURATION),
  * --clients (BENCH_CLIENTS), --seed (BENCH_SEED), --quant-n (BENCH_QUANT_N),
  * --ping-n (BENCH_PING_N). --only takes: ping, ingest, search, latency,
- * filtered, vsim, get, quant (alias memory).
+ * filtered, vsim, get, quant (alias memory), planner (exact scan vs graph by set size, in process),
+ * stalls (PING p99/max while heavy operations run; --big (BENCH_BIG=1) adds BGSAVE of 1 M × 128 vectors).
  *
  * Prints one table per question plus the bars (measured ÷ bar), and writes
  * bench/results/latest.json and bench/results/recall-qps.svg (a --quick run:
@@ -38,6 +40,8 @@ const SCRIPTS: Array<[string, () => Promise<Script>]> = [
   ['vsim', () => import('./vsim.js')],
   ['get', () => import('./get.js')],
   ['quant', () => import('./quant.js')],
+  ['planner', () => import('./planner.js')],
+  ['stalls', () => import('./stalls.js')],
 ];
 /** Benchmarks that use the main set's server; it is stopped before the ones after them. */
 const USES_FIXTURE = new Set(['ingest', 'search', 'latency', 'filtered', 'vsim', 'get']);
@@ -50,6 +54,7 @@ function options(): { opts: Options; only: Set<string> | null } {
       n: { type: 'string' }, queries: { type: 'string' }, dim: { type: 'string' }, efs: { type: 'string' },
       duration: { type: 'string' }, clients: { type: 'string' }, seed: { type: 'string' },
       'quant-n': { type: 'string' }, 'ping-n': { type: 'string' },
+      big: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -83,6 +88,7 @@ function options(): { opts: Options; only: Set<string> | null } {
     pingRepeats: 3,
     quantN: int(values['quant-n'], 'BENCH_QUANT_N', quick ? 5_000 : 20_000),
     threads: os.availableParallelism(),
+    big: values.big || env.BENCH_BIG === '1',
   };
   if (opts.efs.some((e) => !Number.isInteger(e) || e < 1)) throw new Error(`--efs must be positive integers, got ${efsRaw}`);
   const onlyRaw = values.only ?? env.BENCH_ONLY;

@@ -41,6 +41,8 @@ export interface Options {
   pingRepeats: number;
   quantN: number;
   threads: number;
+  /** The biggest cases too (stalls: BGSAVE of 1 M × 128 vectors). */
+  big?: boolean;
 }
 
 export interface IngestFigures {
@@ -139,9 +141,11 @@ export class Context {
     // the same path as the full one, so the scan is switched off when this set would fall under it.
     const exactBelow = await configNumber(admin, 'vec-exact-search-below');
     let planNote = '';
-    if (exactBelow !== null && exactBelow > 0 && o.n * o.dim * 4 <= exactBelow) {
+    // The limit is an element count at EF 64, scaled by the search's EF (src/engine/vector-set.ts).
+    const widestEf = Math.max(o.defaultEf, ...o.efs);
+    if (exactBelow !== null && exactBelow > 0 && o.n * 64 <= exactBelow * widestEf) {
       await admin.call('CONFIG', 'SET', 'vec-exact-search-below', '0');
-      planNote = `vec-exact-search-below ${exactBelow} B ≥ this set's ${o.n * o.dim * 4} B of vectors: set to 0 so searches walk the graph`;
+      planNote = `vec-exact-search-below ${exactBelow} (elements at EF 64, scaled by EF) covers this set of ${o.n} at EF ${widestEf}: set to 0 so searches walk the graph`;
       log(planNote);
     }
     const loaders = await connectMany(server.port, o.ingestConnections);

@@ -89,7 +89,7 @@ export function clustered(n: number, dim: number, q: number, seed: number): Data
   return { n, dim, vectors: mix.sample(n, 1), q, queries: mix.sample(q, 2), spec };
 }
 
-/** Row i as its own array (never a view: see notes/measured.md on usearch and byteOffset). */
+/** Row i as its own array (never a view: see src/engine/native-index.ts on usearch and byteOffset). */
 export function row(m: Float32Array, i: number, dim: number): Float32Array {
   return m.slice(i * dim, (i + 1) * dim);
 }

@@ -15,7 +15,7 @@ const ds = clustered(n, dim, spec.q, spec.seed);
 // B1: hand usearch the sign bits as 0/1, as the server stores them (bit = x > 0).
 const vectors = spec.quantization === 'b1' ? ds.vectors.map((x) => (x > 0 ? 1 : 0)) : ds.vectors;
 const half = Math.floor(n / 2);
-// Own arrays, allocated before the first reading (never views: see notes/measured.md).
+// Own arrays, allocated before the first reading (never views: see src/engine/native-index.ts on byteOffset).
 const firstV = vectors.slice(0, half * dim), secondV = vectors.slice(half * dim);
 const firstK = keysFor(0, half), secondK = keysFor(half, n);
 const rss0 = rssBytes(process.pid);

@@ -1,0 +1,340 @@
+/**
+ * Planner: below which set size is a brute-force scan faster than the HNSW
+ * graph, at equal or better recall? The answer sets the default of
+ * `vec-exact-search-below`.
+ *
+ * In process, through `VectorSet.search` (the code the server plans with, op
+ * queue and worker round trip included, no network): for each workload, set
+ * size and quantization (F32, F16, BF16, I8 under COSINE; B1 under HAMMING),
+ * one set of `dim`-d seeded vectors, then single queries one at a time, as one
+ * client connection sends them:
+ * - exact: `search({ exact: true })`, the scan the planner runs when it picks
+ *   exact (inline `searchSubset` up to 2048 elements, usearch's brute force on a
+ *   worker above);
+ * - graph: `search({ exact: false })` with the planner's threshold at 0, the
+ *   HNSW walk at the default EF (64). Sizes ≤ EF have no graph figure: the
+ *   planner scans them whatever the threshold (the beam covers the whole set).
+ * Rounds of all queries alternate between the two until the time budget is
+ * spent, so both see the same machine load. Recall@k of each is against exact
+ * float64 ground truth (bench/lib/truth.ts; B1: Hamming on sign bits, ties
+ * counted). The crossover per workload and quantization is the largest size at
+ * which the scan is faster than the graph at equal or better recall.
+ *
+ * Workloads (both seeded Gaussian mixtures, bench/lib/data.ts):
+ * - mixture: the benchmarks' standard set (n/1000 centres, σ 0.6–1.0), queries
+ *   drawn from the same mixture: the graph's easy case;
+ * - far: 100 tight centres (σ 0.35, as test/helpers/data.ts and the acceptance
+ *   checks make them), queries drawn around *other* centres: every query is far
+ *   from the data and its neighbours straddle clusters, the graph's hard case.
+ *
+ *   node dist/bench/planner.js [--quick] [--workloads mixture,far] [--sizes 1000,5000] [--quants F32,I8] [--ef 64] [--dim 128] [--budget 2]
+ *   npm run bench -- --only planner [--quick]
+ *
+ * Writes bench/results/planner.json (planner-quick.json for --quick or a custom sweep).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { VectorSet, type Quant, type Metric, type SetParams } from '../src/engine/vector-set.js';
+import type { Context } from './lib/context.js';
+import { clustered, row, Mixture, type Dataset } from './lib/data.js';
+import { exactKnn, meanRecall, signBits, popcount32, type Truth } from './lib/truth.js';
+import { fmtRate, fmtRatio, fmtRecall, fmtUs, percentile, nowUs } from './lib/stats.js';
+import { printTable } from './lib/report.js';
+import { ROOT } from './lib/server.js';
+import { EXACT_BELOW_DEFAULT } from '../src/config.js';
+
+/** The crossover sits below 1k at dim 128 and EF 64: the sweep starts under it. */
+export const FULL_SIZES = [128, 256, 512, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
+export const QUICK_SIZES = [128, 256, 512, 1_000, 5_000, 20_000];
+export type Workload = 'mixture' | 'far';
+export const WORKLOADS: readonly Workload[] = ['mixture', 'far'];
+
+/** The data of one workload (see the header). */
+function dataset(w: Workload, n: number, dim: number, q: number, seed: number): Dataset {
+  if (w === 'mixture') return clustered(n, dim, q, seed);
+  const spec = { dim, clusters: 100, seed, spread: [0.35, 0.35] as [number, number] };
+  const queries = new Mixture({ ...spec, seed: seed + 1 }).sample(q, 2);
+  return { n, dim, vectors: new Mixture(spec).sample(n, 1), q, queries, spec };
+}
+
+const VARIANTS: Array<{ quant: Quant; metric: Metric }> = [
+  { quant: 'F32', metric: 'COSINE' },
+  { quant: 'F16', metric: 'COSINE' },
+  { quant: 'BF16', metric: 'COSINE' },
+  { quant: 'I8', metric: 'COSINE' },
+  { quant: 'B1', metric: 'HAMMING' },
+];
+
+export interface PlannerOptions {
+  workloads: Workload[];
+  sizes: number[];
+  quants: Quant[];
+  dim: number;
+  /** Queries per round (recall is averaged over them). */
+  q: number;
+  k: number;
+  ef: number;
+  m: number;
+  efConstruction: number;
+  seed: number;
+  /** Wall time per (quantization, size) for the alternating rounds, ms. */
+  budgetMs: number;
+  quick: boolean;
+}
+
+interface Side {
+  qps: number;
+  p50Us: number;
+  p99Us: number;
+  /** CPU time of this process (every thread) per query: what many clients would compete for. */
+  cpuUs: number;
+  recall: number;
+  queries: number;
+}
+
+export interface PlannerRow {
+  workload: Workload;
+  quant: Quant;
+  metric: Metric;
+  n: number;
+  exact: Side;
+  graph: Side;
+  /** graph QPS ÷ exact QPS: above 1 the graph is faster. */
+  graphOverExact: number;
+  exactWins: boolean;
+  buildSeconds: number;
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
+/** One (quantization, size) cell: build the set, then alternate rounds of exact and graph single queries. */
+async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metric: Metric, n: number,
+  truth: (metric: 'cos' | 'hamming') => Promise<{ truth: Truth; ds: Dataset }>): Promise<PlannerRow> {
+  const { truth: t, ds } = await truth(metric === 'HAMMING' ? 'hamming' : 'cos');
+  const params: SetParams = { dim: o.dim, metric, quant, m: o.m, efConstruction: o.efConstruction, ef: o.ef, explicit: true, projectInputDim: 0, family: 'vec' };
+  const set = new VectorSet(params);
+  const tb = nowUs();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) pending.push(set.add(String(i), row(ds.vectors, i, o.dim), undefined).done);
+  await Promise.all(pending);
+  const buildSeconds = (nowUs() - tb) / 1e6;
+  const queries = Array.from({ length: ds.q }, (_, i) => row(ds.queries, i, o.dim));
+
+  // B1 answers are scored by their true Hamming distance (ties), as bench/quant.ts does.
+  const words = Math.ceil(o.dim / 32);
+  const baseBits = metric === 'HAMMING' ? signBits(ds.vectors, n, o.dim) : null;
+  const queryBits = metric === 'HAMMING' ? signBits(ds.queries, ds.q, o.dim) : null;
+  const hamming = (qi: number, ids: ArrayLike<number>) => Array.from(ids, (id) => {
+    let d = 0;
+    for (let w = 0; w < words; w++) d += popcount32(baseBits![id * words + w] ^ queryBits![qi * words + w]);
+    return d;
+  });
+
+  const sides = { exact: { lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][] },
+    graph: { lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][] } };
+  const round = async (which: 'exact' | 'graph', record: boolean) => {
+    const s = sides[which];
+    const exact = which === 'exact';
+    const c0 = process.cpuUsage();
+    const w0 = nowUs();
+    for (let qi = 0; qi < queries.length; qi++) {
+      const t0 = nowUs();
+      const hits = await set.search(queries[qi], { k: o.k, ef: o.ef, exact });
+      const dt = nowUs() - t0;
+      if (record) {
+        s.lat.push(dt);
+        if (s.answers.length < queries.length) s.answers.push(hits.map((h) => Number(h.id)));
+      }
+    }
+    if (record) {
+      s.wallUs += nowUs() - w0;
+      const c = process.cpuUsage(c0);
+      s.cpuUs += c.user + c.system;
+      s.count += queries.length;
+    }
+  };
+  // A beam as wide as the set: the planner scans whatever the threshold, so there is no graph figure.
+  const graphable = n > o.ef;
+  const saved = VectorSet.exactBelow;
+  VectorSet.exactBelow = 0; // exact: false must walk the graph
+  try {
+    await settle();
+    await round('exact', false); // warm-up (caches, worker threads, JIT)
+    if (graphable) await round('graph', false);
+    const t0 = nowUs();
+    let i = 0;
+    // At least two rounds each, alternating who goes first (E G G E …).
+    while (i < 4 || nowUs() - t0 < o.budgetMs * 1000) {
+      const first = i % 2 === 0 ? 'exact' : 'graph';
+      if (graphable || first === 'exact') await round(first, true);
+      if (graphable || first === 'graph') await round(first === 'exact' ? 'graph' : 'exact', true);
+      i += 2;
+    }
+  } finally {
+    VectorSet.exactBelow = saved;
+  }
+  const side = (which: 'exact' | 'graph'): Side => {
+    const s = sides[which];
+    if (s.count === 0) return { qps: NaN, p50Us: NaN, p99Us: NaN, cpuUs: NaN, recall: NaN, queries: 0 };
+    const recall = metric === 'HAMMING' ? meanRecall(t, s.answers, hamming).recall : meanRecall(t, s.answers).recall;
+    return { qps: s.count / (s.wallUs / 1e6), p50Us: percentile(s.lat, 50), p99Us: percentile(s.lat, 99), cpuUs: s.cpuUs / s.count,
+      recall, queries: s.count };
+  };
+  const exact = side('exact'), graph = side('graph');
+  set.dispose();
+  return { workload, quant, metric, n, exact, graph, graphOverExact: graph.qps / exact.qps,
+    exactWins: !graphable || (exact.qps > graph.qps && exact.recall >= graph.recall - 1e-9), buildSeconds };
+}
+
+export interface Crossover {
+  /** Largest swept size at which the scan won (0: none). */
+  largestExactWin: number;
+  /** Where graph ÷ exact QPS crosses 1, log-linear between that size and the next. */
+  interpolated: number;
+  /** Every size up to the crossover won by the scan, every one past it by the graph. */
+  monotone: boolean;
+  /** Smallest swept size past EF whose graph recall is below 0.95 (0: none). */
+  graphRecallBelow95From: number;
+  /** Lowest graph recall seen. */
+  graphRecallMin: number;
+}
+
+/** The crossover of one workload × quantization. */
+export function crossover(rows: PlannerRow[]): Crossover {
+  const sorted = rows.slice().sort((a, b) => a.n - b.n);
+  let largest = 0;
+  for (const r of sorted) if (r.exactWins) largest = r.n;
+  let interpolated = largest;
+  const at = sorted.findIndex((r) => r.n === largest);
+  if (at >= 0 && at + 1 < sorted.length) {
+    const a = sorted[at], b = sorted[at + 1];
+    const la = Math.log(a.graphOverExact), lb = Math.log(b.graphOverExact); // la ≤ 0 < lb
+    const f = !Number.isFinite(la) || !Number.isFinite(lb) || lb === la ? 0 : Math.min(1, Math.max(0, (0 - la) / (lb - la)));
+    interpolated = Math.round(Math.exp(Math.log(a.n) + f * (Math.log(b.n) - Math.log(a.n))));
+  }
+  const monotone = sorted.every((r, i) => i === 0 || !r.exactWins || sorted[i - 1].exactWins);
+  const graphed = sorted.filter((r) => r.graph.queries > 0);
+  return {
+    largestExactWin: largest, interpolated, monotone,
+    graphRecallBelow95From: graphed.find((r) => r.graph.recall < 0.95)?.n ?? 0,
+    graphRecallMin: Math.min(...graphed.map((r) => r.graph.recall)),
+  };
+}
+
+export type Crossovers = Record<string, Crossover>; // keyed `${workload} ${quant}`
+
+export async function sweep(o: PlannerOptions, truthFor?: Context['truthFor']): Promise<{ rows: PlannerRow[]; crossovers: Crossovers }> {
+  const rows: PlannerRow[] = [];
+  const variants = VARIANTS.filter((v) => o.quants.includes(v.quant));
+  for (const w of o.workloads) {
+    for (const n of o.sizes) {
+      const ds = dataset(w, n, o.dim, o.q, o.seed);
+      const truths = new Map<string, Promise<Truth>>();
+      const truth = (metric: 'cos' | 'hamming') => {
+        let p = truths.get(metric);
+        if (!p) {
+          p = truthFor ? truthFor(ds, metric, `planner-${w}`) : exactKnn(metric, ds.vectors, n, ds.queries, ds.q, o.dim, o.k);
+          truths.set(metric, p);
+        }
+        return p.then((t) => ({ truth: t, ds }));
+      };
+      for (const v of variants) {
+        const r = await measure(o, w, v.quant, v.metric, n, truth);
+        rows.push(r);
+        console.log(`   · ${w.padEnd(7)} ${v.quant.padEnd(4)} n ${String(n).padStart(6)}: exact ${fmtRate(r.exact.qps).padStart(7)} QPS (recall ${r.exact.recall.toFixed(3)}), ` +
+          `graph ${fmtRate(r.graph.qps).padStart(7)} QPS (recall ${r.graph.recall.toFixed(3)}), graph ÷ exact ${fmtRatio(r.graphOverExact)}, ` +
+          `load ${os.loadavg()[0].toFixed(2)}`);
+      }
+    }
+  }
+  const crossovers: Crossovers = {};
+  for (const w of o.workloads) {
+    for (const v of variants) crossovers[`${w} ${v.quant}`] = crossover(rows.filter((r) => r.workload === w && r.quant === v.quant));
+  }
+  return { rows, crossovers };
+}
+
+function report(o: PlannerOptions, rows: PlannerRow[], crossovers: Crossovers): void {
+  const below = `< ${Math.min(...o.sizes)}`;
+  printTable(`Planner: exact scan vs HNSW graph, single queries one at a time, ${o.dim}-d, k ${o.k}, EF ${o.ef}, M ${o.m}, EF_CONSTRUCTION ${o.efConstruction}`,
+    ['workload', 'set', 'n', 'exact QPS', 'exact p50', 'exact CPU/q', 'exact recall', 'graph QPS', 'graph p50', 'graph CPU/q', 'graph recall', 'graph ÷ exact', 'faster'],
+    rows.map((r) => [r.workload, `${r.quant} ${r.metric}`, r.n, fmtRate(r.exact.qps), fmtUs(r.exact.p50Us), fmtUs(r.exact.cpuUs), fmtRecall(r.exact.recall),
+      fmtRate(r.graph.qps), fmtUs(r.graph.p50Us), fmtUs(r.graph.cpuUs), fmtRecall(r.graph.recall), fmtRatio(r.graphOverExact),
+      r.graph.queries === 0 ? 'exact (EF ≥ n)' : r.exactWins ? 'exact' : 'graph']),
+    'In process through VectorSet.search (op queue and worker round trip included, no network). QPS: queries ÷ wall time of\n' +
+    'alternating rounds; CPU/q: this process\'s CPU time (all threads) per query. Recall@k against exact float64 truth (B1: Hamming on sign bits, ties counted).\n' +
+    'mixture: queries from the data\'s own mixture; far: tight clusters, queries around other centres (as the tests and acceptance checks draw them).');
+  printTable('Crossover: largest set size at which the exact scan is faster than the graph at equal or better recall',
+    ['workload', 'set', 'largest swept size won by exact', 'interpolated crossover', 'monotone', 'graph recall < 0.95 from', 'lowest graph recall'],
+    Object.entries(crossovers).map(([key, c]) => [...key.split(' '), c.largestExactWin || `none (${below})`, c.interpolated || below, c.monotone ? 'yes' : 'no (noise)',
+      c.graphRecallBelow95From || 'never', fmtRecall(c.graphRecallMin)]),
+    `vec-exact-search-below default: ${EXACT_BELOW_DEFAULT} elements at EF 64 (src/config.ts), scaled by EF: the planner scans sets of at most ` +
+    `${Math.floor(EXACT_BELOW_DEFAULT * o.ef / 64)} elements at EF ${o.ef} (and any set with EF ≥ its size).\n` +
+    `Smallest interpolated crossover in this run: ${smallest(crossovers, o)} (a limit above it sends sets to a slower scan).`);
+}
+
+function smallest(crossovers: Crossovers, o: PlannerOptions): string {
+  const m = Math.min(...Object.values(crossovers).map((c) => c.interpolated));
+  return m > 0 ? String(m) : `< ${Math.min(...o.sizes)}`;
+}
+
+function write(o: PlannerOptions, rows: PlannerRow[], crossovers: Crossovers, name: string): void {
+  const dir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const out = {
+    date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(),
+    loadAverage: os.loadavg(), options: o, exactBelowDefault: EXACT_BELOW_DEFAULT, crossovers, rows,
+  };
+  writeFileSync(path.join(dir, name), JSON.stringify(out, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  console.log(`wrote bench/results/${name}`);
+}
+
+/** From `npm run bench` (bench/run.ts). */
+export async function run(ctx: Context): Promise<void> {
+  const c = ctx.opts;
+  const o: PlannerOptions = { workloads: [...WORKLOADS], sizes: c.quick ? QUICK_SIZES : FULL_SIZES, quants: VARIANTS.map((v) => v.quant), dim: c.dim,
+    q: c.quick ? 100 : 200, k: c.k, ef: c.defaultEf, m: c.m, efConstruction: c.efConstruction, seed: c.seed, budgetMs: c.quick ? 700 : 2000, quick: c.quick };
+  const { rows, crossovers } = await sweep(o, ctx.truthFor.bind(ctx));
+  report(o, rows, crossovers);
+  write(o, rows, crossovers, c.quick || c.dim !== 128 || c.defaultEf !== 64 ? 'planner-quick.json' : 'planner.json');
+  ctx.results.planner = { options: o, crossovers, rows };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false }, workloads: { type: 'string' }, sizes: { type: 'string' }, quants: { type: 'string' },
+      dim: { type: 'string' }, ef: { type: 'string' }, queries: { type: 'string' }, budget: { type: 'string' }, seed: { type: 'string' },
+    },
+    strict: true,
+  });
+  const quick = values.quick;
+  const num = (s: string | undefined, def: number) => (s === undefined ? def : Number(s));
+  const o: PlannerOptions = {
+    workloads: values.workloads ? values.workloads.split(',').map((s) => s.trim() as Workload) : [...WORKLOADS],
+    sizes: values.sizes ? values.sizes.split(',').map(Number) : quick ? QUICK_SIZES : FULL_SIZES,
+    quants: values.quants ? values.quants.split(',').map((s) => s.trim().toUpperCase() as Quant) : VARIANTS.map((v) => v.quant),
+    dim: num(values.dim, 128), q: num(values.queries, quick ? 100 : 200), k: 10, ef: num(values.ef, 64), m: 16, efConstruction: 128,
+    seed: num(values.seed, 42), budgetMs: num(values.budget, quick ? 0.7 : 2) * 1000, quick,
+  };
+  for (const w of o.workloads) if (!WORKLOADS.includes(w)) throw new Error(`--workloads: ${WORKLOADS.join(', ')}, got ${w}`);
+  for (const s of o.sizes) if (!Number.isInteger(s) || s < 1) throw new Error(`--sizes: positive integers, got ${values.sizes}`);
+  for (const q of o.quants) if (!VARIANTS.some((v) => v.quant === q)) throw new Error(`--quants: one of ${VARIANTS.map((v) => v.quant).join(', ')}, got ${q}`);
+  for (const [name, v] of [['dim', o.dim], ['ef', o.ef], ['queries', o.q]] as const) if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: a positive integer`);
+  console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? '?'}, ${os.availableParallelism()} threads, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} at start`);
+  const { rows, crossovers } = await sweep(o);
+  report(o, rows, crossovers);
+  const standard = !quick && !values.sizes && !values.quants && !values.workloads && o.dim === 128 && o.ef === 64;
+  write(o, rows, crossovers, standard ? 'planner.json' : 'planner-quick.json');
+  console.log(`load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} at end`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+    process.exit(1);
+  });
+}
