@@ -77,6 +77,8 @@ export class ReplyEncoder {
   /** Start of what the next `take()` returns. */
   private start = 0;
   private end = 0;
+  /** `buf[0, handedOut)` may be held by a `take()` caller: never written again. */
+  private handedOut = 0;
   private readonly chunkSize: number;
 
   /** @param initialCapacity size of each buffer started (16 KiB by default); larger replies get a larger one. */
@@ -91,6 +93,11 @@ export class ReplyEncoder {
    *   3 characters, a big number that is not digits). Nothing is appended then.
    */
   write(reply: Reply, proto: 2 | 3): void {
+    // The commonest reply (+OK, +PONG), straight to its writer: it cannot fail.
+    if (reply instanceof SimpleString) {
+      this.line(43 /* + */, reply.value);
+      return;
+    }
     const mark = this.end - this.start;
     try {
       this.value(reply, proto);
@@ -121,11 +128,34 @@ export class ReplyEncoder {
     if (this.end === this.start) return EMPTY;
     const out = this.buf.subarray(this.start, this.end);
     this.start = this.end;
+    this.handedOut = this.end;
     if (this.buf.length > this.chunkSize * SHRINK_FACTOR) {
       this.buf = EMPTY;
-      this.start = this.end = 0;
+      this.start = this.end = this.handedOut = 0;
     }
     return out;
+  }
+
+  /** The buffer holding what `take()` would return, from `pendingOffset`, `length` bytes: to send without a Buffer of its own. */
+  get pendingBuffer(): Buffer { return this.buf; }
+  get pendingOffset(): number { return this.start; }
+
+  /**
+   * The caller has sent the first `n` pending bytes itself, synchronously
+   * (from `pendingBuffer`): they are dropped. When that leaves nothing and no
+   * part of this buffer was ever handed out by `take()`, later replies are
+   * written from its start again: the buffer is reused rather than replaced.
+   */
+  drop(n: number): void {
+    this.start += Math.max(0, Math.min(n, this.end - this.start));
+    if (this.start !== this.end) return;
+    if (this.buf.length > this.chunkSize * SHRINK_FACTOR) {
+      // Grown for one big reply: not kept for the small ones (as in take()).
+      this.buf = EMPTY;
+      this.start = this.end = this.handedOut = 0;
+    } else if (this.handedOut === 0) {
+      this.start = this.end = 0;
+    }
   }
 
   private reserve(n: number): void {
@@ -137,6 +167,7 @@ export class ReplyEncoder {
     this.buf = next;
     this.start = 0;
     this.end = used;
+    this.handedOut = 0;
   }
 
   /**

@@ -141,9 +141,9 @@ const names: Array<Buffer | null> = new Array<Buffer | null>(NAME_SLOTS).fill(nu
 
 /**
  * `buf[start, start + len)` as a Buffer: the shared copy of a command name
- * already seen with these very bytes, found by comparing a few bytes, or a
- * new slice, whose copy then takes the slot for next time. A copy, in memory
- * of its own: a slice kept there would pin its whole chunk.
+ * already seen with these very bytes, found by comparing a few bytes; else a
+ * new copy, which takes the slot for next time. Copies, in memory of their
+ * own: a slice kept there would pin its whole chunk.
  */
 function commandName(buf: Buffer, start: number, len: number): Buffer {
   if (len === 0 || len > NAME_MAX) return buf.subarray(start, start + len);

@@ -93,14 +93,21 @@ export class CommandTable {
     if (n === 0 || n > NAME_CACHE_MAX) return this.findUncached(nameArg);
     const slot = (n * 31 + nameArg[0] * 7 + nameArg[n - 1]) & (NAME_CACHE_SLOTS - 1);
     const cached = this.cachedNames[slot];
+    // The parser hands out one shared Buffer per command name (shareCommandNames), often this very one.
+    if (cached === nameArg) return this.cachedEntries[slot]!;
     if (cached !== null && cached.length === n) {
       let i = 0;
       while (i < n && cached[i] === nameArg[i]) i++;
       if (i === n) return this.cachedEntries[slot]!;
     }
     const entry = this.findUncached(nameArg);
-    // Only known names: random ones would just evict them. A copy: the argument is a slice of a received chunk.
-    if (entry) { this.cachedNames[slot] = Buffer.from(nameArg); this.cachedEntries[slot] = entry; }
+    if (entry) {
+      // Only known names: random ones would just evict them. Kept as it is when it has its memory to
+      // itself (the parser's shared copy); else copied: a slice would pin the chunk it came in.
+      const own = nameArg.byteOffset === 0 && nameArg.buffer.byteLength === n;
+      this.cachedNames[slot] = own ? nameArg : Buffer.from(nameArg);
+      this.cachedEntries[slot] = entry;
+    }
     return entry;
   }
 

@@ -39,6 +39,8 @@ interface PendingReply {
 const SOFT_OUTPUT_BYTES = 1 << 20;
 /** Commands still running for one client past which we stop reading from it. */
 const MAX_IN_FLIGHT = 1024;
+/** Encoded replies from this many bytes are written at once rather than at the end of the turn (`flushLater`). */
+const FLUSH_NOW_BYTES = 16 * 1024;
 /** A received chunk at least this large, ending in a small partial command, is compacted away. */
 const COMPACT_MIN_CHUNK = 4096;
 
@@ -69,6 +71,8 @@ export class Connection implements ClientView {
   private readonly queue: PendingReply[] = [];
   private inFlight = 0;
   private flushScheduled = false;
+  /** In `readyToFlush`. */
+  private flushQueued = false;
   private pausedForOutput = false;
   private closing = false;
 
@@ -105,27 +109,54 @@ export class Connection implements ClientView {
     this.host.stats.netInputBytes += chunk.length;
     this.lastInteraction = Date.now();
     this.parser.feed(chunk);
-    this.runCommands();
+    const ran = this.runCommands();
     // A partial command left at the end of a large chunk would pin the whole chunk
     // (up to 64 KB) while the client idles: keep only its own bytes (the
     // slow-sender case). Only then: small chunks are the parser's own business.
     const pending = this.parser.pending;
     if (pending > 0 && chunk.length >= COMPACT_MIN_CHUNK && pending * 2 <= chunk.length) this.parser.compact();
+    if (ran > 1 && this.encoder.length < FLUSH_NOW_BYTES) this.flushLater();
+    else this.flush();
+  }
+
+  /**
+   * Write this connection's replies once the event loop has read every socket
+   * that is ready (`flushReady`, in the check phase of this turn), as Redis
+   * writes them before it sleeps: a client with several connections gets its
+   * replies in one burst rather than being woken for each. Only pipelines
+   * wait: a lone command is answered at once (the lowest latency for
+   * request/response clients), and so is a large output (FLUSH_NOW_BYTES):
+   * many clients' large ones held at once would all be in memory together.
+   */
+  private flushLater(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    readyToFlush.push(this);
+    if (!flushReadyScheduled) {
+      flushReadyScheduled = true;
+      setImmediate(flushReady);
+    }
+  }
+
+  /** For `flushReady` only. */
+  flushQueuedReplies(): void {
+    this.flushQueued = false;
     this.flush();
   }
 
-  /** Run every complete command buffered, unless back-pressure or a close stops us. */
-  private runCommands(): void {
+  /** Run every complete command buffered, unless back-pressure or a close stops us; how many ran. */
+  private runCommands(): number {
     const dispatcher = this.host.dispatcher;
     dispatcher.beginRun();
     try {
-      this.runEach(dispatcher);
+      return this.runEach(dispatcher);
     } finally {
       dispatcher.endRun();
     }
   }
 
-  private runEach(dispatcher: Dispatcher): void {
+  private runEach(dispatcher: Dispatcher): number {
+    let ran = 0;
     while (!this.closing && !this.closeAfterReply) {
       let argv: Buffer[] | null;
       try {
@@ -135,29 +166,31 @@ export class Connection implements ClientView {
           // Redis closes such a client without a reply, and says so in the log.
           this.host.log.warn({ client: this.addr, limit: e.limit }, 'closing client that reached max query buffer length');
           this.closeWithoutReply();
-          return;
+          return ran;
         }
         if (e instanceof ProtocolError) {
           this.host.log.debug({ client: this.addr, err: e.message }, 'protocol error, closing client');
           this.push(new ErrorReply(`ERR ${e.message}`.replace(/[\r\n]+/g, ' ')));
           this.closeAfterReply = true;
           this.socket.pause();
-          return;
+          return ran;
         }
         throw e;
       }
-      if (argv === null) return;
+      if (argv === null) return ran;
       if (isCrossProtocol(argv[0])) {
         this.host.crossProtocolWarning(this);
         this.closeWithoutReply();
-        return;
+        return ran;
       }
       const reply = dispatcher.dispatch(this, argv);
+      ran++;
       this.parser.unauthenticated = !this.authenticated;
       this.push(reply);
-      if (this.closeAfterReply) { this.socket.pause(); return; }
-      if (this.inFlight >= MAX_IN_FLIGHT) { this.pauseReading(); return; }
+      if (this.closeAfterReply) { this.socket.pause(); return ran; }
+      if (this.inFlight >= MAX_IN_FLIGHT) { this.pauseReading(); return ran; }
     }
+    return ran;
   }
 
   /**
@@ -214,9 +247,8 @@ export class Connection implements ClientView {
     }
     if (this.closing) return;
     if (this.encoder.length > 0) {
-      const out = this.encoder.take();
-      this.host.stats.netOutputBytes += out.length;
-      this.send(out);
+      this.host.stats.netOutputBytes += this.encoder.length;
+      this.send();
       const queued = this.socket.writableLength;
       const limit = this.host.outputLimit();
       if (limit > 0 && queued > limit) {
@@ -236,22 +268,25 @@ export class Connection implements ClientView {
    * try first; whatever the kernel does not take then (a full socket buffer,
    * an error) goes to `socket.write`, which queues it after those bytes and
    * handles errors as usual. That saves, per write, the Writable bookkeeping,
-   * a WriteWrap and the after-write tick. Never once the socket is destroyed
-   * (its descriptor may already be reused) or ended.
+   * a WriteWrap, the after-write tick and a Buffer (the bytes go from the
+   * encoder's own buffer, which is then reused). Never once the socket is
+   * destroyed (its descriptor may already be reused) or ended.
    */
-  private send(out: Buffer): void {
+  private send(): void {
     const socket = this.socket;
+    const encoder = this.encoder;
     if (this.fd >= 0 && !socket.destroyed && !socket.writableEnded && socket.writableLength === 0) {
+      const length = encoder.length;
       let n = 0;
       try {
-        n = writeSync(this.fd, out);
+        n = writeSync(this.fd, encoder.pendingBuffer, encoder.pendingOffset, length);
       } catch {
         // EAGAIN, EPIPE…: socket.write finds out again and deals with it.
       }
-      if (n === out.length) return;
-      out = out.subarray(n);
+      encoder.drop(n);
+      if (n === length) return;
     }
-    socket.write(out);
+    socket.write(encoder.take());
   }
 
   /** Read nothing more and close once the replies already queued are out (none for this command). */
@@ -288,6 +323,29 @@ export class Connection implements ClientView {
   }
 }
 
+/** Connections that received commands in this event-loop turn, to flush at its check phase (`flushLater`). */
+let readyToFlush: Connection[] = [];
+let flushReadyScheduled = false;
+
+function flushReady(): void {
+  flushReadyScheduled = false;
+  const list = readyToFlush;
+  readyToFlush = [];
+  let i = 0;
+  try {
+    while (i < list.length) list[i++].flushQueuedReplies();
+  } finally {
+    // A flush that threw must not strand the others: they go in the next turn.
+    if (i < list.length) {
+      for (let j = i; j < list.length; j++) readyToFlush.push(list[j]);
+      if (!flushReadyScheduled) {
+        flushReadyScheduled = true;
+        setImmediate(flushReady);
+      }
+    }
+  }
+}
+
 /** What libuv reads into for every connection (see `readIntoSharedBuffer`). */
 const READ_BUFFER_SIZE = 64 * 1024;
 let readBuffer: Buffer | null = null;
@@ -315,12 +373,13 @@ interface UserBufferHandle { useUserBuffer?: (buf: Uint8Array) => void }
  * Receive a socket's bytes the way `net.connect({ onread })` does, which
  * Node offers for client sockets only: libuv reads straight into one static
  * buffer shared by every connection, and each read is handed to `onChunk` as a
- * fresh exact-size copy (pooled when small), so the parser's zero-copy slices
- * stay valid and a chunk pins only its own bytes, as before. The default path
- * costs, per read, a 64 KiB allocation then a right-sized copy of it, a
- * Buffer, and the Readable machinery (push, 'data', a maybeReadMore tick).
- * pause()/resume(), end of stream, errors and timeouts work as usual: net.Socket
- * handles its `onread` mode in all of them. No 'data' events are emitted.
+ * fresh copy (`Buffer.allocUnsafe`: a slice of Node's 8 KiB pool under 4 KiB,
+ * as `Buffer.from` gives), so the parser's zero-copy slices stay valid. The
+ * default path costs, per read, a 64 KiB allocation then a right-sized copy of
+ * it into memory of its own, a Buffer, and the Readable machinery (push,
+ * 'data', a maybeReadMore tick). pause()/resume(), end of stream, errors and
+ * timeouts work as usual: net.Socket handles its `onread` mode in all of them.
+ * No 'data' events are emitted.
  *
  * Returns false, changing nothing, where Node does not have that mode
  * (another version, a socket without a libuv handle): use 'data' then.

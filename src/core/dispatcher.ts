@@ -87,17 +87,20 @@ export class Dispatcher {
   private statSize = 0;
   private histogramEpoch = 0;
   private histogramSize = 0;
+  private histogramResets = 0;
   /**
    * While a connection runs the commands of a received chunk (`beginRun` …
-   * `endRun`): when the previous command ended. Each command is timed from
-   * there, so it costs one clock read instead of two; its time then also
-   * counts parsing it and encoding the reply before it (a fraction of a µs).
-   * Negative outside such a run: commands are timed from their start.
+   * `endRun`): when the previous command of the chunk ended, 0 before the
+   * first. A pipelined command is timed from there, so it costs one clock
+   * read instead of two; its time then also counts parsing it and encoding
+   * the reply before it (a fraction of a µs when warm). The first command of
+   * a chunk, one after a command whose work completes later, and any command
+   * outside a run (-1) are timed from their own start, as Redis times them.
    */
   private clock = -1;
 
   /** A connection starts running the commands of a chunk, back to back and synchronously. */
-  beginRun(): void { this.clock = performance.now(); }
+  beginRun(): void { this.clock = 0; }
   /** … and is done with them: must follow `beginRun` (in a `finally`). */
   endRun(): void { this.clock = -1; }
 
@@ -205,7 +208,7 @@ export class Dispatcher {
   private run(client: ClientState, entry: CommandEntry, argv: Buffer[], collect: LoggedCommands | null): Reply | Promise<Reply> {
     const spec = entry.spec;
     const ctx: Ctx = { client, server: this.server, db: this.server.keyspace.db(client.db) };
-    const start = this.clock >= 0 ? this.clock : performance.now();
+    const start = this.clock > 0 ? this.clock : performance.now();
     let result: Reply | Promise<Reply>;
     try {
       result = spec.handler!(ctx, argv);
@@ -215,8 +218,8 @@ export class Dispatcher {
     }
     const logged = entry.write && !(result instanceof ErrorReply) ? this.log(ctx, argv, collect) : null;
     if (result instanceof Promise) {
-      // Timed when its work completes; the next command's time starts now.
-      if (this.clock >= 0) this.clock = performance.now();
+      // Timed when its work completes; the next command reads its own start.
+      if (this.clock > 0) this.clock = 0;
       const work = result.then(
         (r) => { this.finish(entry, client, argv, start, r instanceof ErrorReply); return r; },
         (e) => { this.finish(entry, client, argv, start, true); return this.errorReply(e, spec) as Reply; },
@@ -402,37 +405,34 @@ export class Dispatcher {
   }
 
   stat(spec: CommandSpec): CommandStat {
-    const entry = this.table.entryOf(spec);
-    return entry ? this.statOf(entry) : this.statNamed(spec.name);
-  }
-
-  private statNamed(name: string): CommandStat {
-    const m = this.server.stats.commands;
-    let s = m.get(name);
-    if (!s) { s = { calls: 0, usec: 0, rejected: 0, failed: 0 }; m.set(name, s); }
-    return s;
+    return this.statOf(this.table.entryOf(spec) ?? new CommandEntry(spec));
   }
 
   /** The command's `stats.commands` counters, cached on its entry. */
   private statOf(entry: CommandEntry): CommandStat {
-    if (entry.statEpoch === this.statEpoch && this.server.stats.commands.size === this.statSize) return entry.stat!;
-    if (this.server.stats.commands.size !== this.statSize) this.statEpoch++;
-    const s = this.statNamed(entry.spec.name);
+    const m = this.server.stats.commands;
+    if (entry.statEpoch === this.statEpoch && m.size === this.statSize) return entry.stat!;
+    if (m.size !== this.statSize) this.statEpoch++;
+    let s = m.get(entry.spec.name);
+    if (!s) { s = { calls: 0, usec: 0, rejected: 0, failed: 0 }; m.set(entry.spec.name, s); }
     entry.stat = s;
     entry.statEpoch = this.statEpoch;
-    this.statSize = this.server.stats.commands.size;
+    this.statSize = m.size;
     return s;
   }
 
-  /** The command's latency histogram, cached on its entry the same way. */
+  /** The command's latency histogram, cached on its entry the same way (and dropped by `LatencyTracker.reset`). */
   private histogramOf(entry: CommandEntry): Histogram {
     const latency = this.latency;
-    if (entry.histogramEpoch === this.histogramEpoch && latency.byCommand.size === this.histogramSize) return entry.histogram!;
-    if (latency.byCommand.size !== this.histogramSize) this.histogramEpoch++;
+    if (entry.histogramEpoch === this.histogramEpoch && latency.byCommand.size === this.histogramSize && latency.resets === this.histogramResets) {
+      return entry.histogram!;
+    }
+    if (latency.byCommand.size !== this.histogramSize || latency.resets !== this.histogramResets) this.histogramEpoch++;
     const h = latency.histogram(entry.spec.name);
     entry.histogram = h;
     entry.histogramEpoch = this.histogramEpoch;
     this.histogramSize = latency.byCommand.size;
+    this.histogramResets = latency.resets;
     return h;
   }
 

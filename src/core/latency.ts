@@ -65,6 +65,8 @@ export class Histogram {
 export class LatencyTracker {
   enabled = true;
   readonly byCommand = new Map<string, Histogram>();
+  /** How many times `reset()` ran: histograms handed out before are no longer counted. */
+  resets = 0;
 
   record(command: string, usec: number): void {
     if (!this.enabled) return;
@@ -78,5 +80,5 @@ export class LatencyTracker {
     return h;
   }
 
-  reset(): void { this.byCommand.clear(); }
+  reset(): void { this.byCommand.clear(); this.resets++; }
 }
