@@ -35,6 +35,9 @@ export interface WriteLog {
 /** Told of every executed command with its duration (the slow log, latency events). */
 export type CommandObserver = (client: ClientState, spec: CommandSpec, argv: Buffer[], usec: number) => void;
 
+/** See `ServerApi.keyspaceEvent`. */
+export type KeyspaceListener = (db: number, cls: string, event: string, key: Buffer | string) => void;
+
 export type ShutdownMode = 'save' | 'nosave' | 'default';
 
 /** What a feature declares. Every field is optional. */
@@ -53,6 +56,8 @@ export interface Feature {
   /** The durable log of writes (at most one feature provides it). */
   writeLog?: WriteLog;
   observe?: CommandObserver;
+  /** Told of every keyspace event (`ServerApi.keyspaceEvent`): pub/sub notifications, WATCH, tracking. */
+  keyspaceEvent?: KeyspaceListener;
   /** Connections this feature holds open besides RESP clients (HTTP): maxclients counts them too. */
   connections?(): number;
   /** The dataset is not complete until start() resolves: the server answers -LOADING meanwhile. */

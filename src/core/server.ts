@@ -26,7 +26,7 @@ import { coreInfoSections } from './info.js';
 import { safeInterval } from './guard.js';
 import { renderMetrics, type MetricsWriter } from './metrics.js';
 import type { RespError } from '../errors.js';
-import type { Feature, FeatureModule, ModuleHost, ShutdownMode, StartOptions } from './module.js';
+import type { Feature, FeatureModule, KeyspaceListener, ModuleHost, ShutdownMode, StartOptions } from './module.js';
 
 const PROTECTED_MODE_DENIAL = `-${protectedModeMessage('--requirepass or CONFIG SET requirepass from a loopback client')}\r\n`;
 
@@ -59,6 +59,7 @@ export class Server implements ModuleHost, ConnectionHost {
   /** The most clients the descriptor limit allows (null: unknown), measured once at start. */
   private clientsAllowed: number | null = null;
   private stopping: Promise<void> | null = null;
+  private keyspaceListeners: readonly KeyspaceListener[] = [];
 
   constructor(readonly config: Config, readonly log: Logger, readonly options: StartOptions = {}, private readonly exitOnShutdown = false) {
     this.configFile = options.configFile ?? '';
@@ -87,8 +88,13 @@ export class Server implements ModuleHost, ConnectionHost {
         this.hooks.writeLog = feature.writeLog;
       }
       if (feature.observe) this.hooks.observers = [...this.hooks.observers, feature.observe];
+      if (feature.keyspaceEvent) this.keyspaceListeners = [...this.keyspaceListeners, feature.keyspaceEvent];
       if (feature.loadsData) this.loadingDepth++;
     }
+  }
+
+  keyspaceEvent(db: number, cls: string, event: string, key: Buffer | string): void {
+    for (const listener of this.keyspaceListeners) listener(db, cls, event, key);
   }
 
   /** Listen on every bind address with one port (0 picks a free one). */

@@ -108,6 +108,13 @@ export interface ServerApi {
   resetStats(): void;
   /** Run the commands a MULTI queued, atomically (EXEC). */
   runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply>;
+  /**
+   * A key changed (Redis's keyspace notifications): `cls` is the event's class
+   * letter (`g` generic, `$` string, `h` hash, `x` expired, `e` evicted, `v`
+   * vector set…), `event` its name (`set`, `del`, `expire`, `vadd`…). Fanned out
+   * to every feature's `keyspaceEvent` listener; free when none listens.
+   */
+  keyspaceEvent(db: number, cls: string, event: string, key: Buffer | string): void;
 }
 
 /** One INFO section: its fields are computed when asked for. */
