@@ -44,7 +44,8 @@ import { exactKnn, meanRecall, signBits, popcount32, type Truth } from './lib/tr
 import { fmtRate, fmtRatio, fmtRecall, fmtUs, percentile, nowUs } from './lib/stats.js';
 import { printTable } from './lib/report.js';
 import { ROOT } from './lib/server.js';
-import { EXACT_BELOW_DEFAULT } from '../src/config.js';
+import { EXACT_BELOW_DEFAULT, PLANNER_RECALL_DEFAULT, PLANNER_SCAN_MAX_DEFAULT } from '../src/config.js';
+import { GraphTrust } from '../src/engine/graph-trust.js';
 
 /** The crossover sits below 1k at dim 128 and EF 64: the sweep starts under it. */
 export const FULL_SIZES = [128, 256, 512, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
@@ -102,10 +103,24 @@ export interface PlannerRow {
   n: number;
   exact: Side;
   graph: Side;
+  /** The default planner (threshold, sampling, scan fallback) as the server ships it. */
+  planner: Side;
+  /** The bar: the planner is never slower than the graph at equal recall. */
+  plannerVerdict: 'as fast' | 'more recall' | 'no graph' | 'SLOWER';
+  /** The planner's first round (its sampling window included), ms: what a new set pays once. */
+  plannerFirstRoundMs: number;
   /** graph QPS ÷ exact QPS: above 1 the graph is faster. */
   graphOverExact: number;
   exactWins: boolean;
   buildSeconds: number;
+}
+
+/** Within noise of the graph's speed, or slower only where it buys recall the walk did not find. */
+function verdict(planner: Side, graph: Side): PlannerRow['plannerVerdict'] {
+  if (graph.queries === 0) return 'no graph';
+  if (planner.qps >= 0.95 * graph.qps) return 'as fast';
+  if (planner.recall >= graph.recall + 0.01) return 'more recall';
+  return 'SLOWER';
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 50));
@@ -133,11 +148,15 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
     return d;
   });
 
-  const sides = { exact: { lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][] },
-    graph: { lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][] } };
-  const round = async (which: 'exact' | 'graph', record: boolean) => {
+  const side0 = () => ({ lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][] });
+  const sides = { exact: side0(), graph: side0(), planner: side0() };
+  const round = async (which: 'exact' | 'graph' | 'planner', record: boolean) => {
     const s = sides[which];
     const exact = which === 'exact';
+    // graph: the walk alone (no threshold, no sampling); planner: everything as shipped.
+    VectorSet.exactBelow = which === 'planner' ? EXACT_BELOW_DEFAULT : 0;
+    GraphTrust.target = which === 'planner' ? PLANNER_RECALL_DEFAULT : 0;
+    VectorSet.scanMax = PLANNER_SCAN_MAX_DEFAULT;
     const c0 = process.cpuUsage();
     const w0 = nowUs();
     for (let qi = 0; qi < queries.length; qi++) {
@@ -158,34 +177,38 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
   };
   // A beam as wide as the set: the planner scans whatever the threshold, so there is no graph figure.
   const graphable = n > o.ef;
-  const saved = VectorSet.exactBelow;
-  VectorSet.exactBelow = 0; // exact: false must walk the graph
+  const saved = [VectorSet.exactBelow, GraphTrust.target, VectorSet.scanMax] as const;
+  let learnUs = 0;
   try {
     await settle();
     await round('exact', false); // warm-up (caches, worker threads, JIT)
     if (graphable) await round('graph', false);
+    // The planner's warm-up round is also where it samples its first window (16 queries
+    // answered by a scan and a walk both): a one-time cost per set, reported apart.
+    const l0 = nowUs();
+    await round('planner', false);
+    learnUs = nowUs() - l0;
     const t0 = nowUs();
     let i = 0;
-    // At least two rounds each, alternating who goes first (E G G E …).
+    // At least two rounds each, alternating who goes first (E G P, P G E …).
     while (i < 4 || nowUs() - t0 < o.budgetMs * 1000) {
-      const first = i % 2 === 0 ? 'exact' : 'graph';
-      if (graphable || first === 'exact') await round(first, true);
-      if (graphable || first === 'graph') await round(first === 'exact' ? 'graph' : 'exact', true);
+      const order = i % 2 === 0 ? (['exact', 'graph', 'planner'] as const) : (['planner', 'graph', 'exact'] as const);
+      for (const which of order) if (graphable || which !== 'graph') await round(which, true);
       i += 2;
     }
   } finally {
-    VectorSet.exactBelow = saved;
+    [VectorSet.exactBelow, GraphTrust.target, VectorSet.scanMax] = saved;
   }
-  const side = (which: 'exact' | 'graph'): Side => {
+  const side = (which: 'exact' | 'graph' | 'planner'): Side => {
     const s = sides[which];
     if (s.count === 0) return { qps: NaN, p50Us: NaN, p99Us: NaN, cpuUs: NaN, recall: NaN, queries: 0 };
     const recall = metric === 'HAMMING' ? meanRecall(t, s.answers, hamming).recall : meanRecall(t, s.answers).recall;
     return { qps: s.count / (s.wallUs / 1e6), p50Us: percentile(s.lat, 50), p99Us: percentile(s.lat, 99), cpuUs: s.cpuUs / s.count,
       recall, queries: s.count };
   };
-  const exact = side('exact'), graph = side('graph');
+  const exact = side('exact'), graph = side('graph'), planner = side('planner');
   set.dispose();
-  return { workload, quant, metric, n, exact, graph, graphOverExact: graph.qps / exact.qps,
+  return { workload, quant, metric, n, exact, graph, planner, plannerVerdict: verdict(planner, graph), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
     exactWins: !graphable || (exact.qps > graph.qps && exact.recall >= graph.recall - 1e-9), buildSeconds };
 }
 
@@ -246,6 +269,7 @@ export async function sweep(o: PlannerOptions, truthFor?: Context['truthFor']): 
         rows.push(r);
         console.log(`   · ${w.padEnd(7)} ${v.quant.padEnd(4)} n ${String(n).padStart(6)}: exact ${fmtRate(r.exact.qps).padStart(7)} QPS (recall ${r.exact.recall.toFixed(3)}), ` +
           `graph ${fmtRate(r.graph.qps).padStart(7)} QPS (recall ${r.graph.recall.toFixed(3)}), graph ÷ exact ${fmtRatio(r.graphOverExact)}, ` +
+          `planner ${fmtRate(r.planner.qps).padStart(7)} QPS (recall ${r.planner.recall.toFixed(3)}) ${r.plannerVerdict}, ` +
           `load ${os.loadavg()[0].toFixed(2)}`);
       }
     }
@@ -260,19 +284,22 @@ export async function sweep(o: PlannerOptions, truthFor?: Context['truthFor']): 
 function report(o: PlannerOptions, rows: PlannerRow[], crossovers: Crossovers): void {
   const below = `< ${Math.min(...o.sizes)}`;
   printTable(`Planner: exact scan vs HNSW graph, single queries one at a time, ${o.dim}-d, k ${o.k}, EF ${o.ef}, M ${o.m}, EF_CONSTRUCTION ${o.efConstruction}`,
-    ['workload', 'set', 'n', 'exact QPS', 'exact p50', 'exact CPU/q', 'exact recall', 'graph QPS', 'graph p50', 'graph CPU/q', 'graph recall', 'graph ÷ exact', 'faster'],
+    ['workload', 'set', 'n', 'exact QPS', 'exact p50', 'exact CPU/q', 'exact recall', 'graph QPS', 'graph p50', 'graph CPU/q', 'graph recall', 'graph ÷ exact', 'faster',
+      'planner QPS', 'planner recall', 'planner ÷ graph', 'bar'],
     rows.map((r) => [r.workload, `${r.quant} ${r.metric}`, r.n, fmtRate(r.exact.qps), fmtUs(r.exact.p50Us), fmtUs(r.exact.cpuUs), fmtRecall(r.exact.recall),
       fmtRate(r.graph.qps), fmtUs(r.graph.p50Us), fmtUs(r.graph.cpuUs), fmtRecall(r.graph.recall), fmtRatio(r.graphOverExact),
-      r.graph.queries === 0 ? 'exact (EF ≥ n)' : r.exactWins ? 'exact' : 'graph']),
+      r.graph.queries === 0 ? 'exact (EF ≥ n)' : r.exactWins ? 'exact' : 'graph',
+      fmtRate(r.planner.qps), fmtRecall(r.planner.recall), r.graph.queries === 0 ? '–' : fmtRatio(r.planner.qps / r.graph.qps), r.plannerVerdict]),
     'In process through VectorSet.search (op queue and worker round trip included, no network). QPS: queries ÷ wall time of\n' +
     'alternating rounds; CPU/q: this process\'s CPU time (all threads) per query. Recall@k against exact float64 truth (B1: Hamming on sign bits, ties counted).\n' +
-    'mixture: queries from the data\'s own mixture; far: tight clusters, queries around other centres (as the tests and acceptance checks draw them).');
+    'mixture: queries from the data\'s own mixture; far: tight clusters, queries around other centres (as the tests and acceptance checks draw them).\n' +
+    'planner: the defaults as shipped (scan up to vec-exact-search-below, then the walk where its sampled recall meets vec-planner-recall, else the scan up to\n' +
+    'vec-planner-scan-max), after a first round (its first sampling window: the JSON has its time as plannerFirstRoundMs), re-sampling included. bar: "as fast" (≥ 0.95× the graph), "more recall" (slower, but ≥ 0.01 more recall), or SLOWER.');
   printTable('Crossover: largest set size at which the exact scan is faster than the graph at equal or better recall',
     ['workload', 'set', 'largest swept size won by exact', 'interpolated crossover', 'monotone', 'graph recall < 0.95 from', 'lowest graph recall'],
     Object.entries(crossovers).map(([key, c]) => [...key.split(' '), c.largestExactWin || `none (${below})`, c.interpolated || below, c.monotone ? 'yes' : 'no (noise)',
       c.graphRecallBelow95From || 'never', fmtRecall(c.graphRecallMin)]),
-    `vec-exact-search-below default: ${EXACT_BELOW_DEFAULT} elements at EF 64 (src/config.ts), scaled by EF: the planner scans sets of at most ` +
-    `${Math.floor(EXACT_BELOW_DEFAULT * o.ef / 64)} elements at EF ${o.ef} (and any set with EF ≥ its size).\n` +
+    `vec-exact-search-below default: ${EXACT_BELOW_DEFAULT} elements (src/config.ts): the planner always scans sets of at most that many (and any set with EF ≥ its size).\n` +
     `Smallest interpolated crossover in this run: ${smallest(crossovers, o)} (a limit above it sends sets to a slower scan).`);
 }
 
@@ -301,6 +328,8 @@ export async function run(ctx: Context): Promise<void> {
   report(o, rows, crossovers);
   write(o, rows, crossovers, c.quick || c.dim !== 128 || c.defaultEf !== 64 ? 'planner-quick.json' : 'planner.json');
   ctx.results.planner = { options: o, crossovers, rows };
+  ctx.bars.add('Planner', 'sizes × quantizations × workloads where the default planner is slower than the graph at equal recall',
+    rows.filter((r) => r.plannerVerdict === 'SLOWER').length, '<=', 0, '', `of ${rows.length}`);
 }
 
 async function main(): Promise<void> {

@@ -51,6 +51,8 @@ export interface Config {
   'vec-compact-threshold': number;
   /** Sets of at most this many elements are searched exactly (brute force), not through the graph. */
   'vec-exact-search-below': number;
+  'vec-planner-recall': number;
+  'vec-planner-scan-max': number;
 }
 
 type Kind = 'int' | 'bytes' | 'bool' | 'string' | 'enum' | 'list' | 'save' | 'float';
@@ -68,8 +70,8 @@ interface OptionSpec {
 }
 
 /**
- * `vec-exact-search-below`: sets of at most this many elements are scanned exactly. An
- * element count, not bytes: a scan's cost and the walk's both grow with the dimension, so
+ * `vec-exact-search-below`: sets of at most this many elements are always scanned exactly.
+ * An element count, not bytes: a scan's cost and the walk's both grow with the dimension, so
  * where they cross is a number of elements. bench/planner.ts, single queries through
  * VectorSet.search, 128-d, k 10, EF 64 (bench/results/planner.json; 2 cores, load 7–14):
  * where the scan stops being faster than the graph, interpolated, two runs:
@@ -78,15 +80,25 @@ interface OptionSpec {
  *   mixture    299, 298  332, 236  238, 303  344, 336  214, 258
  *   far        572, 523  375, 321  187, 270  401, 562  593, 427
  *
- * At 1000 elements the graph is 1.2–3.3× faster; 20 000: 5–9×; 100 000: 6–22×. But on
- * `far` (queries unlike the data: tight clusters, queries from elsewhere) the graph's
- * recall@10 at EF 64 falls below 0.95 from ~5 000 elements (0.92 at 5 000, 0.68 at 20 000),
- * while on `mixture` it stays ≥ 0.958. A default must not trade recall away silently, so it
- * stays at 32 768 elements (what the earlier 16 MiB meant for 128-d F32), where the scan is
- * exact for every query shape. Workloads whose queries resemble their data gain 5× at
- * 20 000 elements with `vec-exact-search-below 256`, the measured crossover.
+ * 256 sits at the low end: past it the walk is faster on every workload. At 1000 elements
+ * the graph is 1.2–3.3× faster; 20 000: 5–9×; 100 000: 6–22×.
+ *
+ * Speed is not the whole answer: on `far` (queries unlike the data) the walk's recall@10 at
+ * EF 64 falls below 0.95 from ~5 000 elements (0.68 at 20 000), on `mixture` it stays ≥ 0.958.
+ * Past the crossover the planner therefore samples each set's own queries both ways
+ * (src/engine/graph-trust.ts) and scans sets of up to `vec-planner-scan-max` elements while
+ * the walk's sampled recall is under `vec-planner-recall`.
  */
-export const EXACT_BELOW_DEFAULT = 32768;
+export const EXACT_BELOW_DEFAULT = 256;
+/** See EXACT_BELOW_DEFAULT: the walk must find this share of the true k on sampled queries. */
+export const PLANNER_RECALL_DEFAULT = 0.95;
+/**
+ * The largest set scanned when the walk misses: 32 768 × 128 F32 is a 16 MiB scan, ~5× a
+ * walk at 20 k and ~10× at 100 k (bench/planner.ts), past which a scan per query costs more
+ * than most callers would choose; they can ask for EXACT, or raise EF.
+ */
+export const PLANNER_SCAN_MAX_DEFAULT = 32768;
+
 
 export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   port: { kind: 'int', default: '6379', mutable: false, min: 0, max: 65535, describe: 'TCP port (0 picks a free one)' },
@@ -119,7 +131,9 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'http-request-timeout': { kind: 'int', default: '30', mutable: true, min: 0, max: 86_400, describe: 'seconds an HTTP client has to send a whole request, headers and body, before it is closed (0: no limit)' },
   'vec-max-payload-bytes': { kind: 'bytes', default: '64kb', mutable: true, min: 2, max: 512 * 1024 * 1024, describe: 'largest payload per element' },
   'vec-compact-threshold': { kind: 'float', default: '0.25', mutable: true, min: 0.01, max: 1, describe: 'share of deleted elements that triggers an index rebuild' },
-  'vec-exact-search-below': { kind: 'int', default: String(EXACT_BELOW_DEFAULT), mutable: true, min: 0, max: 2 ** 32, describe: 'search sets of at most this many elements exactly, not through the graph (0: only when EF covers the whole set)' },
+  'vec-exact-search-below': { kind: 'int', default: String(EXACT_BELOW_DEFAULT), mutable: true, min: 0, max: 2 ** 32, describe: 'always search sets of at most this many elements exactly, not through the graph (0: only when EF covers the whole set)' },
+  'vec-planner-recall': { kind: 'float', default: String(PLANNER_RECALL_DEFAULT), mutable: true, min: 0, max: 1, describe: 'recall@k the graph must reach on sampled queries of a set, else the set is scanned (0: never sample, always walk)' },
+  'vec-planner-scan-max': { kind: 'int', default: String(PLANNER_SCAN_MAX_DEFAULT), mutable: true, min: 0, max: 2 ** 32, describe: 'the largest set scanned exactly when the graph misses the recall target' },
 };
 
 export const OPTION_NAMES = Object.keys(OPTIONS) as Array<keyof Config>;

@@ -25,6 +25,7 @@
 import { NativeIndex, type NativeMetric, type NativeScalar, type SearchResult } from './native-index.js';
 import type { StoredValue } from './keyspace.js';
 import type { CompiledFilter } from './filter.js';
+import { GraphTrust, agreement, type Route } from './graph-trust.js';
 import { OpQueue, INLINE_SCAN_MAX, SetDeletedError, type RebuildHooks, type SearchJob } from './op-queue.js';
 import { FilterCache, type FilterMatch } from './filter-cache.js';
 import { SortedIds } from './sorted-ids.js';
@@ -90,12 +91,16 @@ export function vectorBytes(quant: Quant, dim: number): number {
 
 export class VectorSet implements StoredValue {
   /**
-   * Sets of at most this many elements are searched by an exact scan instead of the
-   * graph (`vec-exact-search-below`; 0: only when EF covers the whole set). The server
-   * sets it from its configuration, whose default (EXACT_BELOW_DEFAULT in src/config.ts)
-   * explains the measured trade between speed and recall.
+   * Sets of at most this many elements are always searched by an exact scan instead of the
+   * graph (`vec-exact-search-below`; 0: only when EF covers the whole set): the measured
+   * crossover below which the scan is faster (EXACT_BELOW_DEFAULT in src/config.ts).
    */
-  static exactBelow = 32768;
+  static exactBelow = 256;
+  /**
+   * The largest set the planner scans when the walk's sampled recall misses the target
+   * (`vec-planner-scan-max`); larger sets are always walked.
+   */
+  static scanMax = 32768;
   /** Share of replaced or removed elements past which the index is rebuilt (`vec-compact-threshold`). */
   static compactThreshold = 0.25;
   /** Rebuilds run only past this many tombstones: below it they cost nothing worth a rebuild. */
@@ -129,6 +134,8 @@ export class VectorSet implements StoredValue {
   /** Bytes of all ids, kept current so INFO never walks the set. */
   private idBytes = 0;
   searches = 0;
+  /** What the planner measured of the walk on this set's queries (created by the first candidate query). */
+  private trust: GraphTrust | null = null;
 
   // Physical view: what each native slot stands for.
   private slotIds: Array<string | undefined> = [];
@@ -299,17 +306,24 @@ export class VectorSet implements StoredValue {
     const k = Math.max(1, opts.k);
     const ef = Math.max(opts.ef, k);
     if (q === null) return this.zeroQuery(k, opts.filter ?? null);
-    // Plan by size. bench/planner.ts measures the scan faster than the walk only below a few
-    // hundred elements at EF 64, but also that the walk's recall on queries unlike the data
-    // falls under 0.95 from ~5 000 elements (0.68 at 20 000): the default limit is set for
-    // recall, not speed (see EXACT_BELOW_DEFAULT). A beam as wide as the set visits every node
-    // anyway. A scan of a small set runs inline (searchSubset, no worker round trip); a larger
-    // one is usearch's contiguous scan on a worker.
+    // Plan. A scan is faster than the walk only below a few hundred elements (bench/planner.ts:
+    // the crossover is 190-590 at EF 64), and a beam as wide as the set visits every node anyway.
+    // Past that the walk is faster, but whether it is right depends on where the queries fall:
+    // GraphTrust samples this set's own queries both ways and keeps scanning while the walk
+    // misses (see graph-trust.ts). A scan of a small set runs inline (searchSubset, no worker
+    // round trip); a larger one is usearch's contiguous scan on a worker.
     const n = this.card;
     const exact = !!opts.exact || ef >= n || n <= VectorSet.exactBelow;
     const job: SearchJob = { query: q, k, ef, exact, filter: null, subset: null };
-    if (exact && !opts.filter && n <= INLINE_SCAN_MAX) job.subset = Uint32Array.from(this.live);
-    if (!opts.filter) return this.runSearch(job, k, null);
+    if (!opts.filter) {
+      const route = exact ? 'exact' : this.route(n, ef);
+      if (route === 'probe') return this.probe(job, k, n);
+      if (route === 'exact') {
+        job.exact = true;
+        if (n <= INLINE_SCAN_MAX) job.subset = Uint32Array.from(this.live);
+      }
+      return this.runSearch(job, k, null);
+    }
     const plan = (match: FilterMatch): Promise<Hit[]> | Hit[] => {
       if (match.count === 0) return [];
       // Plan by selectivity (docs/filter-language.md; measured: at 1 % an exact scan of the matches beats a
@@ -326,6 +340,32 @@ export class VectorSet implements StoredValue {
     // A filter new to this set is evaluated over its payloads in slices: the search waits for it.
     const match = this.filters.matching(opts.filter, this.payloads, () => this.nextSlot);
     return match instanceof Promise ? match.then(plan) : plan(match);
+  }
+
+  /**
+   * Graph, scan or both for an unfiltered search past the crossover: sets too large to scan
+   * are walked; a narrower beam than the set's default is the caller's choice of speed.
+   */
+  private route(n: number, ef: number): Route {
+    if (GraphTrust.target <= 0 || n > VectorSet.scanMax || ef < this.params.ef) return 'graph';
+    this.trust ??= new GraphTrust();
+    return this.trust.route();
+  }
+
+  /** Both ways: answer with the scan, record how much of it the walk found. */
+  private probe(job: SearchJob, k: number, n: number): Promise<Hit[]> {
+    const scan: SearchJob = { ...job, exact: true, subset: n <= INLINE_SCAN_MAX ? Uint32Array.from(this.live) : null };
+    const walk: SearchJob = { ...job, exact: false };
+    return Promise.all([this.queue.search(scan), this.queue.search(walk)]).then(([truth, found]) => {
+      this.trust?.record(agreement(truth, found, k));
+      return this.toHits(truth, k, null);
+    });
+  }
+
+  /** The planner's sampled recall of the walk on this set (NaN before any probe) and how many probes it rests on. */
+  plannerState(): { recall: number; probes: number; trusted: boolean } {
+    const t = this.trust;
+    return t ? { recall: t.recall(), probes: t.probes, trusted: t.trusted() } : { recall: NaN, probes: 0, trusted: false };
   }
 
   private runSearch(job: SearchJob, k: number, match: FilterMatch | null): Promise<Hit[]> {

@@ -7,6 +7,7 @@ import type { FeatureModule, ModuleHost } from '../core/module.js';
 import type { MetricsWriter } from '../core/metrics.js';
 import type { InfoSection } from '../core/types.js';
 import { VectorSet } from '../engine/vector-set.js';
+import { GraphTrust } from '../engine/graph-trust.js';
 import { vecCommands } from './vec-commands.js';
 import { vsetCommands } from './vset-commands.js';
 
@@ -90,6 +91,8 @@ export const vectorsModule: FeatureModule = {
   create(host) {
     const applyEngineSettings = () => {
       VectorSet.exactBelow = host.config['vec-exact-search-below'];
+      VectorSet.scanMax = host.config['vec-planner-scan-max'];
+      GraphTrust.target = host.config['vec-planner-recall'];
       VectorSet.compactThreshold = host.config['vec-compact-threshold'];
     };
     applyEngineSettings();
@@ -101,7 +104,7 @@ export const vectorsModule: FeatureModule = {
         { name: 'vectorsets', inDefault: false, inAll: false, fields: () => perSetLines(host) },
       ],
       metrics: (w) => vectorMetrics(host, w),
-      onConfig: { 'vec-exact-search-below': applyEngineSettings, 'vec-compact-threshold': applyEngineSettings },
+      onConfig: { 'vec-exact-search-below': applyEngineSettings, 'vec-planner-recall': applyEngineSettings, 'vec-planner-scan-max': applyEngineSettings, 'vec-compact-threshold': applyEngineSettings },
     };
   },
 };

@@ -6,6 +6,7 @@ import { Double, OK, ReplyMap, type Reply } from '../../protocol/reply.js';
 import { ArgError, SYNTAX } from '../errors.js';
 import { keyBytes, keyOf } from '../engine/keyspace.js';
 import { DEFAULT_PARAMS, MAX_M, METRICS, QUANTS, VectorSet, type Hit, type Metric, type Quant, type SetParams } from '../engine/vector-set.js';
+import { WINDOW } from '../engine/graph-trust.js';
 import { compileFilter } from '../engine/filter.js';
 import { parseIntegerInRange, isKeyword } from '../core/numbers.js';
 import { MAX_DIM, MAX_EF, checkPayload, isZero, lookupSet, parseVectorAt, shown, vectorArgDoc } from './vector-args.js';
@@ -227,12 +228,16 @@ export function setDim(ctx: Ctx, argv: Buffer[]): Reply {
 
 export function vecInfoReply(set: VectorSet): Reply {
   const p = set.params;
+  const planner = set.plannerState();
   const distance = p.metric === 'COSINE' ? '1 - cosine similarity' : p.metric === 'L2' ? 'squared euclidean' : p.metric === 'IP' ? '1 - inner product' : p.metric === 'HAMMING' ? 'differing bits' : '1 - jaccard similarity';
   return new ReplyMap([
     ['dim', p.dim], ['metric', p.metric], ['quant', p.quant], ['m', p.m], ['ef_construction', p.efConstruction], ['ef', p.ef],
     ['size', set.card], ['capacity', set.capacity()], ['memory_bytes', set.usedBytes()], ['index_bytes', set.indexUsedBytes()], ['index_reserved_bytes', set.indexReservedBytes()],
     ['deleted', set.deleted], ['payloads', set.attributesCount], ['distance', distance],
     ['created', p.explicit ? 'explicit' : 'implicit'], ['max_level', set.maxLevel()], ['searches', set.searches],
+    // What the planner measured of the walk on this set's own queries (NaN: not sampled yet).
+    ['planner', planner.probes < WINDOW ? 'sampling' : planner.trusted ? 'graph' : 'scan'],
+    ['planner_graph_recall', Number.isNaN(planner.recall) ? '-' : planner.recall.toFixed(3)],
   ]);
 }
 
