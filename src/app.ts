@@ -10,7 +10,10 @@ import { Server } from './core/server.js';
 import type { FeatureModule, StartOptions } from './core/module.js';
 import { coreModule } from './core/core-module.js';
 import { keysModule } from './keys/module.js';
+import { hashesModule } from './hashes/module.js';
+import { jsonModule } from './json/module.js';
 import { vectorsModule } from './vectors/module.js';
+import { pubsubModule } from './pubsub/module.js';
 import { opsModule } from './ops/module.js';
 import { httpModule } from './http/module.js';
 import { persistenceModule } from './persistence/module.js';
@@ -19,9 +22,10 @@ import { VERSION } from './version.js';
 /**
  * Every feature, in start order. HTTP comes before persistence: it listens
  * before the data loads (/healthz answers 503 meanwhile) and stops before the
- * WAL is flushed.
+ * WAL is flushed. Search comes last: its start() fills the FT indexes from
+ * the documents once persistence has loaded them.
  */
-export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, vectorsModule, opsModule, httpModule, persistenceModule];
+export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, opsModule, httpModule, persistenceModule];
 
 export interface AppOptions extends StartOptions {
   logger?: Logger;

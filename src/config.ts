@@ -23,6 +23,10 @@ export interface Config {
   'client-query-buffer-limit': number;
   /** Hard limit on bytes queued for one client's replies: past it the client is closed. */
   'client-output-buffer-limit': number;
+  /** Redis's `client-output-buffer-limit pubsub <hard> <soft> <seconds>`: for clients subscribed to anything. */
+  'client-output-buffer-limit-pubsub': BufferLimit;
+  /** Keyspace notification classes, in Redis's canonical letters (`""` off). */
+  'notify-keyspace-events': string;
   databases: number;
   appendonly: boolean;
   appendfsync: AppendFsync;
@@ -55,7 +59,10 @@ export interface Config {
   'vec-planner-scan-max': number;
 }
 
-type Kind = 'int' | 'bytes' | 'bool' | 'string' | 'enum' | 'list' | 'save' | 'float';
+/** An output-buffer limit: closed past `hard` bytes, or past `soft` for `softSeconds` in a row (0: none). */
+export interface BufferLimit { hard: number; soft: number; softSeconds: number }
+
+type Kind = 'int' | 'bytes' | 'bool' | 'string' | 'enum' | 'list' | 'save' | 'float' | 'limit' | 'events';
 
 interface OptionSpec {
   kind: Kind;
@@ -112,6 +119,8 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'proto-max-bulk-len': { kind: 'bytes', default: '512mb', mutable: true, min: 1024 * 1024, max: 2 ** 32, describe: 'largest bulk string accepted' },
   'client-query-buffer-limit': { kind: 'bytes', default: '1gb', mutable: true, min: 1024 * 1024, max: 2 ** 32, describe: 'largest unfinished request buffered per client' },
   'client-output-buffer-limit': { kind: 'bytes', default: '256mb', mutable: true, min: 0, max: 2 ** 40, describe: 'replies queued for a client that does not read, past which it is closed' },
+  'client-output-buffer-limit-pubsub': { kind: 'limit', default: '32mb 8mb 60', mutable: true, describe: 'for subscribed clients: <hard> <soft> <seconds>, closed past hard, or past soft for that long (Redis\'s pubsub class)' },
+  'notify-keyspace-events': { kind: 'events', default: '', mutable: true, describe: 'keyspace notifications to publish: K, E and classes g$lshzxetmdn (v: vector sets; A: all but m and n)' },
   databases: { kind: 'int', default: '16', mutable: false, min: 1, max: 1_000_000, describe: 'number of databases (SELECT 0..n-1)' },
   appendonly: { kind: 'bool', default: 'yes', mutable: false, describe: 'log every write to the WAL' },
   appendfsync: { kind: 'enum', default: 'everysec', mutable: true, values: ['always', 'everysec', 'no'], describe: 'when the WAL is fsynced' },
@@ -166,6 +175,48 @@ function parseSave(text: string): Array<[number, number]> {
   return out;
 }
 
+/** An option's text that is invalid for a reason worth telling (CONFIG SET names it). */
+export class InvalidConfigValue extends ArgError {
+  constructor(readonly reason: string) { super(reason); }
+}
+
+/**
+ * `notify-keyspace-events`: Redis's letters (notify.c keyspaceEventsStringToFlags),
+ * plus `v` for vector sets, our extension, included in `A`.
+ */
+export const KEYSPACE_EVENT_CLASSES = 'g$lshzxetdv';
+const EVENT_LETTERS = 'Ag$lshzxeKEtmdnv';
+
+/**
+ * The canonical text Redis gives the same flags (keyspaceEventsFlagsToString):
+ * `A` for every class, else the class letters in a fixed order, then `K`, `E`,
+ * `m`. Redis drops `n` next to `A`; we keep it (it would be lost by CONFIG REWRITE).
+ */
+export function canonicalEvents(text: string): string {
+  const seen = new Set<string>();
+  for (const c of text) {
+    if (!EVENT_LETTERS.includes(c)) throw new InvalidConfigValue(`Invalid event class character. Use '${EVENT_LETTERS}'.`);
+    if (c === 'A') for (const k of KEYSPACE_EVENT_CLASSES) seen.add(k); else seen.add(c);
+  }
+  let out = '';
+  if ([...KEYSPACE_EVENT_CLASSES].every((k) => seen.has(k))) out = 'A';
+  else for (const k of KEYSPACE_EVENT_CLASSES) if (seen.has(k)) out += k;
+  if (seen.has('n')) out += 'n';
+  if (seen.has('K')) out += 'K';
+  if (seen.has('E')) out += 'E';
+  if (seen.has('m')) out += 'm';
+  return out;
+}
+
+function parseLimit(text: string): BufferLimit | null {
+  const parts = text.trim().split(/\s+/);
+  if (parts.length !== 3) return null;
+  const [hard, soft] = [parseBytes(parts[0]), parseBytes(parts[1])];
+  const softSeconds = /^\d+$/.test(parts[2]) ? Number(parts[2]) : NaN;
+  if (![hard, soft, softSeconds].every((n) => Number.isSafeInteger(n) && n >= 0)) return null;
+  return { hard, soft, softSeconds };
+}
+
 /** Turn the text of one option into its typed value; ArgError on anything invalid. */
 export function parseValue<K extends keyof Config>(name: K, text: string): Config[K] {
   const spec = OPTIONS[name];
@@ -189,6 +240,8 @@ export function parseValue<K extends keyof Config>(name: K, text: string): Confi
     case 'enum': if (!spec.values!.includes(text.toLowerCase())) bad(); v = text.toLowerCase(); break;
     case 'list': v = text.trim().split(/\s+/).filter(Boolean); break;
     case 'save': v = parseSave(text); break;
+    case 'limit': v = parseLimit(text) ?? bad(); break;
+    case 'events': v = canonicalEvents(text); break;
     default: v = text;
   }
   if (typeof v === 'number' && ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))) bad();
@@ -202,6 +255,7 @@ export function formatValue<K extends keyof Config>(name: K, value: Config[K]): 
     case 'bool': return value ? 'yes' : 'no';
     case 'list': return (value as string[]).join(' ');
     case 'save': return (value as Array<[number, number]>).map(([s, c]) => `${s} ${c}`).join(' ');
+    case 'limit': { const l = value as BufferLimit; return `${l.hard} ${l.soft} ${l.softSeconds}`; }
     default: return String(value);
   }
 }

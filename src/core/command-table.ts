@@ -65,6 +65,8 @@ export class CommandTable {
 
   register(specs: readonly CommandSpec[]): void {
     for (const spec of specs) {
+      const bar = spec.name.indexOf('|');
+      if (bar > 0) { this.addSubcommand(spec.name.slice(0, bar), spec); continue; }
       if (this.byName.has(spec.name)) throw new Error(`command ${spec.name} registered twice`);
       if (!spec.handler && !spec.subcommands) throw new Error(`command ${spec.name} has neither a handler nor subcommands`);
       this.byName.set(spec.name, spec);
@@ -79,6 +81,26 @@ export class CommandTable {
         for (const sub of entry.subcommands!.values()) this.entries.set(sub.spec, sub);
       }
     }
+  }
+
+  /**
+   * A subcommand a feature adds to a container another module registered
+   * (CLIENT TRACKING to the core's CLIENT): the container is registered again
+   * as a copy that has it, so the other module's spec is never changed.
+   */
+  private addSubcommand(parentName: string, spec: CommandSpec): void {
+    const parent = this.byName.get(parentName);
+    if (!parent?.subcommands) throw new Error(`command ${spec.name}: there is no container ${parentName} to add it to`);
+    if (parent.subcommands.some((s) => s.name === spec.name)) throw new Error(`command ${spec.name} registered twice`);
+    this.byName.delete(parentName);
+    this.fast.delete(parentName);
+    this.fast.delete(parentName.toUpperCase());
+    this.subByParent.delete(parent);
+    for (const s of parent.subcommands) this.entries.delete(s);
+    this.entries.delete(parent);
+    this.cachedNames.fill(null);
+    this.cachedEntries.fill(null);
+    this.register([{ ...parent, subcommands: [...parent.subcommands, spec] }]);
   }
 
   /** Find a command by its name argument (case-insensitive). */

@@ -12,8 +12,8 @@
 import type { Socket } from 'node:net';
 import { writeSync } from 'node:fs';
 import { RequestParser, ReplyEncoder, ProtocolError, QueryBufferLimitError } from '../../protocol/index.js';
-import { ErrorReply, type Reply } from '../../protocol/reply.js';
-import type { ClientView } from './types.js';
+import { ErrorReply, RawReply, type Reply } from '../../protocol/reply.js';
+import type { ClientMode, ClientType, ClientView } from './types.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Logger } from '../log.js';
 
@@ -22,18 +22,30 @@ export interface ConnectionHost {
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
   readonly stats: { netInputBytes: number; netOutputBytes: number };
-  outputLimit(): number;
+  /** The `client-output-buffer-limit` of a client type. */
+  outputLimit(type: ClientType): OutputLimit;
   passwordRequired(): boolean;
   /** A cross-protocol request (an HTTP verb or header as a command): log, rate-limited. */
   crossProtocolWarning(client: Connection): void;
   closed(client: Connection): void;
 }
 
+/**
+ * Redis's output-buffer limit of a client class: closed past `hard` bytes
+ * unsent, or past `soft` for more than `softSeconds` in a row (0: no such limit).
+ */
+export interface OutputLimit { hard: number; soft: number; softSeconds: number }
+
 interface PendingReply {
   reply: Reply | undefined;
   proto: 2 | 3;
   closeAfter: boolean;
+  /** Bytes of a delivered message held here behind a pending reply (see `deliver`). */
+  held: number;
 }
+
+/** Encodes messages held behind a pending reply: `take()` hands out bytes it never overwrites. */
+const heldEncoder = new ReplyEncoder(16 * 1024);
 
 /** Bytes of unsent replies past which we stop reading from the client. */
 const SOFT_OUTPUT_BYTES = 1 << 20;
@@ -63,6 +75,7 @@ export class Connection implements ClientView {
   noEvict = false;
   noTouch = false;
   monitor = false;
+  mode: ClientMode | null = null;
   readonly fd: number;
 
   private readonly parser: RequestParser;
@@ -75,6 +88,10 @@ export class Connection implements ClientView {
   private flushQueued = false;
   private pausedForOutput = false;
   private closing = false;
+  /** Bytes of delivered messages waiting in `queue` behind a pending reply. */
+  private heldBytes = 0;
+  /** Since when the unsent output has stayed past the soft limit (0: it has not). */
+  private softLimitSince = 0;
 
   constructor(readonly socket: Socket, id: number, private readonly host: ConnectionHost, parserLimits: ConstructorParameters<typeof RequestParser>[0]) {
     this.id = id;
@@ -92,7 +109,7 @@ export class Connection implements ClientView {
   }
 
   get inputBytes(): number { return this.parser.pending; }
-  get outputBytes(): number { return this.socket.writableLength + this.encoder.length; }
+  get outputBytes(): number { return this.socket.writableLength + this.encoder.length + this.heldBytes; }
 
   kill(): void {
     this.closing = true;
@@ -213,10 +230,10 @@ export class Connection implements ClientView {
     const closeAfter = this.closeAfterReply;
     if (!(reply instanceof Promise)) {
       if (this.queue.length === 0) { this.encode(reply, this.proto); return; }
-      this.queue.push({ reply, proto: this.proto, closeAfter });
+      this.queue.push({ reply, proto: this.proto, closeAfter, held: 0 });
       return;
     }
-    const slot: PendingReply = { reply: undefined, proto: this.proto, closeAfter };
+    const slot: PendingReply = { reply: undefined, proto: this.proto, closeAfter, held: 0 };
     this.queue.push(slot);
     this.inFlight++;
     reply.then((r) => {
@@ -233,6 +250,39 @@ export class Connection implements ClientView {
     this.scheduleFlush();
   }
 
+  /**
+   * Send a message no request asked for (pub/sub, an invalidation). Redis
+   * appends it to the client's output buffer at once, after the replies of
+   * every command the client ran. Here replies may still be pending (engine
+   * work, an fsync): the message then waits behind them in `queue`, already
+   * encoded so that its bytes count toward the output limit, rather than
+   * overtake them. A client that ran nothing slow, the usual subscriber, gets
+   * it in this turn's write.
+   */
+  deliver(message: Reply): boolean {
+    if (this.closing || this.closeAfterReply) return false;
+    if (this.queue.length === 0) {
+      this.encode(message, this.proto);
+      this.scheduleFlush();
+      return true;
+    }
+    let bytes: Buffer;
+    try {
+      heldEncoder.write(message, this.proto);
+      bytes = heldEncoder.take();
+    } catch (e) {
+      this.host.log.error({ err: e }, 'message could not be encoded');
+      return false;
+    }
+    this.queue.push({ reply: new RawReply(bytes), proto: this.proto, closeAfter: false, held: bytes.length });
+    this.heldBytes += bytes.length;
+    if (this.overOutputLimit(this.socket.writableLength + this.encoder.length + this.heldBytes)) {
+      this.closeForOutputLimit();
+      return false;
+    }
+    return true;
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -243,23 +293,42 @@ export class Connection implements ClientView {
   private flush(): void {
     while (this.queue.length > 0 && this.queue[0].reply !== undefined) {
       const slot = this.queue.shift()!;
+      this.heldBytes -= slot.held;
       this.encode(slot.reply!, slot.proto);
     }
     if (this.closing) return;
     if (this.encoder.length > 0) {
       this.host.stats.netOutputBytes += this.encoder.length;
       this.send();
-      const queued = this.socket.writableLength;
-      const limit = this.host.outputLimit();
-      if (limit > 0 && queued > limit) {
-        this.host.log.warn({ client: this.addr, queued }, 'client closed for overcoming of output buffer limits');
-        this.kill();
+      const queued = this.socket.writableLength + this.heldBytes;
+      // Nothing unsent, the usual case after a direct write: no limit to look up.
+      if ((queued > 0 || this.softLimitSince !== 0) && this.overOutputLimit(queued)) {
+        this.closeForOutputLimit();
         return;
       }
       if (queued > SOFT_OUTPUT_BYTES) this.pauseReading();
     }
     this.maybeEnd();
     if (this.pausedForOutput && this.inFlight < MAX_IN_FLIGHT / 2 && this.socket.writableLength <= SOFT_OUTPUT_BYTES) this.resumeReading();
+  }
+
+  /** Past the hard limit, or past the soft one for longer than it allows (Redis's checkClientOutputBufferLimits). */
+  private overOutputLimit(queued: number): boolean {
+    const { hard, soft, softSeconds } = this.host.outputLimit(this.mode ? this.mode.type : 'normal');
+    if (hard > 0 && queued > hard) return true;
+    if (soft > 0 && queued > soft) {
+      const now = Date.now();
+      if (this.softLimitSince === 0) { this.softLimitSince = now; return false; }
+      return now - this.softLimitSince > softSeconds * 1000;
+    }
+    this.softLimitSince = 0;
+    return false;
+  }
+
+  private closeForOutputLimit(): void {
+    this.host.log.warn({ client: this.addr, queued: this.outputBytes, type: this.mode ? this.mode.type : 'normal' },
+      'client closed for overcoming of output buffer limits');
+    this.kill();
   }
 
   /**
@@ -299,7 +368,10 @@ export class Connection implements ClientView {
   private maybeEnd(): void {
     if (this.closeAfterReply && this.queue.length === 0 && !this.closing) {
       this.closing = true;
-      this.socket.end();
+      // Closed once the last reply is out, as Redis closes after writing it: ending alone
+      // would wait for the peer's FIN, which a paused socket never reads, and the client
+      // would stay listed (and subscribed) for ever.
+      this.socket.end(() => this.socket.destroy());
     }
   }
 

@@ -14,6 +14,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 // Imported: the global `performance` is a lazy getter, a call per access.
 import { performance } from 'node:perf_hooks';
 import { keyOf } from '../engine/keyspace.js';
+import type { Watches } from './watch.js';
 
 /** Receives every command line as MONITOR shows it. */
 export type MonitorFeed = (client: ClientState, spec: CommandSpec, argv: Buffer[]) => void;
@@ -23,6 +24,8 @@ export interface DispatchHooks {
   writeLog: WriteLog | null;
   monitor: MonitorFeed | null;
   observers: readonly CommandObserver[];
+  /** WATCH's registry: told of the keys of every write that changed something. */
+  watches: Watches | null;
 }
 
 /** Work between two yields to the event loop while a batch runs in slices, ms. */
@@ -57,8 +60,8 @@ function commandKeys(spec: CommandSpec, argv: Buffer[]): string[] {
   return keys;
 }
 
-/** Commands that run even inside MULTI instead of being queued. */
-const MULTI_IMMEDIATE = new Set(['exec', 'discard', 'multi', 'watch', 'unwatch', 'quit', 'reset']);
+/** Commands that run even inside MULTI instead of being queued (UNWATCH is queued, as in Redis). */
+const MULTI_IMMEDIATE = new Set(['exec', 'discard', 'multi', 'watch', 'quit', 'reset']);
 
 export class Dispatcher {
   constructor(
@@ -125,6 +128,15 @@ export class Dispatcher {
     }
     const entry = resolved;
     const spec = entry.spec;
+    const mode = client.mode;
+    if (mode) {
+      const answer = mode.answer(client, spec, argv);
+      if (answer !== undefined) {
+        if (!(answer instanceof ErrorReply)) return answer;
+        if (client.multi) client.multiDirty = true;
+        return this.countError(answer);
+      }
+    }
     client.lastCommand = spec.name;
     const monitor = this.hooks.monitor;
     if (monitor && !entry.skipMonitor) monitor(client, spec, argv);
@@ -217,6 +229,10 @@ export class Dispatcher {
       return this.errorReply(e, spec);
     }
     const logged = entry.write && !(result instanceof ErrorReply) ? this.log(ctx, argv, collect) : null;
+    // Any write that changed something touches the keys it names (Redis's signalModifiedKey), in-place changes included.
+    if (entry.write && ctx.propagate !== null && this.hooks.watches?.active && !(result instanceof ErrorReply) && spec.firstKey > 0) {
+      for (const k of ctx.touchedKeys ?? commandKeys(spec, argv)) this.hooks.watches.touched(client.db, k);
+    }
     if (result instanceof Promise) {
       // Timed when its work completes; the next command reads its own start.
       if (this.clock > 0) this.clock = 0;
@@ -247,6 +263,17 @@ export class Dispatcher {
     } catch (e) {
       return this.errorReply(e, spec);
     }
+  }
+
+  /**
+   * Log a write no command made: the DEL of a key reclaimed past its deadline
+   * (from a lookup inside a command, or the active cycle). Appended at once,
+   * so it precedes the record of a command that found the key gone. Nobody
+   * waits on it: a failed commit is reported by the commits that follow.
+   */
+  propagate(db: number, argv: Buffer[]): void {
+    const logged = this.hooks.writeLog?.append([[db, argv]]);
+    if (logged) logged.catch(() => {});
   }
 
   /** Log a write now, or into `collect`: the writes of a transaction, logged as one record at its end. */

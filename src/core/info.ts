@@ -162,7 +162,7 @@ export function coreInfoSections(server: Server): InfoSection[] {
           ['total_net_input_bytes', s.netInputBytes],
           ['total_net_output_bytes', s.netOutputBytes],
           ['rejected_connections', s.rejectedConnections],
-          ['expired_keys', 0],
+          ['expired_keys', s.expiredKeys],
           ['evicted_keys', 0],
           ['keyspace_hits', hits],
           ['keyspace_misses', misses],
@@ -205,7 +205,8 @@ export function coreInfoSections(server: Server): InfoSection[] {
     },
     {
       name: 'keyspace', inDefault: true,
-      fields: () => server.keyspace.dbs.filter((d) => d.size > 0).map((d) => [`db${d.index}`, `keys=${d.size},expires=0,avg_ttl=0`]),
+      // avg_ttl stays 0: Redis estimates it from the active cycle's samples, and tools only display it.
+      fields: () => server.keyspace.dbs.filter((d) => d.size > 0).map((d) => [`db${d.index}`, `keys=${d.size},expires=${d.expiresCount},avg_ttl=0`]),
     },
   ];
 }

@@ -13,7 +13,7 @@ import type { Fs } from '../store/fs.js';
 import type { CommandTable } from './command-table.js';
 import type { LatencyTracker } from './latency.js';
 import type { MetricsWriter } from './metrics.js';
-import type { ClientState, CommandSpec, InfoSection, ServerApi } from './types.js';
+import type { ClientDescription, ClientState, CommandSpec, InfoSection, ServerApi } from './types.js';
 
 /** Where write commands go to be made durable (the persistence feature provides one). */
 export interface WriteLog {
@@ -42,11 +42,16 @@ export type ShutdownMode = 'save' | 'nosave' | 'default';
 
 /** What a feature declares. Every field is optional. */
 export interface Feature {
-  /** Command specs: dispatch, arity, COMMAND DOCS and redis-cli hints all come from these. */
+  /**
+   * Command specs: dispatch, arity, COMMAND DOCS and redis-cli hints all come
+   * from these. A spec named `parent|sub` adds a subcommand to a container
+   * registered before it (`client|tracking`).
+   */
   commands?: readonly CommandSpec[];
   /**
    * INFO sections. One named like a core section Redis defines (persistence,
-   * replication…) takes that section's place; others print after the core's.
+   * replication…) takes that section's place, or with `extend` adds fields to
+   * it; others print after the core's.
    */
   infoSections?: readonly InfoSection[];
   /** Prometheus families this feature adds to /metrics. */
@@ -58,6 +63,10 @@ export interface Feature {
   observe?: CommandObserver;
   /** Told of every keyspace event (`ServerApi.keyspaceEvent`): pub/sub notifications, WATCH, tracking. */
   keyspaceEvent?: KeyspaceListener;
+  /** A client closed or sent RESET: drop what the feature keeps for it. */
+  releaseClient?(client: ClientState): void;
+  /** What the feature adds to a client's CLIENT LIST line (null: nothing). */
+  describeClient?(client: ClientState): ClientDescription | null;
   /** Connections this feature holds open besides RESP clients (HTTP): maxclients counts them too. */
   connections?(): number;
   /** The dataset is not complete until start() resolves: the server answers -LOADING meanwhile. */

@@ -9,11 +9,13 @@ import type { Config } from '../config.js';
 import { formatValue } from '../config.js';
 import type { Logger } from '../log.js';
 import { pinoLevel } from '../log.js';
-import { Keyspace } from '../engine/keyspace.js';
+import { Keyspace, keyBytes, type ExpiryMode, type KeyspaceObserver } from '../engine/keyspace.js';
+import { Watches } from './watch.js';
+import { ExpireCycle } from './expiry.js';
 import { CommandTable } from './command-table.js';
-import type { ClientState, ClientView, CommandSpec, InfoSection, Stats } from './types.js';
+import type { ClientDescription, ClientState, ClientType, ClientView, CommandSpec, InfoSection, Stats } from './types.js';
 import { redactArgv } from './redact.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost, type OutputLimit } from './connection.js';
 import { Dispatcher, type DispatchHooks } from './dispatcher.js';
 import { LatencyTracker } from './latency.js';
 import { DEFAULT_LIMITS } from '../../protocol/index.js';
@@ -28,6 +30,7 @@ import { renderMetrics, type MetricsWriter } from './metrics.js';
 import type { RespError } from '../errors.js';
 import type { Feature, FeatureModule, KeyspaceListener, ModuleHost, ShutdownMode, StartOptions } from './module.js';
 
+const DEL = Buffer.from('DEL');
 const PROTECTED_MODE_DENIAL = `-${protectedModeMessage('--requirepass or CONFIG SET requirepass from a loopback client')}\r\n`;
 
 export class Server implements ModuleHost, ConnectionHost {
@@ -37,15 +40,18 @@ export class Server implements ModuleHost, ConnectionHost {
   readonly dispatcher: Dispatcher;
   readonly stats: Stats = {
     connectionsReceived: 0, rejectedConnections: 0, commandsProcessed: 0,
-    netInputBytes: 0, netOutputBytes: 0, errorReplies: 0,
+    netInputBytes: 0, netOutputBytes: 0, errorReplies: 0, expiredKeys: 0,
     commands: new Map(), errors: new Map(),
   };
+  /** WATCH's registry: the keyspace and the dispatcher report writes to it. */
+  readonly watches = new Watches();
+  private readonly expireCycle: ExpireCycle;
   readonly startedAt = Date.now();
   readonly version = VERSION;
   readonly executable = process.argv[1] ?? '';
   readonly configFile: string;
 
-  private readonly hooks: DispatchHooks = { writeLog: null, monitor: null, observers: [] };
+  private readonly hooks: DispatchHooks = { writeLog: null, monitor: null, observers: [], watches: this.watches };
   private readonly features: Array<{ name: string; feature: Feature }> = [];
   private sections: InfoSection[] = [];
   private loadingDepth = 0;
@@ -60,11 +66,15 @@ export class Server implements ModuleHost, ConnectionHost {
   private clientsAllowed: number | null = null;
   private stopping: Promise<void> | null = null;
   private keyspaceListeners: readonly KeyspaceListener[] = [];
+  private clientReleasers: ReadonlyArray<(client: ClientState) => void> = [];
+  private clientDescribers: ReadonlyArray<(client: ClientState) => ClientDescription | null> = [];
 
   constructor(readonly config: Config, readonly log: Logger, readonly options: StartOptions = {}, private readonly exitOnShutdown = false) {
     this.configFile = options.configFile ?? '';
-    this.keyspace = new Keyspace(config.databases);
+    this.keyspace = new Keyspace(config.databases, this.keyspaceObserver());
     this.dispatcher = new Dispatcher(this.table, this, this.latency, this.hooks);
+    // Not while loading (replay must find keys as they were), nor while the log refuses the DELs.
+    this.expireCycle = new ExpireCycle(this.keyspace, log, () => this.expiryMode() !== 'delete');
     this.latency.enabled = config['latency-tracking'];
     this.sections = coreInfoSections(this);
   }
@@ -81,7 +91,8 @@ export class Server implements ModuleHost, ConnectionHost {
       if (feature.commands) this.table.register(feature.commands);
       for (const section of feature.infoSections ?? []) {
         const i = this.sections.findIndex((s) => s.name === section.name);
-        if (i >= 0) this.sections[i] = section; else this.sections.push(section);
+        if (i >= 0 && section.extend) this.sections[i] = extendSection(this.sections[i], section);
+        else if (i >= 0) this.sections[i] = section; else this.sections.push(section);
       }
       if (feature.writeLog) {
         if (this.hooks.writeLog) throw new Error(`module ${m.name}: a write log is already installed`);
@@ -89,8 +100,38 @@ export class Server implements ModuleHost, ConnectionHost {
       }
       if (feature.observe) this.hooks.observers = [...this.hooks.observers, feature.observe];
       if (feature.keyspaceEvent) this.keyspaceListeners = [...this.keyspaceListeners, feature.keyspaceEvent];
+      if (feature.releaseClient) this.clientReleasers = [...this.clientReleasers, feature.releaseClient.bind(feature)];
+      if (feature.describeClient) this.clientDescribers = [...this.clientDescribers, feature.describeClient.bind(feature)];
       if (feature.loadsData) this.loadingDepth++;
     }
+  }
+
+  /**
+   * What a logically expired key's lookup does. While loading: nothing (the
+   * replayed log holds the DELs of the keys that expired before the crash, and
+   * commands that ran while a key was still alive must find it). While the log
+   * refuses writes: the key is hidden but kept, as a replica does, since its
+   * DEL could not be logged.
+   */
+  private expiryMode(): ExpiryMode {
+    if (this.loading) return 'keep';
+    return this.dispatcher.refuseWrites() ? 'hide' : 'delete';
+  }
+
+  private keyspaceObserver(): KeyspaceObserver {
+    return {
+      expiryMode: () => this.expiryMode(),
+      expired: (db, key) => {
+        this.stats.expiredKeys++;
+        // Logged as the DEL it is: replay, and a replica, delete on this word only.
+        this.dispatcher.propagate(db, [DEL, keyBytes(key)]);
+        this.watches.expired(db, key);
+        this.keyspaceEvent(db, 'x', 'expired', key);
+      },
+      touched: (db, key) => { if (this.watches.active) this.watches.touched(db, key); },
+      flushing: (db) => { if (this.watches.active) this.watches.flushing(db); },
+      swapping: (a, b) => { if (this.watches.active) this.watches.swapping(a, b); },
+    };
   }
 
   keyspaceEvent(db: number, cls: string, event: string, key: Buffer | string): void {
@@ -105,6 +146,7 @@ export class Server implements ModuleHost, ConnectionHost {
     this.listeners.push(...servers);
     this.port = port;
     this.cron = safeInterval(this.log, 'clientsCron', 1000, () => this.clientsCron());
+    this.expireCycle.start();
   }
 
   /** Run the features' start steps in module order; -LOADING until the data-loading ones finish. */
@@ -195,10 +237,15 @@ export class Server implements ModuleHost, ConnectionHost {
 
   // ---- ConnectionHost ----
 
-  outputLimit(): number { return this.config['client-output-buffer-limit']; }
+  outputLimit(type: ClientType): OutputLimit {
+    if (type === 'pubsub') return this.config['client-output-buffer-limit-pubsub'];
+    return { hard: this.config['client-output-buffer-limit'], soft: 0, softSeconds: 0 };
+  }
   passwordRequired(): boolean { return this.config.requirepass !== ''; }
   closed(client: Connection): void {
     this.connections.delete(client.id);
+    this.releaseClient(client);
+    this.watches.unwatch(client);
     this.monitors.delete(client);
     if (this.monitors.size === 0) this.hooks.monitor = null;
   }
@@ -213,14 +260,39 @@ export class Server implements ModuleHost, ConnectionHost {
 
   *clients(): Iterable<ClientView> { yield* this.connections.values(); }
 
+  releaseClient(client: ClientState): void {
+    for (const release of this.clientReleasers) release(client);
+  }
+
+  describeClient(client: ClientState): ClientDescription {
+    let flags = '';
+    let fields: Record<string, string | number> | undefined;
+    for (const describe of this.clientDescribers) {
+      const d = describe(client);
+      if (!d) continue;
+      if (d.flags) flags += d.flags;
+      if (d.fields) fields = { ...fields, ...d.fields };
+    }
+    return { flags, fields };
+  }
+
   runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply> {
     return this.dispatcher.runTransaction(client, queued);
   }
 
+  watch(client: ClientState, keys: readonly Buffer[]): void {
+    const db = this.keyspace.db(client.db);
+    for (const k of keys) this.watches.watch(client, db, k.toString('latin1'));
+  }
+
+  unwatch(client: ClientState): void { this.watches.unwatch(client); }
+
+  watchBroken(client: ClientState): boolean { return this.watches.broken(client, this.keyspace.dbs); }
+
   resetStats(): void {
     const s = this.stats;
     s.connectionsReceived = s.rejectedConnections = s.commandsProcessed = 0;
-    s.netInputBytes = s.netOutputBytes = s.errorReplies = 0;
+    s.netInputBytes = s.netOutputBytes = s.errorReplies = s.expiredKeys = 0;
     s.commands.clear();
     s.errors.clear();
     this.latency.reset();
@@ -281,6 +353,7 @@ export class Server implements ModuleHost, ConnectionHost {
       this.log.info({ mode }, 'shutting down');
       for (const l of this.listeners) l.close();
       if (this.cron) clearInterval(this.cron);
+      this.expireCycle.stop();
       for (const { name, feature } of this.features) {
         if (!feature.stop) continue;
         try { await feature.stop(mode); } catch (e) { this.log.error({ err: e, module: name }, 'shutdown step failed'); }
@@ -297,4 +370,13 @@ export class Server implements ModuleHost, ConnectionHost {
   get addresses(): string[] {
     return this.listeners.map((l) => { const a = l.address(); return a && typeof a === 'object' ? `${a.address}:${a.port}` : String(a); });
   }
+}
+
+/** A core section with a feature's fields (and metrics) after its own. */
+function extendSection(base: InfoSection, more: InfoSection): InfoSection {
+  return {
+    ...base,
+    fields: () => [...base.fields(), ...more.fields()],
+    metrics: base.metrics || more.metrics ? [...(base.metrics ?? []), ...(more.metrics ?? [])] : undefined,
+  };
 }

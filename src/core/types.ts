@@ -73,6 +73,41 @@ export interface ClientState {
   lastCommand: string;
   noEvict: boolean;
   noTouch: boolean;
+  /**
+   * A mode a feature put the client in (subscriber mode), or null (absent) for
+   * the usual request/reply client. The dispatcher asks it first about every
+   * command; a plain client pays one property test.
+   */
+  mode?: ClientMode | null;
+  /**
+   * Send a message that no request of this client asked for (a RESP3 push, a
+   * pub/sub message): it goes out after the replies of the commands the client
+   * already ran, never inside one. False when the client is gone. Absent for
+   * clients without a connection of their own (HTTP, replay).
+   */
+  deliver?(message: Reply): boolean;
+}
+
+/** Redis's client types: they pick the output-buffer limit and filter CLIENT LIST/KILL TYPE. */
+export type ClientType = 'normal' | 'pubsub';
+
+/** See `ClientState.mode`. */
+export interface ClientMode {
+  readonly type: ClientType;
+  /**
+   * Look at a resolved command before it runs (or is queued by MULTI): a
+   * reply answers it instead (a refusal, or the mode's own answer, as PING
+   * gives in RESP2 subscriber mode); undefined lets it run as usual.
+   */
+  answer(client: ClientState, spec: CommandSpec, argv: Buffer[]): Reply | undefined;
+}
+
+/** What a feature adds to a client's CLIENT LIST / CLIENT INFO line. */
+export interface ClientDescription {
+  /** Flag letters, appended to the core's (`P` subscribed, `t` tracking…). */
+  flags?: string;
+  /** Values of fields the line already has (`sub`, `psub`, `ssub`, `redir`, `watch`…). */
+  fields?: Readonly<Record<string, string | number>>;
 }
 
 /** A client as CLIENT LIST and CLIENT KILL see it. */
@@ -108,6 +143,12 @@ export interface ServerApi {
   resetStats(): void;
   /** Run the commands a MULTI queued, atomically (EXEC). */
   runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply>;
+  /** WATCH these keys of the client's database for its next EXEC. */
+  watch(client: ClientState, keys: readonly Buffer[]): void;
+  /** Forget the client's watched keys (EXEC, DISCARD, UNWATCH, RESET). */
+  unwatch(client: ClientState): void;
+  /** Has a key the client watches changed or expired since its WATCH? Then its EXEC aborts. */
+  watchBroken(client: ClientState): boolean;
   /**
    * A key changed (Redis's keyspace notifications): `cls` is the event's class
    * letter (`g` generic, `$` string, `h` hash, `x` expired, `e` evicted, `v`
@@ -115,6 +156,10 @@ export interface ServerApi {
    * to every feature's `keyspaceEvent` listener; free when none listens.
    */
   keyspaceEvent(db: number, cls: string, event: string, key: Buffer | string): void;
+  /** RESET: the features drop what they keep for this client (subscriptions, tracking), as when it closes. */
+  releaseClient(client: ClientState): void;
+  /** The features' additions to the client's CLIENT LIST line. */
+  describeClient(client: ClientState): ClientDescription;
 }
 
 /** One INFO section: its fields are computed when asked for. */
@@ -124,6 +169,12 @@ export interface InfoSection {
   inDefault: boolean;
   /** Printed by `all` (commandstats, latencystats are; module sections may not be). */
   inAll?: boolean;
+  /**
+   * A feature's section named like an existing one adds its fields (and
+   * metrics) after that section's instead of replacing it (pubsub_channels
+   * in `stats`).
+   */
+  extend?: boolean;
   fields(): Array<[string, string | number]>;
   /** Fields exported one to one to /metrics: [field, metric name, kind, help]; `status` maps ok to 1. */
   metrics?: ReadonlyArray<readonly [field: string, metric: string, kind: 'counter' | 'gauge' | 'status', help: string]>;
@@ -138,6 +189,8 @@ export interface Stats {
   netInputBytes: number;
   netOutputBytes: number;
   errorReplies: number;
+  /** Keys reclaimed because their deadline passed (INFO expired_keys). */
+  expiredKeys: number;
   commands: Map<string, CommandStat>;
   errors: Map<string, number>;
 }
@@ -153,6 +206,11 @@ export interface Ctx {
    * successful write command is logged as received.
    */
   propagate?: Buffer[][] | null;
+  /**
+   * WATCH: the keys this write changed when that is not every key its spec
+   * names (COPY reads its source). Left undefined, all of them count as touched.
+   */
+  touchedKeys?: readonly string[];
   /**
    * Set while recovery re-applies a logged write: checks that only guard new
    * input (payload nesting) are skipped, so data an older version accepted

@@ -27,7 +27,7 @@ import type { StoredValue } from './keyspace.js';
 import type { CompiledFilter } from './filter.js';
 import { GraphTrust, agreement, type Route } from './graph-trust.js';
 import { OpQueue, INLINE_SCAN_MAX, SetDeletedError, type RebuildHooks, type SearchJob } from './op-queue.js';
-import { FilterCache, type FilterMatch } from './filter-cache.js';
+import { FilterCache, FilterMatch } from './filter-cache.js';
 import { SortedIds } from './sorted-ids.js';
 
 export type Metric = 'COSINE' | 'L2' | 'IP' | 'HAMMING' | 'JACCARD';
@@ -67,6 +67,12 @@ export interface SearchOptions {
   k: number;
   ef: number;
   filter?: CompiledFilter | null;
+  /**
+   * The matching slots, worked out by the caller from indexes of its own
+   * (FT.SEARCH's tag, numeric and text fields): planned exactly as a FILTER's
+   * matches are, so a selective one still returns k hits. Wins over `filter`.
+   */
+  match?: FilterMatch | null;
   exact?: boolean;
 }
 
@@ -162,6 +168,8 @@ export class VectorSet implements StoredValue {
   get deleted(): number { return this.tombstones; }
 
   has(id: string): boolean { return this.idToSlot.has(id); }
+  /** The element's slot in the logical view (what `SearchOptions.match` is indexed by), or undefined. */
+  slotOf(id: string): number | undefined { return this.idToSlot.get(id); }
   payloadOf(id: string): string | undefined {
     const s = this.idToSlot.get(id);
     return s === undefined ? undefined : this.payloads[s];
@@ -305,7 +313,7 @@ export class VectorSet implements StoredValue {
     const q = this.prepareQuery(query);
     const k = Math.max(1, opts.k);
     const ef = Math.max(opts.ef, k);
-    if (q === null) return this.zeroQuery(k, opts.filter ?? null);
+    if (q === null) return this.zeroQuery(k, opts.match ?? opts.filter ?? null);
     // Plan. A scan is faster than the walk only below a few hundred elements (bench/planner.ts:
     // the crossover is 190-590 at EF 64), and a beam as wide as the set visits every node anyway.
     // Past that the walk is faster, but whether it is right depends on where the queries fall:
@@ -315,7 +323,7 @@ export class VectorSet implements StoredValue {
     const n = this.card;
     const exact = !!opts.exact || ef >= n || n <= VectorSet.exactBelow;
     const job: SearchJob = { query: q, k, ef, exact, filter: null, subset: null };
-    if (!opts.filter) {
+    if (!opts.filter && !opts.match) {
       const route = exact ? 'exact' : this.route(n, ef);
       if (route === 'probe') return this.probe(job, k, n);
       if (route === 'exact') {
@@ -337,8 +345,9 @@ export class VectorSet implements StoredValue {
       }
       return this.runSearch(job, k, match);
     };
+    if (opts.match) return plan(opts.match);
     // A filter new to this set is evaluated over its payloads in slices: the search waits for it.
-    const match = this.filters.matching(opts.filter, this.payloads, () => this.nextSlot);
+    const match = this.filters.matching(opts.filter!, this.payloads, () => this.nextSlot);
     return match instanceof Promise ? match.then(plan) : plan(match);
   }
 
@@ -376,7 +385,7 @@ export class VectorSet implements StoredValue {
    * Every element's distance to the zero query is 1 under COSINE (Redis: score 0.5): any k
    * (matching) elements. Walks at most k live slots, or the cached matches of the filter.
    */
-  private zeroQuery(k: number, filter: CompiledFilter | null): Hit[] | Promise<Hit[]> {
+  private zeroQuery(k: number, filter: CompiledFilter | FilterMatch | null): Hit[] | Promise<Hit[]> {
     const hits: Hit[] = [];
     if (!filter) {
       for (let i = 0; i < this.live.length && hits.length < k; i++) {
@@ -393,6 +402,7 @@ export class VectorSet implements StoredValue {
       }
       return hits;
     };
+    if (filter instanceof FilterMatch) return pick(filter);
     const match = this.filters.matching(filter, this.payloads, () => this.nextSlot);
     return match instanceof Promise ? match.then(pick) : pick(match);
   }

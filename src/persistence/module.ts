@@ -9,12 +9,12 @@ import { StoreUnwritableError, openStore, setCrc32cImplementation, type Recovery
 import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
 import { ArgError, MisconfError, type RespError } from '../errors.js';
 import type { ClientState, InfoSection } from '../core/types.js';
-import { keyBytes } from '../engine/keyspace.js';
+import { isSerializable, keyBytes, type SerializableValue } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
 import { decodeCommands, encodeCommands, encodedCommandsSize, type LoggedCommand } from '../store/format/command-record.js';
 import {
-  SCHEMA_VERSION, SECTION, decodeMeta, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStringsChunked,
+  SCHEMA_VERSION, SECTION, decodeExpires, decodeMeta, encodeExpiresChunked, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStringsChunked,
   graphSectionName, setOfGraph, setSectionName,
 } from '../store/format/snapshot-schema.js';
 import type { FeatureModule, ModuleHost, ShutdownMode, WriteLog } from '../core/module.js';
@@ -157,12 +157,23 @@ export class Persistence implements WriteLog, PersistenceApi {
     const ks = this.server.keyspace;
     let sets = 0;
     const pending = new Map<string, { db: number; key: string; state: ReturnType<typeof decodeSetState> }>();
+    // Applied once every key is loaded: vector sets come after the EXPIRES section.
+    const deadlines: Array<[number, string, number]> = [];
     for (const section of snap.sections) {
       const bytes = await snap.readSection(section);
       if (section.kind === SECTION.META) {
         decodeMeta(bytes);
+      } else if (section.kind === SECTION.EXPIRES) {
+        for (const e of decodeExpires(bytes)) deadlines.push(e);
       } else if (section.kind === SECTION.STRINGS) {
         for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).setString(key, value);
+      } else if (ks.state(section.kind)) {
+        // A feature's state outside the keys (FT index definitions), loaded before the WAL replays.
+        ks.state(section.kind)!.load(bytes);
+      } else if (ks.codec(section.kind)) {
+        // Hashes, JSON documents: the feature owning the type rebuilds each value from its bytes.
+        const codec = ks.codec(section.kind)!;
+        for (const [db, key, body] of decodeStrings(bytes)) ks.db(db).set(key, codec.decode(body), true);
       } else if (section.kind === SECTION.SET) {
         const { db, key, body } = decodeSetHeader(bytes);
         pending.set(section.name, { db, key, state: decodeSetState(body) });
@@ -176,6 +187,8 @@ export class Persistence implements WriteLog, PersistenceApi {
       this.loadDone += section.length;
     }
     if (pending.size > 0) throw new Error('snapshot holds a vector set without its graph');
+    // Past deadlines too: while loading nothing expires, and the replayed WAL logs the DELs that followed.
+    for (const [db, key, at] of deadlines) ks.db(db).setDeadline(key, at);
     this.loadDone = snap.size;
     return sets;
   }
@@ -254,8 +267,22 @@ export class Persistence implements WriteLog, PersistenceApi {
     const ks = this.server.keyspace;
     const frozen = ks.freeze();
     const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshot']> }> = [];
+    // Hashes and JSON documents by section kind: the objects themselves, not copies. They are
+    // encoded before the freeze is released, and until then a write copies a value the
+    // frozen table holds instead of changing it (Database.shared), so each is as of the cut.
+    const byKind = new Map<number, Array<[number, string, SerializableValue]>>();
+    // Features' state beside the keys (FT index definitions), as of the cut.
+    const states: Array<[kind: number, name: string, bytes: Buffer]> = [];
     try {
-      for (const [db, key, value] of ks.objects()) if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
+      for (const st of ks.states()) states.push([st.sectionKind, st.sectionName, st.save()]);
+      for (const [db, key, value] of ks.objects()) {
+        if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
+        else if (isSerializable(value)) {
+          let list = byKind.get(value.sectionKind);
+          if (!list) byKind.set(value.sectionKind, list = []);
+          list.push([db.index, key, value]);
+        }
+      }
     } catch (e) {
       void frozen.release();
       throw e;
@@ -265,6 +292,17 @@ export class Persistence implements WriteLog, PersistenceApi {
       try {
         await w.addSection(SECTION.META, 'meta', encodeMeta({ format: SCHEMA_VERSION, databases: ks.dbs.length, sets: sets.length }));
         await w.addSection(SECTION.STRINGS, 'strings', encodeStringsChunked(frozen.stringCount, frozen.strings()));
+        await w.addSection(SECTION.EXPIRES, 'expires', encodeExpiresChunked(frozen.expiresCount, frozen.expires()));
+        for (const kind of [...byKind.keys()].sort((a, b) => a - b)) {
+          const list = byKind.get(kind)!;
+          const name = ks.codec(kind)?.sectionName ?? `kind:${kind}`;
+          // Serialized one value at a time as the writer pulls chunks.
+          await w.addSection(kind, name, encodeStringsChunked(list.length, (function* () {
+            for (const [db, key, v] of list) yield [db, key, v.serialize()] as const;
+          })()));
+        }
+        byKind.clear();
+        for (const [kind, name, bytes] of states) await w.addSection(kind, name, bytes);
         thawed = frozen.release();
         let i = 0;
         for (const { db, key, cut } of sets) {

@@ -70,6 +70,7 @@ function vecCreate(ctx: Ctx, argv: Buffer[]): Reply {
   const key = keyOf(argv[1]);
   if (ctx.db.peek(key)) throw new ArgError(`key '${shown(argv[1])}' already exists`);
   ctx.db.set(key, new VectorSet(params));
+  vectorEvent(ctx, 'vec.create', argv[1]);
   return OK;
 }
 
@@ -107,6 +108,7 @@ function vecAdd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     ctx.db.set(keyOf(argv[1]), set);
   }
   const { added, done } = set.add(keyOf(argv[2]), vector, payload);
+  vectorEvent(ctx, 'vec.add', argv[1]);
   return done.then(() => (added ? 1 : 0));
 }
 
@@ -114,17 +116,29 @@ function describe(p: SetParams): string {
   return `METRIC ${p.metric} QUANT ${p.quant} M ${p.m} EF_CONSTRUCTION ${p.efConstruction}`;
 }
 
-/** Remove ids; an implicitly created set that empties disappears, as Redis aggregates do. */
-export function removeIds(ctx: Ctx, key: Buffer, set: VectorSet, ids: string[]): number {
+/**
+ * A keyspace event of a vector set: class `v` (our extension to Redis's
+ * letters), named after the command that caused it (`vadd`, `vec.add`…).
+ */
+export function vectorEvent(ctx: Ctx, event: string, key: Buffer): void {
+  ctx.server.keyspaceEvent(ctx.client.db, 'v', event, key);
+}
+
+/**
+ * Remove ids; an implicitly created set that empties disappears, as Redis
+ * aggregates do, with a `del` event after the command's own (as SREM's last member).
+ */
+export function removeIds(ctx: Ctx, key: Buffer, set: VectorSet, ids: string[], event: string): number {
   const n = set.remove(ids);
-  if (set.card === 0 && !set.params.explicit) ctx.db.delete(keyOf(key));
+  if (n > 0) vectorEvent(ctx, event, key);
+  if (set.card === 0 && !set.params.explicit && ctx.db.delete(keyOf(key)) && n > 0) ctx.server.keyspaceEvent(ctx.client.db, 'g', 'del', key);
   return n;
 }
 
 function vecDel(ctx: Ctx, argv: Buffer[]): Reply {
   const set = lookupSet(ctx, argv[1]);
   if (!set) { ctx.propagate = null; return 0; }
-  const n = removeIds(ctx, argv[1], set, argv.slice(2).map(keyOf));
+  const n = removeIds(ctx, argv[1], set, argv.slice(2).map(keyOf), 'vec.del');
   if (n === 0) ctx.propagate = null;
   return n;
 }
@@ -288,6 +302,7 @@ export const vecCommands: CommandSpec[] = [
       const set = lookupSet(ctx, argv[1]);
       const ok = set ? set.setPayload(keyOf(argv[2]), payload) : false;
       if (!ok) ctx.propagate = null;
+      else vectorEvent(ctx, 'vec.setpayload', argv[1]);
       return ok ? 1 : 0;
     },
   },

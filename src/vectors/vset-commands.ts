@@ -24,7 +24,7 @@ import { projectionFor, projectionOf } from '../engine/projection.js';
 import { isKeyword, parseFiniteDouble, parseInteger } from '../core/numbers.js';
 import { MAX_PAYLOAD_DEPTH, jsonTextDepth, tooDeepMessage } from '../core/json-depth.js';
 import { MAX_DIM, MAX_EF, lookupSet, parseVectorAt, vectorArgDoc } from './vector-args.js';
-import { makeParams, parseQuery, removeIds, resolveQuery, searchReply, setDim } from './vec-commands.js';
+import { makeParams, parseQuery, removeIds, resolveQuery, searchReply, setDim, vectorEvent } from './vec-commands.js';
 import type { ArgSpec, CommandSpec, Ctx } from '../core/types.js';
 import { wrongArity } from '../core/command-table.js';
 
@@ -165,6 +165,7 @@ function vadd(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   }
   // A zero vector is accepted (Redis 8 does): the engine keeps it out of the graph at distance 1.
   const { added, done } = set.add(keyOf(element), vector, attribute);
+  vectorEvent(ctx, 'vadd', argv[1]);
   return done.then(() => added);
 }
 
@@ -476,7 +477,7 @@ export const vsetCommands: CommandSpec[] = [
     arguments: [key, element],
     handler: (ctx, argv) => {
       const set = lookupSet(ctx, argv[1]);
-      const n = set ? removeIds(ctx, argv[1], set, [keyOf(argv[2])]) : 0;
+      const n = set ? removeIds(ctx, argv[1], set, [keyOf(argv[2])], 'vrem') : 0;
       if (n === 0) ctx.propagate = null;
       return n > 0;
     },
@@ -514,6 +515,7 @@ export const vsetCommands: CommandSpec[] = [
       const set = lookupSet(ctx, argv[1]);
       const ok = set ? set.setPayload(keyOf(argv[2]), attribute) : false;
       if (!ok) ctx.propagate = null;
+      else vectorEvent(ctx, 'vsetattr', argv[1]);
       return ok;
     },
   },

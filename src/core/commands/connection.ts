@@ -7,7 +7,7 @@ import { OK, PONG, ReplyMap, SimpleString, Verbatim, type Reply } from '../../..
 import { helpReply, subcommandBuilder, wrongArity } from '../command-table.js';
 import { ArgError, NoAuthError, NoProtoError, WrongPassError, NOT_AN_INTEGER, SYNTAX } from '../../errors.js';
 import { REDIS_COMPAT_VERSION } from '../../version.js';
-import type { ClientState, ClientView, CommandSpec, Ctx } from '../types.js';
+import type { ClientDescription, ClientState, ClientView, CommandSpec, Ctx } from '../types.js';
 import { isKeyword } from '../numbers.js';
 import { parseInteger } from '../numbers.js';
 
@@ -76,24 +76,29 @@ function hello(ctx: Ctx, argv: Buffer[]): Reply {
   ]);
 }
 
-function clientFlags(c: ClientView): string {
+function clientFlags(c: ClientView, more: string): string {
   let f = '';
   if (c.monitor) f += 'O';
+  f += more;
   if (c.multi) f += 'x';
   if (c.noEvict) f += 'e';
   if (c.noTouch) f += 'T';
   return f || 'N';
 }
 
-/** One CLIENT LIST / CLIENT INFO line, with Redis's field names. */
-export function clientLine(c: ClientView): string {
+/** One CLIENT LIST / CLIENT INFO line, with Redis's field names; `d` is what the features add (ServerApi.describeClient). */
+export function clientLine(c: ClientView, d: ClientDescription = {}): string {
   const now = Date.now();
+  const f = d.fields ?? {};
   return `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=${c.fd} name=${c.name} age=${Math.floor((now - c.createdAt) / 1000)} `
-    + `idle=${Math.floor((now - c.lastInteraction) / 1000)} flags=${clientFlags(c)} db=${c.db} sub=0 psub=0 ssub=0 `
-    + `multi=${c.multi ? c.multi.length : -1} watch=0 qbuf=${c.inputBytes} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 `
+    + `idle=${Math.floor((now - c.lastInteraction) / 1000)} flags=${clientFlags(c, d.flags ?? '')} db=${c.db} sub=${f.sub ?? 0} psub=${f.psub ?? 0} ssub=${f.ssub ?? 0} `
+    + `multi=${c.multi ? c.multi.length : -1} watch=${f.watch ?? 0} qbuf=${c.inputBytes} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 `
     + `obl=0 oll=0 omem=${c.outputBytes} tot-mem=${c.inputBytes + c.outputBytes} events=r cmd=${c.lastCommand} user=default `
-    + `redir=-1 resp=${c.proto} lib-name=${c.libName} lib-ver=${c.libVer}`;
+    + `redir=${f.redir ?? -1} resp=${c.proto} lib-name=${c.libName} lib-ver=${c.libVer}`;
 }
+
+/** Redis's type of a client (CLIENT LIST/KILL TYPE). */
+const typeOf = (c: ClientView): string => c.mode ? c.mode.type : 'normal';
 
 function self(ctx: Ctx): ClientView | undefined {
   for (const c of ctx.server.clients()) if (c.id === ctx.client.id) return c;
@@ -118,7 +123,8 @@ function clientKill(ctx: Ctx, argv: Buffer[]): Reply {
     else if (isKeyword(argv[i], 'TYPE')) {
       const t = v.toLowerCase();
       if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(t)) throw new ArgError(`Unknown client type '${v}'`);
-      filters.push(() => t === 'normal');
+      const want = t === 'slave' ? 'replica' : t;
+      filters.push((c) => typeOf(c) === want);
     } else if (isKeyword(argv[i], 'USER')) filters.push(() => v === 'default');
     else if (isKeyword(argv[i], 'SKIPME')) {
       if (v.toLowerCase() === 'yes') skipMe = true; else if (v.toLowerCase() === 'no') skipMe = false; else throw new ArgError(SYNTAX);
@@ -204,6 +210,8 @@ export const connectionCommands: CommandSpec[] = [
     handler: (ctx) => {
       const c = ctx.client;
       c.multi = null; c.multiDirty = false; c.proto = 2; c.db = 0; c.name = '';
+      ctx.server.unwatch(c);
+      ctx.server.releaseClient(c);
       c.noEvict = false; c.noTouch = false;
       c.authenticated = !ctx.server.config.requirepass;
       return new SimpleString('RESET');
@@ -226,22 +234,25 @@ export const connectionCommands: CommandSpec[] = [
       }, { arguments: [{ name: 'attr', type: 'oneof', arguments: [{ name: 'libname', type: 'string', token: 'LIB-NAME' }, { name: 'libver', type: 'string', token: 'LIB-VER' }] }] }),
       sub('info', 2, 'Returns information about the connection.', (ctx) => {
         const me = self(ctx);
-        return new Verbatim('txt', me ? clientLine(me) + '\n' : '');
+        return new Verbatim('txt', me ? clientLine(me, ctx.server.describeClient(me)) + '\n' : '');
       }),
       sub('list', -2, 'Lists open connections.', (ctx, argv) => {
         let ids: Set<number> | null = null;
+        let type: string | null = null;
         for (let i = 2; i < argv.length; i++) {
           if (isKeyword(argv[i], 'TYPE') && i + 1 < argv.length) {
             const t = argv[++i].toString().toLowerCase();
-            if (!['normal', 'master', 'replica', 'pubsub'].includes(t)) throw new ArgError(`Unknown client type '${t}'`);
-            if (t !== 'normal') ids = new Set();
+            if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(t)) throw new ArgError(`Unknown client type '${t}'`);
+            type = t === 'slave' ? 'replica' : t;
           } else if (isKeyword(argv[i], 'ID')) {
             ids = new Set();
             for (i++; i < argv.length; i++) ids.add(parseInteger(argv[i]));
           } else throw new ArgError(SYNTAX);
         }
         let out = '';
-        for (const c of ctx.server.clients()) if (!ids || ids.has(c.id)) out += clientLine(c) + '\n';
+        for (const c of ctx.server.clients()) {
+          if ((!ids || ids.has(c.id)) && (type === null || typeOf(c) === type)) out += clientLine(c, ctx.server.describeClient(c)) + '\n';
+        }
         return new Verbatim('txt', out);
       }, { arguments: [{ name: 'client-type', type: 'string', token: 'TYPE', optional: true }, { name: 'client-id', type: 'integer', token: 'ID', optional: true, multiple: true }] }),
       sub('kill', -3, 'Terminates open connections.', clientKill, { flags: ['admin', 'noscript', 'loading', 'stale'],

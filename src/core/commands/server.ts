@@ -4,7 +4,7 @@
  */
 import { OK, ReplyMap, Verbatim, type Reply } from '../../../protocol/reply.js';
 import { ArgError, SYNTAX } from '../../errors.js';
-import { OPTION_NAMES, OPTIONS, formatValue, isOption, parseValue, type Config } from '../../config.js';
+import { InvalidConfigValue, OPTION_NAMES, OPTIONS, formatValue, isOption, parseValue, type Config } from '../../config.js';
 import { globMatch } from '../glob.js';
 import { arityOk, commandDocs, commandInfo, helpReply, subcommandBuilder, wrongArity, type CommandTable } from '../command-table.js';
 import type { ArgSpec, CommandSpec, Ctx, InfoSection } from '../types.js';
@@ -109,7 +109,10 @@ function configSet(ctx: Ctx, argv: Buffer[]): Reply {
     if (!OPTIONS[name].mutable) throw new ArgError(`CONFIG SET failed (possibly related to argument '${name}') - can't set immutable config`);
     if (parsed.some(([n]) => n === name)) throw new ArgError(`CONFIG SET failed (possibly related to argument '${name}') - duplicate parameter`);
     let value: unknown;
-    try { value = parseValue(name, text); } catch { throw new ArgError(`CONFIG SET failed (possibly related to argument '${name}') - argument couldn't be parsed into an integer`.replace("argument couldn't be parsed into an integer", `invalid value '${text}'`)); }
+    try { value = parseValue(name, text); } catch (e) {
+      const reason = e instanceof InvalidConfigValue ? e.reason : `invalid value '${text}'`;
+      throw new ArgError(`CONFIG SET failed (possibly related to argument '${name}') - ${reason}`);
+    }
     parsed.push([name, value, text]);
   }
   for (const [name, value, text] of parsed) {
@@ -151,6 +154,8 @@ export function serverCommands(table: CommandTable): CommandSpec[] {
       handler: (ctx, argv) => {
         checkFlushType(argv);
         ctx.db.clear();
+        // No keyspace notification in Redis; class '' is never published. FT indexes are dropped on it.
+        ctx.server.keyspaceEvent(ctx.client.db, '', 'flushdb', '');
         return OK;
       },
     },
@@ -160,6 +165,7 @@ export function serverCommands(table: CommandTable): CommandSpec[] {
       handler: (ctx, argv) => {
         checkFlushType(argv);
         ctx.server.keyspace.flushAll();
+        for (let db = 0; db < ctx.server.keyspace.dbs.length; db++) ctx.server.keyspaceEvent(db, '', 'flushdb', '');
         return OK;
       },
     },

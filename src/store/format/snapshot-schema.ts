@@ -7,16 +7,30 @@
  *   STRINGS "strings"   u32 count, then per key: u32 db, u32 keyLength, key, u32 valueLength, value
  *   SET     "set:<i>"   u32 db, u32 keyLength, key, then the set body (set-body.ts)
  *   GRAPH   "graph:<i>" usearch's own serialization of set i's index; always right after its SET
+ *   HASHES  "hashes"    u32 count, then per key: u32 db, u32 keyLength, key, u32 bodyLength, hash body
+ *   JSON    "json"      u32 count, then per key: u32 db, u32 keyLength, key, u32 bodyLength, JSON text (UTF-8)
+ *   EXPIRES "expires"   u32 count, then per key: u32 db, u32 keyLength, key, f64 deadline (Unix ms, an integer)
+ *   SEARCH_INDEXES "search-indexes"  JSON {version: 1, indexes: [{db, commands: [[base64 arg…]…]}]}: each FT
+ *                       index's FT.CREATE and FT.ALTER lines, replayed at load (src/search/registry.ts)
+ *
+ * HASHES and JSON share the STRINGS layout (encodeStringsChunked/decodeStrings),
+ * with the value's own serialization as the value (see docs/formats.md).
  *
  * `format` in META is the schema version: a reader refuses a newer one by name.
  */
 
 import { ChunkBuffer } from './chunks.js';
 
-export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4 } as const;
+export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4, HASHES: 5, JSON: 6, EXPIRES: 7, SEARCH_INDEXES: 8 } as const;
 
-/** The schema version this build writes and the newest it reads. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema version this build writes and the newest it reads. 2: HASHES and
+ * JSON sections, which an older build would skip (losing the data) and so
+ * must refuse. Version 1 snapshots hold neither and load unchanged.
+ * 3: the SEARCH_INDEXES section (FT index definitions), which an older
+ * build would skip, losing the indexes. Versions 1 and 2 load unchanged.
+ */
+export const SCHEMA_VERSION = 3;
 
 export interface SnapshotMeta { format: number; databases: number; sets: number }
 
@@ -80,6 +94,38 @@ export function* encodeStringsChunked(count: number, entries: Iterable<readonly 
   if (rest) yield rest;
 }
 
+/** Hash bodies: `u32 fieldCount`, then per field `u32 length, field, u32 length, value`. */
+export function encodeHashBody(fields: number, bytes: number, pairs: Iterable<readonly [string, string]>): Buffer {
+  const out = Buffer.allocUnsafe(4 + 8 * fields + bytes);
+  let o = out.writeUInt32LE(fields, 0);
+  let n = 0;
+  for (const [f, v] of pairs) {
+    o = out.writeUInt32LE(f.length, o);
+    o += out.write(f, o, 'latin1');
+    o = out.writeUInt32LE(v.length, o);
+    o += out.write(v, o, 'latin1');
+    n++;
+  }
+  if (n !== fields || o !== out.length) throw new Error(`internal: a hash announced ${fields} fields (${bytes} bytes) and holds ${n}`);
+  return out;
+}
+
+/** Fields and values as latin1 strings (one char per byte), as the hash keeps them. */
+export function* decodeHashBody(b: Buffer): Generator<[field: string, value: string]> {
+  const n = b.readUInt32LE(0);
+  let o = 4;
+  for (let i = 0; i < n; i++) {
+    const fl = b.readUInt32LE(o);
+    const field = b.toString('latin1', o + 4, o + 4 + fl);
+    o += 4 + fl;
+    const vl = b.readUInt32LE(o);
+    const value = b.toString('latin1', o + 4, o + 4 + vl);
+    o += 4 + vl;
+    yield [field, value];
+  }
+  if (o !== b.length) throw new Error(`a hash body holds ${b.length - o} bytes after its ${n} fields`);
+}
+
 /** Values are views into `b`: copy one to keep it (Database.setString does). */
 export function* decodeStrings(b: Buffer): Generator<[db: number, key: string, value: Buffer]> {
   const n = b.readUInt32LE(0);
@@ -95,4 +141,48 @@ export function* decodeStrings(b: Buffer): Generator<[db: number, key: string, v
     yield [db, key, b.subarray(o, o + vl)];
     o += vl;
   }
+}
+
+/**
+ * The EXPIRES section: every key's deadline at the cut, whatever its type, as
+ * a stream of chunks like the strings. Loaded after every other section (the
+ * keys must exist), and kept as they are even when past: the WAL replayed
+ * next holds the DELs of the keys that expired before the crash.
+ */
+export function* encodeExpiresChunked(count: number, entries: Iterable<readonly [db: number, key: string, deadline: number]>): Generator<Buffer> {
+  const c = new ChunkBuffer();
+  c.o = c.out.writeUInt32LE(count, 0);
+  let written = 0;
+  for (const [db, k, at] of entries) {
+    const full = c.room(16 + k.length);
+    if (full) yield full;
+    const out = c.out;
+    let o = c.o;
+    o = out.writeUInt32LE(db, o);
+    o = out.writeUInt32LE(k.length, o);
+    o += out.write(k, o, 'latin1');
+    o = out.writeDoubleLE(at, o);
+    c.o = o;
+    written++;
+  }
+  if (written !== count) throw new Error(`internal: the expires section announced ${count} keys and holds ${written}`);
+  const rest = c.rest();
+  if (rest) yield rest;
+}
+
+export function* decodeExpires(b: Buffer): Generator<[db: number, key: string, deadline: number]> {
+  const n = b.readUInt32LE(0);
+  let o = 4;
+  for (let i = 0; i < n; i++) {
+    const db = b.readUInt32LE(o);
+    const kl = b.readUInt32LE(o + 4);
+    o += 8;
+    const key = b.toString('latin1', o, o + kl);
+    o += kl;
+    const at = b.readDoubleLE(o);
+    o += 8;
+    if (!Number.isSafeInteger(at)) throw new Error(`snapshot expires section: deadline ${at} of a key is not an integer`);
+    yield [db, key, at];
+  }
+  if (o !== b.length) throw new Error(`snapshot expires section holds ${b.length - o} bytes after its ${n} keys`);
 }
