@@ -17,6 +17,7 @@ import { pubsubModule } from './pubsub/module.js';
 import { opsModule } from './ops/module.js';
 import { httpModule } from './http/module.js';
 import { persistenceModule } from './persistence/module.js';
+import { searchModule } from './search/module.js';
 import { VERSION } from './version.js';
 
 /**
@@ -25,7 +26,7 @@ import { VERSION } from './version.js';
  * WAL is flushed. Search comes last: its start() fills the FT indexes from
  * the documents once persistence has loaded them.
  */
-export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, opsModule, httpModule, persistenceModule];
+export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, opsModule, httpModule, persistenceModule, searchModule];
 
 export interface AppOptions extends StartOptions {
   logger?: Logger;
