@@ -53,6 +53,12 @@ export interface NativeIndexOptions {
   expansionAdd: number;
   /** The default search EF for callers; every search call passes its own `ef`. */
   expansionSearch: number;
+  /**
+   * Create the worker contexts now (default) or only at the first `reserve(…, { workers: true })`.
+   * Each costs ~35 KB of RSS; until then batch jobs (`addBatch`, `searchBatch`,
+   * `searchSubsetAsync`) throw and everything runs on the calling thread.
+   */
+  workers?: boolean;
 }
 
 export interface SearchResult {
@@ -73,7 +79,8 @@ interface AddonIndex {
   maxLevel(): number;
   inFlight(): number;
   isa(): string;
-  reserve(capacity: number): void;
+  reserve(capacity: number, workers: boolean): void;
+  hasWorkers(): boolean;
   add(slot: number, vector: Float32Array): void;
   addBatch(slots: Uint32Array, vectors: Float32Array, chunks: number): Promise<void>;
   remove(slot: number): boolean;
@@ -113,11 +120,12 @@ export interface NativeMemoryStats {
 
 interface Addon {
   Index: new (dimensions: number, metric: string, scalar: string, connectivity: number,
-    expansionAdd: number, asyncContexts: number) => AddonIndex;
+    expansionAdd: number, asyncContexts: number, workers: boolean) => AddonIndex;
   crc32c(bytes: Uint8Array, seed: number, software: boolean): number;
   crc32cAsync(bytes: Uint8Array, seed: number): Promise<number>;
   capabilities(): { simd: string; crc32cHardware: boolean; usearch: string };
   nativeMemory(): NativeMemoryTotals;
+  trimMemory(): boolean;
 }
 
 /** Native memory of every index of this thread not yet freed (`free()` or garbage collection). */
@@ -159,6 +167,21 @@ export const threads: number = Math.max(1, os.availableParallelism());
  * finds a free one (the addon waits rather than share one if the pool is somehow larger).
  */
 const ASYNC_CONTEXTS = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
+
+/**
+ * Give the heap pages freed indexes left in the allocator back to the system (glibc keeps
+ * them per arena: RSS stayed at its peak after DEL or FLUSHALL). A few ms with many arenas:
+ * call it once after a burst of frees, not per free.
+ */
+export function trimMemory(): boolean { return addon.trimMemory(); }
+
+let trimTimer: NodeJS.Timeout | null = null;
+/** One trim 100 ms after a burst of frees (FLUSHALL of many sets, a compaction's old index). */
+function scheduleTrim(): void {
+  if (trimTimer) return;
+  trimTimer = setTimeout(() => { trimTimer = null; trimMemory(); }, 100);
+  trimTimer.unref();
+}
 
 /** What the addon was built with and detects at run time (for INFO and benchmarks). */
 export const capabilities: { simd: string; crc32cHardware: boolean; usearch: string } = addon.capabilities();
@@ -236,7 +259,7 @@ export class NativeIndex {
   constructor(opts: NativeIndexOptions) {
     this.options = validateOptions(opts);
     const o = this.options;
-    this.#addon = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS);
+    this.#addon = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS, opts.workers !== false);
   }
 
   /** The addon object, or a clear error once `free()` ran (the addon would refuse too). */
@@ -255,7 +278,9 @@ export class NativeIndex {
    */
   free(): boolean {
     this.#freed = true;
-    return this.#addon.free();
+    const now = this.#addon.free();
+    scheduleTrim();
+    return now;
   }
 
   /** Live (not removed) entries. */
@@ -284,14 +309,20 @@ export class NativeIndex {
   /** The SIMD kernel family NumKong picked for this metric on this CPU (e.g. `haswell`). */
   isa(): string { return this.#native.isa(); }
 
-  /** Grow capacity (never shrinks). Throws while async jobs are in flight on this index. */
-  reserve(capacity: number): void {
+  /**
+   * Grow capacity (never shrinks); `workers` also creates the worker contexts batch jobs need,
+   * if the index was made without them. Throws while async jobs are in flight on this index.
+   */
+  reserve(capacity: number, opts: { workers?: boolean } = {}): void {
     checkInt('capacity', capacity, 0, MAX_CAPACITY);
     if (this.inFlight > 0) {
       throw new Error(`reserve refused: ${this.inFlight} async job(s) still running on this index`);
     }
-    this.#native.reserve(capacity);
+    this.#native.reserve(capacity, opts.workers === true);
   }
+
+  /** Whether batch jobs may run (worker contexts exist). */
+  get hasWorkers(): boolean { return this.#native.hasWorkers(); }
 
   /** Adds on the calling thread. Throws if the slot is present or there is no free capacity. */
   add(slot: number, vector: Float32Array): void {
@@ -355,15 +386,19 @@ export class NativeIndex {
     return this.#native.get(slot, out);
   }
 
-  /** k nearest by the graph with a beam of max(k, ef), on the calling thread. */
-  search(query: Float32Array, k: number, ef: number): SearchResult {
+  /**
+   * k nearest by the graph with a beam of max(k, ef), on the calling thread; `filter` and
+   * `exact` as for `searchBatch`.
+   */
+  search(query: Float32Array, k: number, ef: number, opts: { filter?: Uint8Array; exact?: boolean } = {}): SearchResult {
     checkF32('query', query, this.options.dimensions);
     checkInt('k', k, 1, MAX_CAPACITY);
     checkInt('ef', ef, 1, MAX_CAPACITY);
+    if (opts.filter !== undefined) checkBytes('filter', opts.filter);
     k = this.#clampK(k);
     const slots = new Uint32Array(k);
     const distances = new Float32Array(k);
-    const count = this.#native.search(query, k, ef, undefined, false, slots, distances, this.#visited);
+    const count = this.#native.search(query, k, ef, opts.filter, opts.exact === true, slots, distances, this.#visited);
     return result(slots, distances, count, this.#visited[0]);
   }
 

@@ -37,6 +37,13 @@ export interface SearchJob {
  * loop for ~1 s when every lone search ran inline); wider or heavier walks go to a worker.
  */
 export const INLINE_WALK_BYTES = 256 * 128 * 4;
+/**
+ * Sets of at most this many elements run every operation inline and hold no worker contexts
+ * (see NativeIndexOptions.workers): inserting up to this many into a graph this small takes a
+ * few ms, and their searches are exact scans of at most this many vectors (the planner's
+ * crossover, vec-exact-search-below).
+ */
+export const SMALL_SET = 256;
 /** Exact scans of at most this many slots run inline (a worker round trip costs more). */
 export const INLINE_SCAN_MAX = 2048;
 
@@ -324,8 +331,9 @@ export class OpQueue {
         }
         continue;
       }
-      if (group.length === 1 && !j.filter && !j.exact && Math.max(j.k, j.ef) * vectorBytes(index) <= INLINE_WALK_BYTES) {
-        try { op.resolve(index.search(j.query, j.k, j.ef)); } catch (e) { op.reject(e); }
+      // An index without worker contexts holds at most SMALL_SET elements: everything is cheap.
+      if (!index.hasWorkers || (group.length === 1 && !j.filter && !j.exact && Math.max(j.k, j.ef) * vectorBytes(index) <= INLINE_WALK_BYTES)) {
+        try { op.resolve(index.search(j.query, j.k, j.ef, { filter: j.filter ?? undefined, exact: j.exact })); } catch (e) { op.reject(e); }
         continue;
       }
       const key = `${j.k}/${j.ef}/${j.exact ? 1 : 0}`;
@@ -376,12 +384,16 @@ export class OpQueue {
     };
     try {
       const need = index.size() + inGraph.length;
-      if (need > index.capacity()) index.reserve(Math.max(need, Math.ceil(index.capacity() * 1.5), 64));
+      // Worker contexts (~35 KB of RSS each) only once the set outgrows work done inline.
+      const workers = need > SMALL_SET;
+      if (need > index.capacity() || (workers && !index.hasWorkers)) {
+        index.reserve(Math.max(need, Math.ceil(index.capacity() * 1.5), 64), { workers });
+      }
     } catch (e) {
       finish(e);
       return;
     }
-    if (inGraph.length <= 1) {
+    if (inGraph.length <= 1 || !index.hasWorkers) {
       let err: unknown = null;
       try { for (const op of inGraph) index.add(op.slot, op.vector!); } catch (e) { err = e; }
       finish(err);

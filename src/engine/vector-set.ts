@@ -157,7 +157,8 @@ export class VectorSet implements StoredValue {
   constructor(params: SetParams, index?: NativeIndex) {
     this.params = params;
     this.storage = storageFor(params.metric, params.quant);
-    this.queue = new OpQueue(index ?? new NativeIndex(nativeOptions(params)));
+    // A new set starts without worker contexts: most sets that stay small never need them.
+    this.queue = new OpQueue(index ?? new NativeIndex({ ...nativeOptions(params), workers: false }));
   }
 
   /** The serving index: the queue swaps it when a compaction completes. */

@@ -115,3 +115,26 @@ test.serial('NativeIndex.free() with a batch in flight: the batch is cut short o
   t.true(index.free(), 'idempotent');
   t.is(index.inFlight, 0);
 });
+
+test('a set grows from inline work to worker batches without losing an element', async (t) => {
+  const d = 8;
+  const set = new VectorSet({ dim: d, metric: 'COSINE', quant: 'F32', m: 16, efConstruction: 64, ef: 64, explicit: true, projectInputDim: 0, family: 'vec' });
+  const rand = seeded(9);
+  const vectors: Float32Array[] = [];
+  // Batches that arrive together straddle the point where worker contexts are added.
+  for (const batch of [1, 100, 200, 500]) {
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < batch; i++) {
+      const v = Float32Array.from({ length: d }, () => normal(rand));
+      vectors.push(v);
+      pending.push(set.add(String(vectors.length - 1), v, undefined).done);
+    }
+    await Promise.all(pending);
+    t.is(set.card, vectors.length);
+  }
+  for (const i of [0, 1, 150, 400, 800]) {
+    const hits = await set.search(vectors[i], { k: 1, ef: 64, exact: true });
+    t.is(hits[0].id, String(i));
+  }
+  await set.dispose();
+});

@@ -613,3 +613,33 @@ test('links(): per level, top first, present distinct neighbours within the degr
   t.log(`links: ${upper} nodes above level 0, ${(total / N).toFixed(1)} links per node`);
   t.is(index.links(N + 5), null);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Worker contexts on demand
+
+test('an index made without workers runs everything inline until a reserve adds them', async (t) => {
+  const d = 16;
+  const data = clustered(300, d, 5, 3);
+  const index = new NativeIndex({ ...options({ dimensions: d }), workers: false });
+  t.false(index.hasWorkers);
+  index.reserve(64);
+  t.false(index.hasWorkers, 'a plain reserve leaves the index without worker contexts');
+  for (let i = 0; i < 50; i++) index.add(i, row(data, i, d));
+  const q = row(data, 7, d);
+  t.is(index.search(q, 1, 64).slots[0], 7);
+  // Batch jobs need a worker context: refused with a clear error instead of waiting forever.
+  t.throws(() => index.searchBatch(q, 1, 5, 64), { message: /no worker contexts/ });
+  t.throws(() => index.addBatch(Uint32Array.of(60, 61), data.slice(60 * d, 62 * d)), { message: /no worker contexts/ });
+  index.reserve(400, { workers: true });
+  t.true(index.hasWorkers);
+  await index.addBatch(Uint32Array.from({ length: 250 }, (_, i) => 50 + i), data.slice(50 * d, 300 * d));
+  t.is(index.size(), 300);
+  const [hit] = await index.searchBatch(row(data, 250, d), 1, 1, 64);
+  t.is(hit.slots[0], 250);
+  // Inline search with a filter and exact, as the op queue uses them for small sets.
+  const bitmap = new Uint8Array(Math.ceil(300 / 8));
+  bitmap[3] = 0xff; // slots 24..31
+  const filtered = index.search(q, 3, 64, { filter: bitmap, exact: true });
+  t.true(Array.from(filtered.slots).every((s) => s >= 24 && s < 32));
+  index.free();
+});

@@ -43,6 +43,11 @@
  *    ourselves (`pack_bits`).
  *  - Removed nodes keep the free key and stay linked; results carrying it are skipped.
  */
+#if defined(__has_include)
+#if __has_include(<malloc.h>)
+#include <malloc.h>
+#endif
+#endif
 #include <algorithm>
 #include <atomic>
 #include <climits>
@@ -342,6 +347,10 @@ class Index : public Napi::ObjectWrap<Index> {
     std::size_t dims_ = 0;
     std::size_t bytes_per_vector_ = 0;
     std::size_t contexts_ = 1; // 1 (JS thread) + async worker contexts
+    /// Worker contexts added by the first `reserve(…, workers)`. usearch keeps ~35 KB per
+    /// context (candidate buffers, lock stripes), and a set of a few elements never leaves the
+    /// JS thread: it gets them only once it grows (a one-element set cost 160 KB with five).
+    std::size_t worker_contexts_ = 1;
     metric_kind_t metric_ = metric_kind_t::unknown_k;
     scalar_kind_t scalar_ = scalar_kind_t::unknown_k;
     std::size_t connectivity_ = 0;
@@ -587,14 +596,32 @@ class Index : public Napi::ObjectWrap<Index> {
         return Napi::String::New(info.Env(), native_->metric().isa_name());
     }
 
+    /// reserve(capacity, workers): `workers` adds the worker contexts if the index has none yet.
     void Reserve(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         if (in_flight_)
             throw Napi::Error::New(info.Env(), "reserve refused: " + std::to_string(in_flight_) +
                                                    " async job(s) still running on this index");
         std::size_t capacity = size_arg(info[0]);
-        if (!native_->try_reserve(index_limits_t(capacity, contexts_)))
+        bool add_workers = info.Length() > 1 && info[1].ToBoolean() && contexts_ == 1;
+        std::size_t contexts = add_workers ? 1 + worker_contexts_ : contexts_;
+        if (!native_->try_reserve(index_limits_t(capacity, contexts)))
             throw Napi::Error::New(info.Env(), "reserve failed: out of memory");
+        if (add_workers) {
+            contexts_ = contexts;
+            packed_.resize(contexts_ * bytes_per_vector_, 0);
+            pool_.reset(1, contexts_ - 1);
+        }
+    }
+
+    Napi::Value HasWorkers(Napi::CallbackInfo const& info) {
+        return Napi::Boolean::New(info.Env(), contexts_ > 1);
+    }
+
+    /// Jobs that run usearch on pool threads lease a worker context: without any they would wait forever.
+    void require_workers(Napi::Env env) const {
+        if (contexts_ == 1)
+            throw Napi::Error::New(env, "this index has no worker contexts yet: reserve with workers first");
     }
 
     void Add(Napi::CallbackInfo const& info) {
@@ -672,6 +699,7 @@ class Index : public Napi::ObjectWrap<Index> {
         auto out_visited = u32_array(info[9], "outVisited");
         std::size_t chunks = std::min(size_arg(info[10]), n);
 
+        require_workers(env);
         auto job = new_job(env, false, true);
         for (std::size_t i = 0; i < 10; ++i)
             job->hold(info[i]);
@@ -703,6 +731,7 @@ class Index : public Napi::ObjectWrap<Index> {
         auto vectors = f32_array(info[1], "vectors");
         std::size_t n = slots.ElementLength();
         std::size_t chunks = std::min(size_arg(info[2]), n);
+        require_workers(env);
         auto job = new_job(env, true, true);
         job->hold(info[0]);
         job->hold(info[1]);
@@ -740,6 +769,7 @@ class Index : public Napi::ObjectWrap<Index> {
         auto slots = u32_array(info[1], "slots");
         auto out_slots = u32_array(info[3], "outSlots");
         auto out_distances = f32_array(info[4], "outDistances");
+        require_workers(env);
         auto job = new_job(env, false, true);
         for (std::size_t i : {0, 1, 3, 4})
             job->hold(info[i]);
@@ -946,7 +976,7 @@ void Job::chunk_done(Napi::Env env) {
     }
 }
 
-/// new Index(dimensions, metric, scalar, connectivity, expansionAdd, asyncContexts)
+/// new Index(dimensions, metric, scalar, connectivity, expansionAdd, asyncContexts, workers = true)
 Index::Index(Napi::CallbackInfo const& info) : Napi::ObjectWrap<Index>(info) {
     Napi::Env env = info.Env();
     dims_ = size_arg(info[0]);
@@ -954,7 +984,9 @@ Index::Index(Napi::CallbackInfo const& info) : Napi::ObjectWrap<Index>(info) {
     scalar_ = parse_scalar(info[2].As<Napi::String>().Utf8Value());
     connectivity_ = size_arg(info[3]);
     std::size_t expansion_add = size_arg(info[4]);
-    contexts_ = 1 + std::max<std::size_t>(1, size_arg(info[5]));
+    worker_contexts_ = std::max<std::size_t>(1, size_arg(info[5]));
+    bool workers = info.Length() < 7 || info[6].ToBoolean();
+    contexts_ = workers ? 1 + worker_contexts_ : 1;
 
     metric_punned_t metric = metric_punned_t::builtin(dims_, metric_, scalar_);
     if (metric.missing() || !metric)
@@ -983,6 +1015,7 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("inFlight", &Index::InFlight),
                                          InstanceMethod("isa", &Index::Isa),
                                          InstanceMethod("reserve", &Index::Reserve),
+                                         InstanceMethod("hasWorkers", &Index::HasWorkers),
                                          InstanceMethod("add", &Index::Add),
                                          InstanceMethod("addBatch", &Index::AddBatch),
                                          InstanceMethod("remove", &Index::Remove),
@@ -1061,7 +1094,19 @@ Napi::Value NativeMemory(Napi::CallbackInfo const& info) {
     return out;
 }
 
+/// trimMemory() -> boolean: give freed heap pages back to the system. glibc keeps what a freed
+/// index held in its arenas (one per thread that allocated), so RSS stayed at its peak after
+/// DEL or FLUSHALL; malloc_trim releases free pages of every arena.
+Napi::Value TrimMemory(Napi::CallbackInfo const& info) {
+#if defined(__GLIBC__)
+    return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+    exports.Set("trimMemory", Napi::Function::New(env, TrimMemory));
     exports.Set("nativeMemory", Napi::Function::New(env, NativeMemory));
     exports.Set("crc32c", Napi::Function::New(env, Crc32c));
     exports.Set("crc32cAsync", Napi::Function::New(env, Crc32cAsync));
