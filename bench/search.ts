@@ -3,7 +3,7 @@
  * is driven by many ioredis connections in a closed loop (`VEC.SEARCH key
  * FP32 blob COUNT k EF ef`); the yardstick is the stock usearch package in
  * process, batch search on every core, plus one query per call on one thread.
- * Recall@k of each is printed beside its QPS. Bar: server ≥ 0.8 × batch.
+ * Recall@k of each is printed beside its QPS. Bars at the default EF: server ≥ 0.5 × batch on 8 connections, ≥ 0.6 × on 50.
  */
 import type { Context, Fixture } from './lib/context.js';
 import { atEf, batchSearch, singleSearch } from './lib/baseline.js';
@@ -66,12 +66,15 @@ export function cpuText(r: LoopResult): string {
 export async function run(ctx: Context): Promise<void> {
   const o = ctx.opts;
   const f = await ctx.fixture();
-  const clients = await connectMany(f.server.port, o.clients);
   const rows: (string | number)[][] = [];
   const points: Record<string, unknown>[] = [];
   const curves: Record<'server' | 'batch' | 'single', CurvePoint[]> = { server: [], batch: [], single: [] };
+  // 8 connections at the default EF, then the configured count across every EF.
+  const plan = o.clients === 8 ? [{ count: 8, efs: o.efs }] : [{ count: 8, efs: [o.defaultEf] }, { count: o.clients, efs: o.efs }];
+  for (const { count: clientCount, efs } of plan) {
+  const clients = await connectMany(f.server.port, clientCount);
   try {
-    for (const ef of o.efs) {
+    for (const ef of efs) {
       const ix = atEf(f.stock, ef);
       // Alternate server and in-process slices (order flipped every slice) so that a busy patch
       // of this shared machine lands on both; each figure is the median over its slices.
@@ -93,23 +96,31 @@ export async function run(ctx: Context): Promise<void> {
       const serverUsPerQuery = s.serverCpu && s.cpuWall > 0 ? (s.serverCpu.total / s.ops) * 1e6 : NaN;
       const clientUsPerQuery = (s.clientCpu / s.ops) * 1e6;
       const stockUsPerQuery = (batchCpu / (batchWall * batchQps)) * 1e6;
-      rows.push([ef, fmtRate(batchQps), fmtRecall(batchRecall), fmtRate(single.qps), fmtRecall(singleRecall), fmtRate(s.qps), fmtRecall(s.recall),
+      rows.push([clientCount, ef, fmtRate(batchQps), fmtRecall(batchRecall), fmtRate(single.qps), fmtRecall(singleRecall), fmtRate(s.qps), fmtRecall(s.recall),
         fmtRatio(ratio), fmtUs(s.p50Us), fmtUs(s.p99Us), `${serverUsPerQuery.toFixed(0)} + ${clientUsPerQuery.toFixed(0)} / ${stockUsPerQuery.toFixed(0)}`, cpuText(s),
         s.cpuWall > 0 ? (s.clientCpu / s.cpuWall).toFixed(2) : '–', (batchCpu / batchWall).toFixed(2)]);
-      curves.server.push({ ef, qps: s.qps, recall: s.recall });
-      curves.batch.push({ ef, qps: batchQps, recall: batchRecall });
-      curves.single.push({ ef, qps: single.qps, recall: singleRecall });
-      points.push({ ef, server: { qps: s.qps, slices: serverSlices.map((x) => x.qps), recall: s.recall, answered: s.answered, p50Us: s.p50Us, p99Us: s.p99Us, cpu: s.serverCpu,
+      if (clientCount === o.clients) {
+        curves.server.push({ ef, qps: s.qps, recall: s.recall });
+        curves.batch.push({ ef, qps: batchQps, recall: batchRecall });
+        curves.single.push({ ef, qps: single.qps, recall: singleRecall });
+      }
+      points.push({ clients: clientCount, ef, server: { qps: s.qps, slices: serverSlices.map((x) => x.qps), recall: s.recall, answered: s.answered, p50Us: s.p50Us, p99Us: s.p99Us, cpu: s.serverCpu,
         cpuWall: s.cpuWall, clientCpu: s.clientCpu, cpuUsPerQuery: serverUsPerQuery, clientCpuUsPerQuery: clientUsPerQuery },
         batch: { qps: batchQps, slices: batchSlices.map((b) => b.qps), recall: batchRecall, cpuUsPerQuery: stockUsPerQuery, cores: batchCpu / batchWall },
         single: { qps: single.qps, recall: singleRecall, p50Us: single.p50Us }, ratio });
-      ctx.bars.add('Q2 search', `EF ${ef}: VEC.SEARCH QPS ÷ usearch batch (recall ${fmtRecall(s.recall)} vs ${fmtRecall(batchRecall)})`, ratio, '>=', 0.8, '×');
+      // At the default EF: >= 0.5x usearch's batch rate on 8 connections, >= 0.6x on 50 (issue bars);
+      // other EFs and connection counts are printed for the curve.
+      if (ef === o.defaultEf && (clientCount === 8 || clientCount === 50)) {
+        ctx.bars.add('Q2 search', `EF ${ef}, ${clientCount} connections: VEC.SEARCH QPS ÷ usearch batch (recall ${fmtRecall(s.recall)} vs ${fmtRecall(batchRecall)})`,
+          ratio, '>=', clientCount === 8 ? 0.5 : 0.6, '×');
+      }
     }
   } finally {
     closeAll(clients);
   }
-  printTable(`Q2 Search: ${f.ds.n} × ${f.ds.dim} clustered, cosine, M ${o.m}, EF_CONSTRUCTION ${o.efConstruction}, k ${o.k}; server: ${o.clients} ioredis connections, closed loop`,
-    ['EF', 'usearch batch QPS', 'recall', 'usearch 1-query QPS', 'recall', 'astronaut QPS', 'recall', 'astronaut ÷ batch', 'p50', 'p99',
+  }
+  printTable(`Q2 Search: ${f.ds.n} × ${f.ds.dim} clustered, cosine, M ${o.m}, EF_CONSTRUCTION ${o.efConstruction}, k ${o.k}; server: 8 and ${o.clients} ioredis connections, closed loop`,
+    ['conns', 'EF', 'usearch batch QPS', 'recall', 'usearch 1-query QPS', 'recall', 'astronaut QPS', 'recall', 'astronaut ÷ batch', 'p50', 'p99',
       'CPU µs/query: server + client / usearch', 'server cores: JS main + others (n)', 'client cores', 'usearch batch cores'],
     rows,
     `usearch batch: index.search(${f.ds.q} queries, k, threads=${o.threads}); 1-query: index.search(q, k, 1) in a loop; recall@${o.k} over ${f.ds.q} queries vs exact cosine.\n` +

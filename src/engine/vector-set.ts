@@ -79,6 +79,17 @@ export interface SearchOptions {
 /** How vectors are transformed before they reach usearch. */
 type Storage = 'raw' | 'unit' | 'maxabs' | 'bits';
 
+/**
+ * What a payload string costs on V8's heap: a sequential string's header and its characters
+ * (one byte each for Latin-1 text, two once any character is wider), 8-byte aligned.
+ */
+function payloadHeapBytes(p: string | undefined): number {
+  if (p === undefined) return 0;
+  let wide = false;
+  for (let i = 0; i < p.length; i++) if (p.charCodeAt(i) > 0xff) { wide = true; break; }
+  return (16 + p.length * (wide ? 2 : 1) + 7) & ~7;
+}
+
 /** Search results mapped to ids per event-loop turn (~10 ms). */
 const HITS_SLICE = 16384;
 
@@ -139,6 +150,8 @@ export class VectorSet implements StoredValue {
   attributesCount = 0;
   /** Bytes of all ids, kept current so INFO never walks the set. */
   private idBytes = 0;
+  /** Heap bytes of all payloads (attributes), kept current likewise: MEMORY USAGE grows with them. */
+  private payloadBytes = 0;
   searches = 0;
   /** What the planner measured of the walk on this set's queries (created by the first candidate query). */
   private trust: GraphTrust | null = null;
@@ -519,7 +532,7 @@ export class VectorSet implements StoredValue {
    * and per-slot arrays on the JS side (estimated: ~64 bytes of Map entry per id).
    */
   usedBytes(): number {
-    const js = this.scales.byteLength + this.livePos.byteLength + this.idToSlot.size * 64 + this.idBytes;
+    const js = this.scales.byteLength + this.livePos.byteLength + this.idToSlot.size * 64 + this.idBytes + this.payloadBytes;
     return this.indexUsedBytes() + js;
   }
   /** usearch's bytes in use, counting the index a running compaction is building. */
@@ -561,9 +574,11 @@ export class VectorSet implements StoredValue {
   }
 
   private setPayloadAt(slot: number, payload: string | undefined): void {
-    const had = this.payloads[slot] !== undefined;
+    const old = this.payloads[slot];
+    const had = old !== undefined;
     if (payload === undefined && had) this.attributesCount--;
     if (payload !== undefined && !had) this.attributesCount++;
+    this.payloadBytes += payloadHeapBytes(payload) - payloadHeapBytes(old);
     this.payloads[slot] = payload;
     this.filters.update(slot, payload);
   }

@@ -294,3 +294,17 @@ test('deletes and updates are reclaimed by a rebuild past the threshold; searche
     t.true(all.every((id) => Number(id.slice(1)) % 2 === 1));
   } finally { VectorSet.compactMinimum = saved; }
 });
+
+test('MEMORY USAGE and VEC.INFO memory_bytes grow with attributes and shrink when they go', async (t) => {
+  await call('VADD', 'memattr', 'VALUES', 3, 1, 0, 0, 'a');
+  await call('VADD', 'memattr', 'VALUES', 3, 0, 1, 0, 'b');
+  const before = Number(await call('MEMORY', 'USAGE', 'memattr'));
+  const attr = JSON.stringify({ text: 'x'.repeat(2000) });
+  t.is(await call('VSETATTR', 'memattr', 'a', attr), 1);
+  const withAttr = Number(await call('MEMORY', 'USAGE', 'memattr'));
+  t.true(withAttr - before >= attr.length, `${before} -> ${withAttr}`);
+  const info = await call('VEC.INFO', 'memattr') as unknown[];
+  t.true(Number(info[info.indexOf('memory_bytes') + 1]) >= withAttr - 200);
+  t.is(await call('VSETATTR', 'memattr', 'a', ''), 1);
+  t.is(Number(await call('MEMORY', 'USAGE', 'memattr')), before);
+});
