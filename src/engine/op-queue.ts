@@ -167,6 +167,13 @@ export class OpQueue {
     });
   }
 
+  /** Inside an exclusive operation only: serve from `index` from now on, freeing the current one. */
+  adopt(index: NativeIndex): void {
+    const old = this.serving;
+    this.serving = index;
+    old.free();
+  }
+
   idle(): Promise<void> {
     if (this.empty && this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));

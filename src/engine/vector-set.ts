@@ -664,29 +664,49 @@ export class VectorSet implements StoredValue {
   /** Rebuild a set from a snapshot: the graph is loaded, not rebuilt. */
   static async restore(state: VectorSetState, graph: Buffer): Promise<VectorSet> {
     const set = new VectorSet(state.params, await NativeIndex.deserialize(graph, nativeOptions(state.params)));
-    set.nextSlot = state.nextSlot;
-    set.grow(Math.max(64, state.nextSlot + 1));
+    set.adoptState(state);
+    return set;
+  }
+
+  /**
+   * An independent copy (COPY): the elements and attributes at once, the graph as serialized at
+   * this point of this set's queue, loaded into the copy's index before any operation queued on
+   * the copy runs. Neither set waits for the other afterwards.
+   */
+  clone(): VectorSet {
+    const { state, graph } = this.snapshot();
+    const copy = new VectorSet(state.params, new NativeIndex({ ...nativeOptions(state.params), workers: false }));
+    copy.adoptState(state);
+    void copy.queue.exclusive(async () => {
+      copy.queue.adopt(await NativeIndex.deserialize(await graph, nativeOptions(state.params)));
+    }).catch(() => { /* the copy was deleted first: nothing left to fill */ });
+    return copy;
+  }
+
+  /** The logical view of a snapshot's state (the index is the caller's). */
+  private adoptState(state: VectorSetState): void {
+    this.nextSlot = state.nextSlot;
+    this.grow(Math.max(64, state.nextSlot + 1));
     const zero = new Set(state.zero);
     for (let slot = 0; slot < state.nextSlot; slot++) {
       const id = state.ids[slot];
       if (id === undefined) {
         // Not live at the cut: free for reuse (its removal had reached the index, which was serialized after it).
-        set.freeSlots.push(slot);
+        this.freeSlots.push(slot);
         continue;
       }
-      set.idToSlot.set(id, slot);
-      set.ids[slot] = id;
-      set.idBytes += id.length;
-      set.slotIds[slot] = id;
-      set.livePos[slot] = set.live.length;
-      set.live.push(slot);
+      this.idToSlot.set(id, slot);
+      this.ids[slot] = id;
+      this.idBytes += id.length;
+      this.slotIds[slot] = id;
+      this.livePos[slot] = this.live.length;
+      this.live.push(slot);
       const p = state.payloads[slot];
-      if (p !== undefined) set.setPayloadAt(slot, p);
-      if (state.scales) set.scales[slot] = state.scales[slot];
-      if (zero.has(slot)) set.zeroSlots.add(slot);
+      if (p !== undefined) this.setPayloadAt(slot, p);
+      if (state.scales) this.scales[slot] = state.scales[slot];
+      if (zero.has(slot)) this.zeroSlots.add(slot);
     }
-    set.tombstones = state.tombstones;
-    return set;
+    this.tombstones = state.tombstones;
   }
 
   /** Wait for every queued engine operation (tests, shutdown, snapshots). */

@@ -138,3 +138,34 @@ test('a set grows from inline work to worker batches without losing an element',
   }
   await set.dispose();
 });
+
+test('clone: an independent copy as of the call, whatever either set does next', async (t) => {
+  const d = 8;
+  const params: SetParams = { dim: d, metric: 'COSINE', quant: 'I8', m: 16, efConstruction: 64, ef: 64, explicit: true, projectInputDim: 0, family: 'vec' };
+  const set = new VectorSet(params);
+  const rand = seeded(4);
+  const vectors = Array.from({ length: 600 }, () => Float32Array.from({ length: d }, () => normal(rand)));
+  await Promise.all(vectors.map((v, i) => set.add(String(i), v, i % 3 === 0 ? `{"i":${i}}` : undefined).done));
+  set.remove(['5']);
+  const copy = set.clone();
+  // Writes right after the clone, on both sides, before the copy's graph has loaded.
+  set.remove(['6']);
+  const added = copy.add('new', vectors[0], undefined).done;
+  copy.remove(['9']);
+  await Promise.all([added, copy.idle(), set.idle()]);
+  t.is(copy.card, 600 - 1 + 1 - 1);
+  t.is(set.card, 600 - 2);
+  t.true(copy.has('6') && !set.has('6'));
+  t.true(!copy.has('9') && set.has('9'));
+  t.false(copy.has('5'));
+  t.is(copy.payloadOf('3'), '{"i":3}');
+  t.is(copy.attributesCount, set.attributesCount);
+  for (const i of [0, 6, 300, 599]) {
+    const hits = await copy.search(vectors[i], { k: 1, ef: 64, exact: true });
+    t.true(hits[0].id === String(i) || (i === 0 && hits[0].id === 'new'));
+  }
+  await set.dispose();
+  const after = await copy.search(vectors[300], { k: 1, ef: 64, exact: true });
+  t.is(after[0].id, '300', 'the copy outlives its source');
+  await copy.dispose();
+});
