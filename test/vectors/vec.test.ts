@@ -308,3 +308,22 @@ test('MEMORY USAGE and VEC.INFO memory_bytes grow with attributes and shrink whe
   t.is(await call('VSETATTR', 'memattr', 'a', ''), 1);
   t.is(Number(await call('MEMORY', 'USAGE', 'memattr')), before);
 });
+
+test('COPY of a vector set: an independent set with the same elements, attributes and answers', async (t) => {
+  for (let i = 0; i < 300; i++) await call('VADD', 'copysrc', 'VALUES', 3, Math.cos(i), Math.sin(i), i / 300, `e${i}`, ...(i % 2 ? ['SETATTR', `{"i":${i}}`] : []));
+  t.is(await call('COPY', 'copysrc', 'copydst'), 1);
+  t.is(await call('COPY', 'copysrc', 'copydst'), 0, 'no REPLACE: the destination stays');
+  await call('VREM', 'copysrc', 'e1');
+  await call('VADD', 'copydst', 'VALUES', 3, 1, 1, 1, 'only-in-copy');
+  t.is(await call('VCARD', 'copysrc'), 299);
+  t.is(await call('VCARD', 'copydst'), 301);
+  t.is(await call('VGETATTR', 'copydst', 'e1'), '{"i":1}');
+  t.is(await call('VISMEMBER', 'copysrc', 'only-in-copy'), 0);
+  const q = ['VALUES', 3, Math.cos(7), Math.sin(7), 7 / 300];
+  t.deepEqual((await call('VSIM', 'copydst', ...q, 'COUNT', 1)) as string[], ['e7']);
+  t.is(await call('TYPE', 'copydst'), 'vectorset');
+  t.is(await call('COPY', 'copysrc', 'copydst', 'REPLACE'), 1);
+  t.is(await call('VCARD', 'copydst'), 299);
+  await call('DEL', 'copysrc');
+  t.deepEqual((await call('VSIM', 'copydst', ...q, 'COUNT', 1)) as string[], ['e7'], 'the copy outlives its source');
+});
