@@ -11,7 +11,10 @@
  * --clients (BENCH_CLIENTS), --seed (BENCH_SEED), --quant-n (BENCH_QUANT_N),
  * --ping-n (BENCH_PING_N). --only takes: ping, ingest, search, latency,
  * filtered, vsim, get, quant (alias memory), planner (exact scan vs graph by set size, in process),
- * stalls (PING p99/max while heavy operations run; --big (BENCH_BIG=1) adds BGSAVE of 1 M × 128 vectors).
+ * stalls (PING p99/max while heavy operations run; --big (BENCH_BIG=1) adds BGSAVE of 1 M × 128 vectors),
+ * expiry (100 k keys with 1–3 s TTLs: lateness, PING max meanwhile, none resurrected by a SIGKILL; --quick: 20 k),
+ * scale (bytes per vector per quantization, snapshot/WAL restarts, search, at 10 k and 100 k × 128
+ * (--quick: 10 k; --big adds 1 M); also writes bench/results/scale.json; ~4 min, ~25 min with --big).
  *
  * Prints one table per question plus the bars (measured ÷ bar), and writes
  * bench/results/latest.json and bench/results/recall-qps.svg (a --quick run:
@@ -42,6 +45,8 @@ const SCRIPTS: Array<[string, () => Promise<Script>]> = [
   ['quant', () => import('./quant.js')],
   ['planner', () => import('./planner.js')],
   ['stalls', () => import('./stalls.js')],
+  ['expiry', () => import('./expiry.js')],
+  ['scale', () => import('./scale.js')],
 ];
 /** Benchmarks that use the main set's server; it is stopped before the ones after them. */
 const USES_FIXTURE = new Set(['ingest', 'search', 'latency', 'filtered', 'vsim', 'get']);

@@ -101,7 +101,7 @@ async function startProbe(port: number): Promise<Probe> {
 }
 
 /** PING p99 and max (ms) while `op` runs, and how long it ran. */
-async function underProbe(port: number, op: () => Promise<void>): Promise<{ p99Ms: number; maxMs: number; pings: number; seconds: number }> {
+export async function underProbe(port: number, op: () => Promise<void>): Promise<{ p99Ms: number; maxMs: number; pings: number; seconds: number }> {
   const probe = await startProbe(port);
   await sleep(50); // a few PINGs before, so a stall at the very start is seen
   const t = performance.now();

@@ -159,3 +159,38 @@ export function cpuText(c: CpuSplit | null): string {
   if (!c || c.seconds <= 0) return '–';
   return `${(c.main / c.seconds).toFixed(2)} + ${(c.workers / c.seconds).toFixed(2)} (${c.busyWorkers})`;
 }
+
+/** A server started in a directory the caller owns, so that it can be killed and started again on the same data. */
+export interface PersistentServer {
+  pid: number;
+  port: number;
+  dir: string;
+  /** performance.now() just before spawn(): "time after spawn" counts Node's own start-up too, as a user's restart does. */
+  spawnedAt: number;
+  /** Everything it printed (its JSON log lines), up to 4 MB. */
+  output(): string;
+  /** SIGKILL, as a crash: nothing is flushed on the way out. The directory stays. */
+  kill(): Promise<void>;
+  exited: Promise<void>;
+}
+
+/**
+ * Astronaut on `dir` with exactly `args` (no defaults added: a repeated option
+ * reaches the server as a list, which it refuses). Does not wait for it to answer.
+ */
+export function spawnAstronautIn(dir: string, port: number, args: string[]): PersistentServer {
+  hookExit();
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'astronaut.js'), '--port', String(port), '--dir', dir, ...args],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  const keep = (d: Buffer) => { if (out.length < 4 << 20) out += d.toString(); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { live.delete(child); resolve(); }));
+  return {
+    pid: child.pid!, port, dir, spawnedAt, exited, output: () => out,
+    kill: async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); await exited; },
+  };
+}
