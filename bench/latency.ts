@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Context } from './lib/context.js';
 import { atEf, singleSearch } from './lib/baseline.js';
-import { connectMany, closeAll } from './lib/client.js';
+import { connectLoad, connectMany, closeAll } from './lib/client.js';
 import { serverSearchLoop, cpuText, mergeSlices, SLICES, type ServerLoop } from './search.js';
 import { percentiles, fmtUs, fmtRate, fmtRecall, median } from './lib/stats.js';
 import { meanRecall } from './lib/truth.js';
@@ -38,13 +38,14 @@ export async function run(ctx: Context): Promise<void> {
   const ef = o.defaultEf;
 
   // (a) one connection, one request at a time, alternating with the in-process single search.
-  const one = await connectMany(f.server.port, 1);
+  const one = await connectLoad(f.server.port, 1, o.driver);
+  const [admin] = await connectMany(f.server.port, 1);
   const ix = atEf(f.stock, ef);
   const loneSlices: ServerLoop[] = [];
   const singles: ReturnType<typeof singleSearch>[] = [];
   // The server's own view (INFO latencystats, from dispatch to reply) splits the round trip
   // into time inside the server and time on the wire and in the client.
-  const statsOk = await one[0].call('CONFIG', 'RESETSTAT').then(() => true, () => false);
+  const statsOk = await admin.call('CONFIG', 'RESETSTAT').then(() => true, () => false);
   let serverSide: { p50: number; p99: number } | null = null;
   try {
     for (let i = 0; i < SLICES; i++) {
@@ -52,8 +53,8 @@ export async function run(ctx: Context): Promise<void> {
       const l = async () => loneSlices.push(await serverSearchLoop(ctx, f, one, ef, o.durationMs / SLICES / 2, [], 'VEC.SEARCH', i === 0 ? o.warmupMs : 200));
       if (i % 2 === 0) { s(); await l(); } else { await l(); s(); }
     }
-    if (statsOk) serverSide = parseLatencyStats(String(await one[0].call('INFO', 'latencystats')), 'vec.search');
-  } finally { closeAll(one); }
+    if (statsOk) serverSide = parseLatencyStats(String(await admin.call('INFO', 'latencystats')), 'vec.search');
+  } finally { closeAll([...one, admin]); }
   const lone = mergeSlices(f, loneSlices);
   const single = { qps: median(singles.map((x) => x.qps)), p50Us: median(singles.map((x) => x.p50Us!)), p99Us: median(singles.map((x) => x.p99Us!)) };
   const singleRecall = meanRecall(f.truth, singles[0].answers).recall;
@@ -63,7 +64,7 @@ export async function run(ctx: Context): Promise<void> {
   idleProbe.start();
   const idlePings = await idleProbe.result;
   const [ip50, ip99, imax] = percentiles(idlePings, [50, 99, 100]);
-  const clients = await connectMany(f.server.port, o.clients);
+  const clients = await connectLoad(f.server.port, o.clients, o.driver);
   const probe = await pingProbe(f.server.port, o.durationMs);
   let loaded;
   try {
@@ -85,7 +86,7 @@ export async function run(ctx: Context): Promise<void> {
       [`PING on another connection during that load (${pings.length} sent, 1 ms apart)`, '–', fmtUs(pp50), fmtUs(pp99), fmtUs(pmax), '–', '–'],
     ],
     `wire overhead at p50: ${fmtUs(lone.p50Us - single.p50Us!)} over in process (bar: ≤ 60 µs)` +
-    (serverSide ? `; inside the server ${fmtUs(serverSide.p50)}, so ${fmtUs(lone.p50Us - serverSide.p50)} between the sockets (kernel, scheduling, ioredis)` : '') +
+    (serverSide ? `; inside the server ${fmtUs(serverSide.p50)}, so ${fmtUs(lone.p50Us - serverSide.p50)} between the sockets (kernel, scheduling, the client)` : '') +
     `.\n1-connection and in-process figures are medians of ${SLICES} alternating slices; the idle PING shows this machine's round-trip floor right now.`);
   ctx.results.latency = {
     ef, inProcess: { qps: single.qps, p50Us: single.p50Us, p99Us: single.p99Us, recall: singleRecall },

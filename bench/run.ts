@@ -9,7 +9,7 @@
  * Flags (or BENCH_* environment variables): --n (BENCH_N), --queries (BENCH_Q),
  * --dim, --efs (BENCH_EFS), --duration seconds per measurement (BENCH_DURATION),
  * --clients (BENCH_CLIENTS), --seed (BENCH_SEED), --quant-n (BENCH_QUANT_N),
- * --ping-n (BENCH_PING_N). --only takes: ping, ingest, search, latency,
+ * --ping-n (BENCH_PING_N), --driver raw|ioredis (BENCH_DRIVER; the search and latency load generator). --only takes: ping, ingest, search, latency,
  * filtered, vsim, get, quant (alias memory), planner (exact scan vs graph by set size, in process),
  * stalls (PING p99/max while heavy operations run; --big (BENCH_BIG=1) adds BGSAVE of 1 M × 128 vectors),
  * expiry (100 k keys with 1–3 s TTLs: lateness, PING max meanwhile, none resurrected by a SIGKILL; --quick: 20 k),
@@ -51,13 +51,18 @@ const SCRIPTS: Array<[string, () => Promise<Script>]> = [
 /** Benchmarks that use the main set's server; it is stopped before the ones after them. */
 const USES_FIXTURE = new Set(['ingest', 'search', 'latency', 'filtered', 'vsim', 'get']);
 
+function driverOf(v: string): 'raw' | 'ioredis' {
+  if (v !== 'raw' && v !== 'ioredis') throw new Error(`--driver: raw or ioredis, got ${v}`);
+  return v;
+}
+
 function options(): { opts: Options; only: Set<string> | null } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       n: { type: 'string' }, queries: { type: 'string' }, dim: { type: 'string' }, efs: { type: 'string' },
-      duration: { type: 'string' }, clients: { type: 'string' }, seed: { type: 'string' },
+      duration: { type: 'string' }, clients: { type: 'string' }, seed: { type: 'string' }, driver: { type: 'string' },
       'quant-n': { type: 'string' }, 'ping-n': { type: 'string' },
       big: { type: 'boolean', default: false },
     },
@@ -85,6 +90,7 @@ function options(): { opts: Options; only: Set<string> | null } {
     defaultEf: 64,
     efs: efsRaw ? efsRaw.split(',').map(Number) : quick ? [64, 128, 256] : [64, 128, 256, 512],
     clients: int(values.clients, 'BENCH_CLIENTS', 50),
+    driver: driverOf(values.driver ?? env.BENCH_DRIVER ?? 'raw'),
     durationMs: int(values.duration, 'BENCH_DURATION', quick ? 2.5 : 8) * 1000,
     warmupMs: quick ? 500 : 1000,
     ingestConnections: 4,

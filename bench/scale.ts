@@ -672,7 +672,7 @@ async function main(): Promise<void> {
   const o: ScaleOptions = { sizes, q, seed, attempts, searchMs: 1500 };
   const env = await runEnv();
   const opts: Options = {
-    quick: false, n: sizes[0], dim: DIM, q, k: K, seed, m: M, efConstruction: EF_CONSTRUCTION, defaultEf: 64, efs: [64], clients: SEARCH_CONNS,
+    quick: false, n: sizes[0], dim: DIM, q, k: K, seed, m: M, efConstruction: EF_CONSTRUCTION, defaultEf: 64, efs: [64], clients: SEARCH_CONNS, driver: 'raw',
     durationMs: o.searchMs, warmupMs: 500, ingestConnections: 4, ingestPipeline: 1000, pingRequests: 0, pingRepeats: 0, quantN: 0,
     threads: os.availableParallelism(), big: values.big,
   };

@@ -7,11 +7,10 @@
  */
 import type { Context, Fixture } from './lib/context.js';
 import { atEf, batchSearch, singleSearch } from './lib/baseline.js';
-import { closedLoop, connectMany, closeAll, roundRobin, idsOf, type LoopResult } from './lib/client.js';
+import { closedLoop, connectLoad, closeAll, roundRobin, idsOf, encodeCommand, RawConn, type LoadClient, type LoopResult } from './lib/client.js';
 import { meanRecall } from './lib/truth.js';
 import { fmtRate, fmtRatio, fmtRecall, fmtUs, median } from './lib/stats.js';
 import { printTable } from './lib/report.js';
-import type { Redis } from 'ioredis';
 import { cpuText as cpuTextOf } from './lib/server.js';
 
 export interface CurvePoint { ef: number; qps: number; recall: number }
@@ -43,14 +42,16 @@ export function mergeSlices(f: Fixture, slices: ServerLoop[], truth = f.truth): 
 export const SLICES = 3;
 
 /** Many clients searching the fixture at one EF; one answer per query is kept for recall. */
-export async function serverSearchLoop(ctx: Context, f: Fixture, clients: Redis[], ef: number, durationMs: number,
+export async function serverSearchLoop(ctx: Context, f: Fixture, clients: LoadClient[], ef: number, durationMs: number,
   extra: string[] = [], command = 'VEC.SEARCH', warmupMs = ctx.opts.warmupMs): Promise<ServerLoop> {
   const o = ctx.opts;
   const answers: Array<number[] | undefined> = new Array(f.ds.q);
   const k = String(o.k), efs = String(ef);
-  const r = await closedLoop(clients, {
+  // The lean driver sends each query's command line encoded once.
+  const encoded = clients[0] instanceof RawConn ? f.queryBlobs.map((b) => encodeCommand([command, f.key, 'FP32', b, 'COUNT', k, 'EF', efs, ...extra])) : null;
+  const r = await closedLoop<LoadClient>(clients, {
     durationMs, warmupMs, next: roundRobin(f.ds.q), serverPid: f.server.pid,
-    send: (c, qi) => c.callBuffer(command, f.key, 'FP32', f.queryBlobs[qi], 'COUNT', k, 'EF', efs, ...extra),
+    send: (c, qi) => (c instanceof RawConn ? c.send(encoded![qi]) : c.callBuffer(command, f.key, 'FP32', f.queryBlobs[qi], 'COUNT', k, 'EF', efs, ...extra)),
     onReply: (qi, reply) => { if (!answers[qi]) answers[qi] = idsOf(reply); },
   });
   if (r.errors) throw new Error(`${command} failed: ${r.firstError}`);
@@ -72,7 +73,7 @@ export async function run(ctx: Context): Promise<void> {
   // 8 connections at the default EF, then the configured count across every EF.
   const plan = o.clients === 8 ? [{ count: 8, efs: o.efs }] : [{ count: 8, efs: [o.defaultEf] }, { count: o.clients, efs: o.efs }];
   for (const { count: clientCount, efs } of plan) {
-  const clients = await connectMany(f.server.port, clientCount);
+  const clients = await connectLoad(f.server.port, clientCount, o.driver);
   try {
     for (const ef of efs) {
       const ix = atEf(f.stock, ef);
@@ -119,13 +120,15 @@ export async function run(ctx: Context): Promise<void> {
     closeAll(clients);
   }
   }
-  printTable(`Q2 Search: ${f.ds.n} × ${f.ds.dim} clustered, cosine, M ${o.m}, EF_CONSTRUCTION ${o.efConstruction}, k ${o.k}; server: 8 and ${o.clients} ioredis connections, closed loop`,
+  printTable(`Q2 Search: ${f.ds.n} × ${f.ds.dim} clustered, cosine, M ${o.m}, EF_CONSTRUCTION ${o.efConstruction}, k ${o.k}; server: 8 and ${o.clients} connections (${o.driver === 'raw' ? 'lean raw-socket clients' : 'ioredis'}), closed loop`,
     ['conns', 'EF', 'usearch batch QPS', 'recall', 'usearch 1-query QPS', 'recall', 'astronaut QPS', 'recall', 'astronaut ÷ batch', 'p50', 'p99',
       'CPU µs/query: server + client / usearch', 'server cores: JS main + others (n)', 'client cores', 'usearch batch cores'],
     rows,
     `usearch batch: index.search(${f.ds.q} queries, k, threads=${o.threads}); 1-query: index.search(q, k, 1) in a loop; recall@${o.k} over ${f.ds.q} queries vs exact cosine.\n` +
     `QPS: median of ${SLICES} alternating slices (server ${(o.durationMs / SLICES / 1000).toFixed(1)} s, batch ${(o.durationMs / SLICES / 2000).toFixed(1)} s each). ` +
-    'CPU µs/query: core time per answer (server: all its threads; client: this process, the ioredis connections).\n' +
+    'CPU µs/query: core time per answer (server: all its threads; client: this process, the load generator).\n' +
+    'Clients: --driver raw (default) pre-encodes each command and parses replies with redis-parser (~5-10 µs of CPU each);\n' +
+    '--driver ioredis costs ~25-40 µs per command, CPU the server on the same two cores then lacks.\n' +
     'server cores: JS main thread + every other thread (n = threads that shared that work); the addon runs batches on the libuv pool.' +
     (f.planNote ? `\n${f.planNote}` : ''));
   ctx.results.search = { n: f.ds.n, dim: f.ds.dim, clients: o.clients, durationMs: o.durationMs, slices: SLICES, points, curves };

@@ -4,6 +4,8 @@
  * The clients live in this process and share its cores with the server: their
  * CPU time is measured and reported beside every throughput.
  */
+import net from 'node:net';
+import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { percentiles, nowUs } from './stats.js';
 import { cpuBetween, threadCpu, type CpuSplit } from './server.js';
@@ -20,7 +22,7 @@ export async function connectMany(port: number, n: number): Promise<Redis[]> {
   return out;
 }
 
-export function closeAll(clients: Redis[]): void {
+export function closeAll(clients: Array<{ disconnect(): void }>): void {
   for (const c of clients) c.disconnect();
 }
 
@@ -41,12 +43,12 @@ export interface LoopResult {
   cpuWall: number;
 }
 
-export interface LoopOptions {
+export interface LoopOptions<C = Redis> {
   durationMs: number;
   warmupMs: number;
   /** Pick the next query index (shared across connections). */
   next: () => number;
-  send: (client: Redis, qi: number) => Promise<unknown>;
+  send: (client: C, qi: number) => Promise<unknown>;
   /** Called with each reply inside the window (e.g. to keep one answer per query for recall). */
   onReply?: (qi: number, reply: unknown) => void;
   /** Server pid, to split its CPU by thread over the window. */
@@ -57,7 +59,7 @@ export interface LoopOptions {
  * Every client loops send → await reply for warmup + duration; only commands
  * sent inside the measured window count. QPS = counted replies ÷ window.
  */
-export async function closedLoop(clients: Redis[], o: LoopOptions): Promise<LoopResult> {
+export async function closedLoop<C = Redis>(clients: C[], o: LoopOptions<C>): Promise<LoopResult> {
   const t0 = nowUs();
   const windowStart = t0 + o.warmupMs * 1000;
   const windowEnd = windowStart + o.durationMs * 1000;
@@ -141,4 +143,74 @@ export async function pipelinedLoad(clients: Redis[], total: number, perPipeline
 /** Parse a VEC.SEARCH / VSIM reply of ids (Buffers holding decimal indices). */
 export function idsOf(reply: unknown): number[] {
   return (reply as Buffer[]).map((b) => Number(b.toString('latin1')));
+}
+
+interface ReplyParser { execute(b: Buffer): void }
+type ReplyParserCtor = new (o: {
+  returnBuffers: boolean; returnReply: (r: unknown) => void; returnError: (e: Error) => void; returnFatalError: (e: Error) => void;
+}) => ReplyParser;
+const RedisParser = createRequire(import.meta.url)('redis-parser') as ReplyParserCtor;
+
+/**
+ * A lean RESP connection for load generation: commands are pre-encoded Buffers written
+ * straight to the socket, replies parsed by redis-parser into Buffers. A client on the same
+ * two cores as the server takes CPU the server would use: ioredis spends ~25-40 µs per
+ * command on argument encoding and its command objects, this ~5-10 µs, so the server's
+ * figure is less the client's. In-process usearch, the yardstick, has no client at all.
+ */
+export class RawConn {
+  private readonly waiting: Array<{ resolve: (r: unknown) => void; reject: (e: Error) => void }> = [];
+  private constructor(private readonly socket: net.Socket) {
+    const parser = new RedisParser({
+      returnBuffers: true,
+      returnReply: (reply: unknown) => this.waiting.shift()?.resolve(reply),
+      returnError: (e: Error) => this.waiting.shift()?.reject(e),
+      returnFatalError: (e: Error) => { for (const w of this.waiting.splice(0)) w.reject(e); socket.destroy(); },
+    });
+    socket.on('data', (d: Buffer) => parser.execute(d));
+    socket.on('close', () => { for (const w of this.waiting.splice(0)) w.reject(new Error('connection closed')); });
+  }
+
+  static connect(port: number): Promise<RawConn> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.setNoDelay(true);
+      s.once('connect', () => resolve(new RawConn(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Send one pre-encoded command; the promise settles with its reply. */
+  send(command: Buffer): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.socket.write(command);
+    });
+  }
+
+  disconnect(): void { this.socket.destroy(); }
+}
+
+/** A command line encoded once as a RESP array of bulk strings. */
+export function encodeCommand(args: ReadonlyArray<string | Buffer>): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const a of args) {
+    const b = typeof a === 'string' ? Buffer.from(a) : a;
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+export async function connectRaw(port: number, n: number): Promise<RawConn[]> {
+  const out: RawConn[] = [];
+  for (let i = 0; i < n; i++) out.push(await RawConn.connect(port));
+  return out;
+}
+
+/** What drives the throughput loops: the lean RawConn (default) or ioredis (`--driver ioredis`). */
+export type Driver = 'raw' | 'ioredis';
+export type LoadClient = Redis | RawConn;
+
+export async function connectLoad(port: number, n: number, driver: Driver): Promise<LoadClient[]> {
+  return driver === 'raw' ? connectRaw(port, n) : connectMany(port, n);
 }

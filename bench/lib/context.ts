@@ -33,6 +33,8 @@ export interface Options {
   defaultEf: number;
   efs: number[];
   clients: number;
+  /** Load generator for the search and latency loops (see RawConn). */
+  driver: 'raw' | 'ioredis';
   durationMs: number;
   warmupMs: number;
   ingestConnections: number;
