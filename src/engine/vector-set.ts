@@ -675,12 +675,20 @@ export class VectorSet implements StoredValue {
    */
   clone(): VectorSet {
     const { state, graph } = this.snapshot();
-    const copy = new VectorSet(state.params, new NativeIndex({ ...nativeOptions(state.params), workers: false }));
-    copy.adoptState(state);
-    void copy.queue.exclusive(async () => {
-      copy.queue.adopt(await NativeIndex.deserialize(await graph, nativeOptions(state.params)));
-    }).catch(() => { /* the copy was deleted first: nothing left to fill */ });
-    return copy;
+    return VectorSet.fromState(state, graph);
+  }
+
+  /**
+   * A set from a snapshot's state at once, its graph loaded before any operation queued on
+   * it runs (COPY, RESTORE): the caller can store it in the keyspace in the same turn.
+   */
+  static fromState(state: VectorSetState, graph: Buffer | Promise<Buffer>): VectorSet {
+    const set = new VectorSet(state.params, new NativeIndex({ ...nativeOptions(state.params), workers: false }));
+    set.adoptState(state);
+    void set.queue.exclusive(async () => {
+      set.queue.adopt(await NativeIndex.deserialize(await graph, nativeOptions(state.params)));
+    }).catch(() => { /* deleted before its graph loaded: nothing left to fill */ });
+    return set;
   }
 
   /** The logical view of a snapshot's state (the index is the caller's). */
