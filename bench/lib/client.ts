@@ -8,7 +8,7 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { percentiles, nowUs } from './stats.js';
-import { cpuBetween, threadCpu, type CpuSplit } from './server.js';
+import { cpuBetween, machineBusySeconds, threadCpu, type CpuSplit } from './server.js';
 
 export async function connect(port: number): Promise<Redis> {
   const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
@@ -41,6 +41,8 @@ export interface LoopResult {
   clientCpu: number;
   /** Wall seconds between the two CPU samples (divide CPU seconds by it for cores busy). */
   cpuWall: number;
+  /** Cores other processes kept busy over the window (machine busy − server − client); NaN if unknown. */
+  otherCores: number;
 }
 
 export interface LoopOptions<C = Redis> {
@@ -69,9 +71,10 @@ export async function closedLoop<C = Redis>(clients: C[], o: LoopOptions<C>): Pr
   let cpuA: ReturnType<typeof threadCpu> | null = null;
   let clientA: NodeJS.CpuUsage | null = null;
   let lastDone = windowStart;
-  let cpuT0 = 0, cpuWall = 0;
+  let cpuT0 = 0, cpuWall = 0, busy0 = NaN, otherCores = NaN;
   const startTimer = setTimeout(() => {
     cpuT0 = nowUs();
+    busy0 = machineBusySeconds();
     if (o.serverPid) cpuA = threadCpu(o.serverPid);
     clientA = process.cpuUsage();
   }, o.warmupMs);
@@ -81,6 +84,9 @@ export async function closedLoop<C = Redis>(clients: C[], o: LoopOptions<C>): Pr
     cpuWall = (nowUs() - cpuT0) / 1e6;
     if (o.serverPid && cpuA) serverCpu = cpuBetween(o.serverPid, cpuA, threadCpu(o.serverPid), cpuWall);
     if (clientA) { const d = process.cpuUsage(clientA); clientCpu = (d.user + d.system) / 1e6; }
+    const busy = machineBusySeconds() - busy0;
+    const serverSeconds = serverCpu ? (serverCpu as CpuSplit).total : 0;
+    if (cpuWall > 0) otherCores = Math.max(0, (busy - serverSeconds - clientCpu) / cpuWall);
   }, o.warmupMs + o.durationMs);
   await Promise.all(clients.map(async (c) => {
     for (;;) {
@@ -106,7 +112,7 @@ export async function closedLoop<C = Redis>(clients: C[], o: LoopOptions<C>): Pr
   clearTimeout(endTimer);
   const seconds = (lastDone - windowStart) / 1e6;
   const [p50, p99, max] = percentiles(lat, [50, 99, 100]);
-  return { ops: lat.length, seconds, qps: lat.length / seconds, p50Us: p50, p99Us: p99, maxUs: max, errors, firstError, serverCpu, clientCpu, cpuWall };
+  return { ops: lat.length, seconds, qps: lat.length / seconds, p50Us: p50, p99Us: p99, maxUs: max, errors, firstError, serverCpu, clientCpu, cpuWall, otherCores };
 }
 
 /** A shared round-robin counter over q queries. */

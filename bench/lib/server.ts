@@ -103,6 +103,19 @@ export function startRedis(): Promise<ServerProc> {
     '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning']);
 }
 
+/**
+ * CPU seconds the whole machine spent busy so far (/proc/stat: every state but idle and
+ * iowait, over all cores). Over a window, this less the server's and the client's own CPU is
+ * what other processes took: the contention a figure was measured under.
+ */
+export function machineBusySeconds(): number {
+  try {
+    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - f[3] - f[4]) / 100; // USER_HZ is 100 on Linux
+  } catch { return NaN; }
+}
+
 /** Resident set size in bytes (/proc/<pid>/status VmRSS). */
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
