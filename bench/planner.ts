@@ -106,7 +106,7 @@ export interface PlannerRow {
   /** The default planner (threshold, sampling, scan fallback) as the server ships it. */
   planner: Side;
   /** The bar: the planner is never slower than the graph at equal recall. */
-  plannerVerdict: 'as fast' | 'more recall' | 'no graph' | 'SLOWER';
+  plannerVerdict: 'as fast' | 'more recall' | 'no graph' | 'same walk' | 'SLOWER';
   /** The planner's first round (its sampling window included), ms: what a new set pays once. */
   plannerFirstRoundMs: number;
   /** graph QPS ÷ exact QPS: above 1 the graph is faster. */
@@ -116,8 +116,10 @@ export interface PlannerRow {
 }
 
 /** Within noise of the graph's speed, or slower only where it buys recall the walk did not find. */
-function verdict(planner: Side, graph: Side): PlannerRow['plannerVerdict'] {
+function verdict(planner: Side, graph: Side, n: number): PlannerRow['plannerVerdict'] {
   if (graph.queries === 0) return 'no graph';
+  // Past vec-planner-scan-max the planner runs the very same walk: any difference is noise.
+  if (n > PLANNER_SCAN_MAX_DEFAULT) return 'same walk';
   if (planner.qps >= 0.95 * graph.qps) return 'as fast';
   if (planner.recall >= graph.recall + 0.01) return 'more recall';
   return 'SLOWER';
@@ -208,7 +210,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
   };
   const exact = side('exact'), graph = side('graph'), planner = side('planner');
   set.dispose();
-  return { workload, quant, metric, n, exact, graph, planner, plannerVerdict: verdict(planner, graph), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
+  return { workload, quant, metric, n, exact, graph, planner, plannerVerdict: verdict(planner, graph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
     exactWins: !graphable || (exact.qps > graph.qps && exact.recall >= graph.recall - 1e-9), buildSeconds };
 }
 
@@ -294,7 +296,8 @@ function report(o: PlannerOptions, rows: PlannerRow[], crossovers: Crossovers): 
     'alternating rounds; CPU/q: this process\'s CPU time (all threads) per query. Recall@k against exact float64 truth (B1: Hamming on sign bits, ties counted).\n' +
     'mixture: queries from the data\'s own mixture; far: tight clusters, queries around other centres (as the tests and acceptance checks draw them).\n' +
     'planner: the defaults as shipped (scan up to vec-exact-search-below, then the walk where its sampled recall meets vec-planner-recall, else the scan up to\n' +
-    'vec-planner-scan-max), after a first round (its first sampling window: the JSON has its time as plannerFirstRoundMs), re-sampling included. bar: "as fast" (≥ 0.95× the graph), "more recall" (slower, but ≥ 0.01 more recall), or SLOWER.');
+    'vec-planner-scan-max), after a first round (its first sampling window: the JSON has its time as plannerFirstRoundMs), re-sampling included. bar: "as fast" (≥ 0.95× the graph), "more recall" (slower, but ≥ 0.01 more recall), "same walk" (past\n' +
+    'vec-planner-scan-max the planner runs the walk itself: a difference is the machine\'s noise), or SLOWER.');
   printTable('Crossover: largest set size at which the exact scan is faster than the graph at equal or better recall',
     ['workload', 'set', 'largest swept size won by exact', 'interpolated crossover', 'monotone', 'graph recall < 0.95 from', 'lowest graph recall'],
     Object.entries(crossovers).map(([key, c]) => [...key.split(' '), c.largestExactWin || `none (${below})`, c.interpolated || below, c.monotone ? 'yes' : 'no (noise)',
