@@ -67,6 +67,8 @@ export interface SearchOptions {
   k: number;
   ef: number;
   filter?: CompiledFilter | null;
+  /** The caller asked for this EF: never widened by the planner. */
+  efGiven?: boolean;
   /**
    * The matching slots, worked out by the caller from indexes of its own
    * (FT.SEARCH's tag, numeric and text fields): planned exactly as a FILTER's
@@ -89,6 +91,9 @@ function payloadHeapBytes(p: string | undefined): number {
   for (let i = 0; i < p.length; i++) if (p.charCodeAt(i) > 0xff) { wide = true; break; }
   return (16 + p.length * (wide ? 2 : 1) + 7) & ~7;
 }
+
+/** Sets up to this many times `vec-planner-scan-max` are sampled (a probe scans the whole set). */
+export const PROBE_SPAN = 8;
 
 /** Search results mapped to ids per event-loop turn (~10 ms). */
 const HITS_SLICE = 16384;
@@ -338,8 +343,9 @@ export class VectorSet implements StoredValue {
     const exact = !!opts.exact || ef >= n || n <= VectorSet.exactBelow;
     const job: SearchJob = { query: q, k, ef, exact, filter: null, subset: null };
     if (!opts.filter && !opts.match) {
-      const route = exact ? 'exact' : this.route(n, ef);
-      if (route === 'probe') return this.probe(job, k, n);
+      const route = exact ? 'exact' : this.route(n, ef, !!opts.efGiven);
+      if (route !== 'exact' && this.trust && !opts.efGiven && GraphTrust.target > 0) job.ef = this.trust.beam(ef);
+      if (route === 'probe') return this.probe(job, k, n, ef);
       if (route === 'exact') {
         job.exact = true;
         if (n <= INLINE_SCAN_MAX) job.subset = Uint32Array.from(this.live);
@@ -369,26 +375,33 @@ export class VectorSet implements StoredValue {
    * Graph, scan or both for an unfiltered search past the crossover: sets too large to scan
    * are walked; a narrower beam than the set's default is the caller's choice of speed.
    */
-  private route(n: number, ef: number): Route {
-    if (GraphTrust.target <= 0 || n > VectorSet.scanMax || ef < this.params.ef) return 'graph';
+  private route(n: number, ef: number, efGiven: boolean): Route {
+    if (GraphTrust.target <= 0 || ef < this.params.ef) return 'graph';
+    const canScan = n <= VectorSet.scanMax;
+    // Past the scan limit the planner may only widen the beam, which a caller's EF forbids; past
+    // PROBE_SPAN times it a probe's scan would cost too much to sample at all.
+    if (!canScan && (efGiven || n > VectorSet.scanMax * PROBE_SPAN)) return 'graph';
     this.trust ??= new GraphTrust();
-    return this.trust.route();
+    return this.trust.route(canScan);
   }
 
   /** Both ways: answer with the scan, record how much of it the walk found. */
-  private probe(job: SearchJob, k: number, n: number): Promise<Hit[]> {
+  private probe(job: SearchJob, k: number, n: number, baseEf: number): Promise<Hit[]> {
     const scan: SearchJob = { ...job, exact: true, subset: n <= INLINE_SCAN_MAX ? Uint32Array.from(this.live) : null };
     const walk: SearchJob = { ...job, exact: false };
-    return Promise.all([this.queue.search(scan), this.queue.search(walk)]).then(([truth, found]) => {
-      this.trust?.record(agreement(truth, found, k));
+    const previousEf = this.trust?.previousBeam(baseEf) ?? null;
+    const narrower = previousEf === null ? null : this.queue.search({ ...job, exact: false, ef: previousEf });
+    return Promise.all([this.queue.search(scan), this.queue.search(walk), narrower]).then(([truth, found, before]) => {
+      this.trust?.record(agreement(truth, found, k), before ? agreement(truth, before, k) : NaN);
       return this.toHits(truth, k, null);
     });
   }
 
   /** The planner's sampled recall of the walk on this set (NaN before any probe) and how many probes it rests on. */
-  plannerState(): { recall: number; probes: number; trusted: boolean } {
+  plannerState(): { recall: number; probes: number; trusted: boolean; ef: number } {
     const t = this.trust;
-    return t ? { recall: t.recall(), probes: t.probes, trusted: t.trusted() } : { recall: NaN, probes: 0, trusted: false };
+    return t && GraphTrust.target > 0 ? { recall: t.recall(), probes: t.probes, trusted: t.walks(), ef: t.beam(this.params.ef) }
+      : { recall: NaN, probes: 0, trusted: false, ef: this.params.ef };
   }
 
   private runSearch(job: SearchJob, k: number, match: FilterMatch | null): Promise<Hit[]> {

@@ -206,7 +206,7 @@ function vecSearch(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   if (q.vector) checkQuery(set, q.vector, argv[1]);
   const run = (v: Float32Array | null): Reply | Promise<Reply> => {
     if (v === null) throw new ArgError(`element '${shown(q.ele!)}' not found in set '${shown(argv[1])}'`);
-    const hits = set.search(v, { k: f.count, ef: f.ef ?? set.params.ef, filter, exact: f.exact });
+    const hits = set.search(v, { k: f.count, ef: f.ef ?? set.params.ef, efGiven: f.ef !== null, filter, exact: f.exact });
     const reply = (h: Hit[]) => searchReply(ctx, set, h, f.withScores, f.withPayloads, (d) => d);
     return hits instanceof Promise ? hits.then(reply) : reply(hits);
   };
@@ -251,7 +251,7 @@ export function vecInfoReply(set: VectorSet): Reply {
     ['created', p.explicit ? 'explicit' : 'implicit'], ['max_level', set.maxLevel()], ['searches', set.searches],
     // What the planner measured of the walk on this set's own queries (NaN: not sampled yet).
     ['planner', planner.probes < WINDOW ? 'sampling' : planner.trusted ? 'graph' : 'scan'],
-    ['planner_graph_recall', Number.isNaN(planner.recall) ? '-' : planner.recall.toFixed(3)],
+    ['planner_graph_recall', Number.isNaN(planner.recall) ? '-' : planner.recall.toFixed(3)], ['planner_ef', planner.ef],
   ]);
 }
 

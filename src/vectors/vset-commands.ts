@@ -191,7 +191,7 @@ function vsim(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     throw new ArgError('element not found in set');
   }
   let withScores = false, withAttribs = false, truth = false;
-  let count = VSIM_COUNT, ef = VSIM_EF;
+  let count = VSIM_COUNT, ef = VSIM_EF, efGiven = false;
   let epsilon: number | null = null;
   let filter: CompiledFilter | null = null;
   for (let i = q.next; i < argv.length; i++) {
@@ -208,6 +208,7 @@ function vsim(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     } else if (isKeyword(a, 'EF') && hasValue) {
       ef = intOrNaN(argv[++i]);
       if (!(ef > 0 && ef <= MAX_EF)) throw new ArgError('invalid EF');
+      efGiven = true;
     } else if (isKeyword(a, 'FILTER') && hasValue) filter = compileFilter(argv[++i].toString('utf8'));
     else if (isKeyword(a, 'FILTER-EF') && hasValue) {
       // Accepted and checked; the engine plans filtered searches itself (and may find more matches than Redis).
@@ -229,7 +230,7 @@ function vsim(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   };
   const run = (v: Float32Array | null): Reply | Promise<Reply> => {
     if (v === null) throw new ArgError('element not found in set');
-    const hits = set.search(v, { k, ef, filter, exact: truth });
+    const hits = set.search(v, { k, ef, efGiven, filter, exact: truth });
     return hits instanceof Promise ? hits.then(reply) : reply(hits);
   };
   const v = query ?? resolveQuery(set, q);

@@ -91,9 +91,9 @@ test.serial('vec-planner-recall 0 walks without sampling; vec-planner-scan-max c
     await r.call('CONFIG', 'SET', 'vec-planner-recall', '0');
     await searchAll(r, 'cfg', data, d, queries, 10);
     t.is((await info(r, 'cfg')).planner_graph_recall, '-');
-    await r.call('CONFIG', 'SET', 'vec-planner-recall', '0.95', 'vec-planner-scan-max', '1000');
+    await r.call('CONFIG', 'SET', 'vec-planner-recall', '0.95', 'vec-planner-scan-max', '300');
     await searchAll(r, 'cfg', data, d, queries, 10);
-    t.is((await info(r, 'cfg')).planner_graph_recall, '-', 'a set larger than vec-planner-scan-max is never sampled');
+    t.is((await info(r, 'cfg')).planner_graph_recall, '-', 'a set over 8 x vec-planner-scan-max is never sampled (a probe would scan it)');
     await r.call('CONFIG', 'SET', 'vec-planner-scan-max', '32768');
     await searchAll(r, 'cfg', data, d, queries, 10);
     t.not((await info(r, 'cfg')).planner_graph_recall, '-');
@@ -120,4 +120,33 @@ test.serial('EXACT and a beam covering the set are scans whatever the planner le
   t.is(narrow.length, 10);
   t.is((await info(r, 'opt')).planner_graph_recall, '-', 'none of these was a sample');
   r.disconnect();
+});
+
+test.serial('a set too large to scan whose walk misses gets a wider beam until it finds what the scan finds', async (t) => {
+  const r = await client();
+  const d = 64, n = 6000;
+  const data = clusteredData(n, d, { clusters: 100, spread: 0.25, seed: 31 });
+  await load(r, 'wide', data, d);
+  const queries = clusteredData(200, d, { clusters: 100, spread: 0.25, seed: 32 });
+  try {
+    await r.call('CONFIG', 'SET', 'vec-planner-scan-max', '1000'); // 6 k elements: too large to scan, not to sample
+    const first = await searchAll(r, 'wide', data, d, queries.subarray(0, 120 * d), 10); // sampling, widening
+    const st = await info(r, 'wide');
+    const after = await searchAll(r, 'wide', data, d, queries.subarray(120 * d), 10);
+    t.log(`recall while sampling ${first.toFixed(3)}, after ${after.toFixed(3)}; planner ${st.planner}, beam ${st.planner_ef}, sampled ${st.planner_graph_recall}`);
+    t.true(Number(st.planner_ef) > 64, 'the beam was widened');
+    t.true(after >= 0.95, `recall ${after}`);
+    // An explicit EF is the caller's: the same queries at EF 64 walk exactly that beam.
+    let hit = 0;
+    for (let i = 120; i < 200; i++) {
+      const qv = rowOf(queries, d, i);
+      const ids = await r.call('VEC.SEARCH', 'wide', 'FP32', fp32(qv), 'COUNT', 10, 'EF', 64) as string[];
+      const truth = new Set(exactCosine(data, d, qv, 10).map(String));
+      for (const id of ids) if (truth.has(id)) hit++;
+    }
+    t.true(hit / 800 < after, `EF 64 given: ${(hit / 800).toFixed(3)}`);
+  } finally {
+    await r.call('CONFIG', 'SET', 'vec-planner-scan-max', '32768');
+    r.disconnect();
+  }
 });
