@@ -10,7 +10,7 @@
  * --dim, --efs (BENCH_EFS), --duration seconds per measurement (BENCH_DURATION),
  * --clients (BENCH_CLIENTS), --seed (BENCH_SEED), --quant-n (BENCH_QUANT_N),
  * --ping-n (BENCH_PING_N), --driver raw|ioredis (BENCH_DRIVER; the search and latency load generator). --only takes: ping, ingest, search, latency,
- * filtered, vsim, get, quant (alias memory), planner (exact scan vs graph by set size, in process),
+ * filtered, vsim, get, ft (FT.SEARCH and indexed HSET ingest beside VEC.SEARCH and VEC.ADD, own server), quant (alias memory), planner (exact scan vs graph by set size, in process),
  * stalls (PING p99/max while heavy operations run; --big (BENCH_BIG=1) adds BGSAVE of 1 M × 128 vectors),
  * expiry (100 k keys with 1–3 s TTLs: lateness, PING max meanwhile, none resurrected by a SIGKILL; --quick: 20 k),
  * scale (bytes per vector per quantization, snapshot/WAL restarts, search, at 10 k and 100 k × 128
@@ -42,6 +42,7 @@ const SCRIPTS: Array<[string, () => Promise<Script>]> = [
   ['filtered', () => import('./filtered.js')],
   ['vsim', () => import('./vsim.js')],
   ['get', () => import('./get.js')],
+  ['ft', () => import('./ft.js')],
   ['quant', () => import('./quant.js')],
   ['planner', () => import('./planner.js')],
   ['stalls', () => import('./stalls.js')],

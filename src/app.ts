@@ -17,16 +17,19 @@ import { pubsubModule } from './pubsub/module.js';
 import { opsModule } from './ops/module.js';
 import { httpModule } from './http/module.js';
 import { persistenceModule } from './persistence/module.js';
+import { replicationModule } from './replication/module.js';
 import { searchModule } from './search/module.js';
 import { VERSION } from './version.js';
 
 /**
  * Every feature, in start order. HTTP comes before persistence: it listens
  * before the data loads (/healthz answers 503 meanwhile) and stops before the
- * WAL is flushed. Search comes last: its start() fills the FT indexes from
- * the documents once persistence has loaded them.
+ * WAL is flushed. Replication comes before persistence too: its link stops
+ * before the WAL closes, and waits for the local load before it syncs.
+ * Search comes last: its start() fills the FT indexes from the documents
+ * once persistence has loaded them.
  */
-export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, opsModule, httpModule, persistenceModule, searchModule];
+export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, opsModule, httpModule, replicationModule, persistenceModule, searchModule];
 
 export interface AppOptions extends StartOptions {
   logger?: Logger;

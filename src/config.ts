@@ -57,6 +57,24 @@ export interface Config {
   'vec-exact-search-below': number;
   'vec-planner-recall': number;
   'vec-planner-scan-max': number;
+  /** `<host> <port>` of the primary this server replicates (empty: it is a primary). */
+  replicaof: string[];
+  /** The password a replica AUTHs with on its primary. */
+  masterauth: string;
+  /** The user a replica AUTHs as (empty: the password alone). */
+  masteruser: string;
+  'replica-read-only': boolean;
+  /** Bytes of the replication stream kept for partial resyncs. */
+  'repl-backlog-size': number;
+  'repl-ping-replica-period': number;
+  /** Seconds without traffic after which a replication link is considered dead. */
+  'repl-timeout': number;
+  'min-replicas-to-write': number;
+  'min-replicas-max-lag': number;
+  'replica-priority': number;
+  'replica-announce-ip': string;
+  'replica-announce-port': number;
+  'replica-announced': boolean;
 }
 
 /** An output-buffer limit: closed past `hard` bytes, or past `soft` for `softSeconds` in a row (0: none). */
@@ -143,6 +161,19 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'vec-exact-search-below': { kind: 'int', default: String(EXACT_BELOW_DEFAULT), mutable: true, min: 0, max: 2 ** 32, describe: 'always search sets of at most this many elements exactly, not through the graph (0: only when EF covers the whole set)' },
   'vec-planner-recall': { kind: 'float', default: String(PLANNER_RECALL_DEFAULT), mutable: true, min: 0, max: 1, describe: 'recall@k the graph must reach on sampled queries of a set, else the set is scanned (0: never sample, always walk)' },
   'vec-planner-scan-max': { kind: 'int', default: String(PLANNER_SCAN_MAX_DEFAULT), mutable: true, min: 0, max: 2 ** 32, describe: 'the largest set scanned exactly when the graph misses the recall target' },
+  replicaof: { kind: 'list', default: '', mutable: false, describe: 'replicate the primary at <host> <port> (REPLICAOF at run time; "" for none)' },
+  masterauth: { kind: 'string', default: '', mutable: true, describe: 'password a replica authenticates with on its primary' },
+  masteruser: { kind: 'string', default: '', mutable: true, describe: 'user a replica authenticates as on its primary ("" sends the password alone)' },
+  'replica-read-only': { kind: 'bool', default: 'yes', mutable: true, describe: 'a replica refuses writes from clients (-READONLY)' },
+  'repl-backlog-size': { kind: 'bytes', default: '1mb', mutable: true, min: 16 * 1024, max: 2 ** 40, describe: 'bytes of the replication stream kept so a replica that reconnects can resume (partial resync)' },
+  'repl-ping-replica-period': { kind: 'int', default: '10', mutable: true, min: 1, max: 3600, describe: 'seconds between the pings a primary sends its replicas' },
+  'repl-timeout': { kind: 'int', default: '60', mutable: true, min: 1, max: 86_400, describe: 'seconds of silence after which a replication link is dropped' },
+  'min-replicas-to-write': { kind: 'int', default: '0', mutable: true, min: 0, max: 1_000_000, describe: 'refuse writes (-NOREPLICAS) unless at least this many replicas acknowledged within min-replicas-max-lag (0: off)' },
+  'min-replicas-max-lag': { kind: 'int', default: '10', mutable: true, min: 0, max: 86_400, describe: 'seconds since its last acknowledgement within which a replica counts as good' },
+  'replica-priority': { kind: 'int', default: '100', mutable: true, min: 0, max: 2 ** 31, describe: 'Sentinel promotes the replica with the lowest priority first (0: never)' },
+  'replica-announce-ip': { kind: 'string', default: '', mutable: true, describe: 'address a replica announces to its primary (NAT, containers)' },
+  'replica-announce-port': { kind: 'int', default: '0', mutable: true, min: 0, max: 65535, describe: 'port a replica announces to its primary (0: its own)' },
+  'replica-announced': { kind: 'bool', default: 'yes', mutable: true, describe: 'Sentinel lists this replica (replica_announced)' },
 };
 
 export const OPTION_NAMES = Object.keys(OPTIONS) as Array<keyof Config>;

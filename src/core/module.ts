@@ -32,6 +32,52 @@ export interface WriteLog {
   append(entries: Array<[db: number, argv: Buffer[]]>): Promise<void> | null;
 }
 
+/**
+ * What replication plugs into the write path (at most one feature provides
+ * it). It sees every record the write log takes, in log order, and may refuse
+ * client writes (a read-only replica, too few replicas for min-replicas-to-write).
+ */
+export interface ReplicationHooks {
+  /** Why client writes are refused right now (READONLY, NOREPLICAS), or null. Not asked for replayed records. */
+  refuseWrites(): RespError | null;
+  /** A record was appended to the write log (before its durability is awaited). */
+  logged(entries: ReadonlyArray<[db: number, argv: Buffer[]]>): void;
+  /**
+   * What a logically expired key's lookup does, when replication decides it
+   * (a replica never deletes on its own: it waits for its primary's DEL), or null.
+   */
+  expiryMode(): 'delete' | 'hide' | 'keep' | null;
+}
+
+/** Where a dataset capture writes its sections: a snapshot file, or a replica's socket. */
+export interface SectionSink {
+  addSection(kind: number, name: string, data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+/** Loads a dataset section by section, as a snapshot holds it; `finish()` once all are in. */
+export interface DatasetLoader {
+  section(kind: number, name: string, bytes: Buffer): Promise<void>;
+  finish(): Promise<void>;
+}
+
+/**
+ * The whole dataset as snapshot sections, both ways (the persistence feature
+ * provides it): what a full sync ships to a replica and what the replica loads.
+ */
+export interface Dataset {
+  /**
+   * Capture the dataset once no other capture (a snapshot) holds the keyspace:
+   * `atCut` runs synchronously right before the capture, so nothing written
+   * after it is in the sections and nothing written before it is missing.
+   * Resolves once every section is written to `sink`.
+   */
+  capture(sink: SectionSink, atCut: () => void): Promise<void>;
+  /** A loader into the live keyspace (flush it first to replace the dataset). */
+  loader(): DatasetLoader;
+  /** Make the dataset as it is now durable on its own (a snapshot), so the log after it suffices. */
+  persist(): Promise<void>;
+}
+
 /** Told of every executed command with its duration (the slow log, latency events). */
 export type CommandObserver = (client: ClientState, spec: CommandSpec, argv: Buffer[], usec: number) => void;
 
@@ -60,6 +106,10 @@ export interface Feature {
   onConfig?: { readonly [K in keyof Config]?: () => void };
   /** The durable log of writes (at most one feature provides it). */
   writeLog?: WriteLog;
+  /** Replication's taps on the write path (at most one feature provides them). */
+  replication?: ReplicationHooks;
+  /** The dataset as snapshot sections (at most one feature provides it). */
+  dataset?: Dataset;
   observe?: CommandObserver;
   /** Told of every keyspace event (`ServerApi.keyspaceEvent`): pub/sub notifications, WATCH, tracking. */
   keyspaceEvent?: KeyspaceListener;
@@ -106,6 +156,15 @@ export interface ModuleHost extends ServerApi {
   replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
   /** Why writes are refused right now (MISCONF), or null. */
   refuseWrites(): RespError | null;
+  /**
+   * Log commands already applied (a replica applying its primary's records
+   * through `replay`), as a write's record: to the WAL, and to replication.
+   */
+  appendToLog(entries: Array<[db: number, argv: Buffer[]]>): Promise<void> | null;
+  /** The installed Dataset, or null (no persistence feature). */
+  dataset(): Dataset | null;
+  /** Answer -LOADING to data commands until the returned function is called. */
+  holdLoading(): () => void;
   /** Every open connection, RESP clients and the features' (HTTP), as maxclients counts them. */
   openConnections(): number;
   /** The whole /metrics scrape; `extra` adds the caller's own families. */

@@ -30,7 +30,7 @@ export function redactArgv(spec: CommandSpec | undefined, argv: Buffer[]): Buffe
     case 'config|set': {
       const out = argv.slice();
       for (let i = 2; i + 1 < out.length; i++) {
-        if (out[i].toString().toLowerCase() === 'requirepass') { out[i + 1] = REDACTED; i++; }
+        if (['requirepass', 'masterauth'].includes(out[i].toString().toLowerCase())) { out[i + 1] = REDACTED; i++; }
       }
       return out;
     }

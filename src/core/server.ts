@@ -28,7 +28,7 @@ import { coreInfoSections } from './info.js';
 import { safeInterval } from './guard.js';
 import { renderMetrics, type MetricsWriter } from './metrics.js';
 import type { RespError } from '../errors.js';
-import type { Feature, FeatureModule, KeyspaceListener, ModuleHost, ShutdownMode, StartOptions } from './module.js';
+import type { Dataset, Feature, FeatureModule, KeyspaceListener, ModuleHost, ReplicationHooks, ShutdownMode, StartOptions, WriteLog } from './module.js';
 
 const DEL = Buffer.from('DEL');
 const PROTECTED_MODE_DENIAL = `-${protectedModeMessage('--requirepass or CONFIG SET requirepass from a loopback client')}\r\n`;
@@ -68,6 +68,10 @@ export class Server implements ModuleHost, ConnectionHost {
   private keyspaceListeners: readonly KeyspaceListener[] = [];
   private clientReleasers: ReadonlyArray<(client: ClientState) => void> = [];
   private clientDescribers: ReadonlyArray<(client: ClientState) => ClientDescription | null> = [];
+  /** The persistence feature's log (the WAL) and replication's taps, which `hooks.writeLog` combines. */
+  private durableLog: WriteLog | null = null;
+  private replication: ReplicationHooks | null = null;
+  private datasetProvider: Dataset | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, readonly options: StartOptions = {}, private readonly exitOnShutdown = false) {
     this.configFile = options.configFile ?? '';
@@ -95,8 +99,16 @@ export class Server implements ModuleHost, ConnectionHost {
         else if (i >= 0) this.sections[i] = section; else this.sections.push(section);
       }
       if (feature.writeLog) {
-        if (this.hooks.writeLog) throw new Error(`module ${m.name}: a write log is already installed`);
-        this.hooks.writeLog = feature.writeLog;
+        if (this.durableLog) throw new Error(`module ${m.name}: a write log is already installed`);
+        this.durableLog = feature.writeLog;
+      }
+      if (feature.replication) {
+        if (this.replication) throw new Error(`module ${m.name}: replication is already installed`);
+        this.replication = feature.replication;
+      }
+      if (feature.dataset) {
+        if (this.datasetProvider) throw new Error(`module ${m.name}: a dataset provider is already installed`);
+        this.datasetProvider = feature.dataset;
       }
       if (feature.observe) this.hooks.observers = [...this.hooks.observers, feature.observe];
       if (feature.keyspaceEvent) this.keyspaceListeners = [...this.keyspaceListeners, feature.keyspaceEvent];
@@ -104,6 +116,7 @@ export class Server implements ModuleHost, ConnectionHost {
       if (feature.describeClient) this.clientDescribers = [...this.clientDescribers, feature.describeClient.bind(feature)];
       if (feature.loadsData) this.loadingDepth++;
     }
+    this.hooks.writeLog = combinedLog(this.durableLog, this.replication);
   }
 
   /**
@@ -115,7 +128,9 @@ export class Server implements ModuleHost, ConnectionHost {
    */
   private expiryMode(): ExpiryMode {
     if (this.loading) return 'keep';
-    return this.dispatcher.refuseWrites() ? 'hide' : 'delete';
+    const replicated = this.replication?.expiryMode();
+    if (replicated) return replicated;
+    return this.durableLog?.refuseWrites() ? 'hide' : 'delete';
   }
 
   private keyspaceObserver(): KeyspaceObserver {
@@ -227,6 +242,8 @@ export class Server implements ModuleHost, ConnectionHost {
   replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.replay(client, argv); }
   runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply> { return this.dispatcher.runBatch(client, queued); }
   refuseWrites(): RespError | null { return this.dispatcher.refuseWrites(); }
+  appendToLog(entries: Array<[db: number, argv: Buffer[]]>): Promise<void> | null { return this.hooks.writeLog?.append(entries) ?? null; }
+  dataset(): Dataset | null { return this.datasetProvider; }
 
   renderMetrics(extra?: (w: MetricsWriter) => void): string {
     return renderMetrics(this, (w) => {
@@ -239,6 +256,8 @@ export class Server implements ModuleHost, ConnectionHost {
 
   outputLimit(type: ClientType): OutputLimit {
     if (type === 'pubsub') return this.config['client-output-buffer-limit-pubsub'];
+    // Redis's `client-output-buffer-limit replica 256mb 64mb 60`: a replica that cannot keep up is dropped, and resyncs.
+    if (type === 'replica') return REPLICA_OUTPUT_LIMIT;
     return { hard: this.config['client-output-buffer-limit'], soft: 0, softSeconds: 0 };
   }
   passwordRequired(): boolean { return this.config.requirepass !== ''; }
@@ -370,6 +389,24 @@ export class Server implements ModuleHost, ConnectionHost {
   get addresses(): string[] {
     return this.listeners.map((l) => { const a = l.address(); return a && typeof a === 'object' ? `${a.address}:${a.port}` : String(a); });
   }
+}
+
+const REPLICA_OUTPUT_LIMIT: OutputLimit = { hard: 256 * 1024 * 1024, soft: 64 * 1024 * 1024, softSeconds: 60 };
+
+/**
+ * The write log the dispatcher sees: the durable log (MISCONF first: a write
+ * the disk cannot take is refused whatever replication says) and replication,
+ * told of each record as it is appended, so the replicas' order is the WAL's.
+ */
+function combinedLog(durable: WriteLog | null, replication: ReplicationHooks | null): WriteLog | null {
+  if (!replication) return durable;
+  return {
+    refuseWrites: (commands) => durable?.refuseWrites(commands) ?? replication.refuseWrites(),
+    append: (entries) => {
+      replication.logged(entries);
+      return durable ? durable.append(entries) : null;
+    },
+  };
 }
 
 /** A core section with a feature's fields (and metrics) after its own. */

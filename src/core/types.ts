@@ -89,7 +89,7 @@ export interface ClientState {
 }
 
 /** Redis's client types: they pick the output-buffer limit and filter CLIENT LIST/KILL TYPE. */
-export type ClientType = 'normal' | 'pubsub';
+export type ClientType = 'normal' | 'pubsub' | 'replica';
 
 /** See `ClientState.mode`. */
 export interface ClientMode {

@@ -74,17 +74,32 @@ export interface ValueCodec {
   decode(bytes: Buffer): StoredValue;
 }
 
+/** One snapshot section of a feature's state (StateCodec.save). */
+export interface StateSection {
+  readonly kind: number;
+  readonly name: string;
+  /**
+   * The bytes; a promise when they are only known later (a vector graph is
+   * serialized after the cut, in its set's queue), or chunks pulled by the writer.
+   */
+  readonly data: Uint8Array | Iterable<Uint8Array> | Promise<Uint8Array>;
+}
+
 /**
  * State a feature keeps beside the keys that a snapshot must carry (FT.*
- * index definitions): saved at the snapshot's cut, loaded before the WAL is
- * replayed. Registered by its feature, so persistence needs no knowledge of it.
+ * index definitions and their vector graphs): saved at the snapshot's cut,
+ * loaded before the WAL is replayed. Registered by its feature, so
+ * persistence needs no knowledge of it.
  */
 export interface StateCodec {
-  readonly sectionKind: number;
-  readonly sectionName: string;
-  /** The state at this instant; called synchronously at the cut. */
-  save(): Buffer;
-  load(bytes: Buffer): void;
+  /** Every section kind it writes; sections of these kinds are handed to `load`. */
+  readonly sectionKinds: readonly number[];
+  /** The state at this instant, as sections in the order `load` wants them; called synchronously at the cut. */
+  save(): StateSection[];
+  /** One of its sections, in file order. */
+  load(kind: number, name: string, bytes: Buffer): void | Promise<void>;
+  /** Every section of the snapshot is loaded; the WAL after the cut replays next. */
+  loaded?(): void | Promise<void>;
 }
 
 /** What a logically expired key's lookup does (see the top of the file). */
@@ -596,6 +611,7 @@ export class Keyspace {
   private frozen = false;
   private readonly codecs = new Map<number, ValueCodec>();
   private readonly stateCodecs = new Map<number, StateCodec>();
+  private readonly stateList: StateCodec[] = [];
 
   constructor(databases: number, private readonly observer: KeyspaceObserver = NO_OBSERVER) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Database(i, observer));
@@ -622,12 +638,17 @@ export class Keyspace {
 
   /** A feature's state outside the keys (see StateCodec). */
   registerState(codec: StateCodec): void {
-    if (this.stateCodecs.has(codec.sectionKind) || this.codecs.has(codec.sectionKind)) throw new Error(`snapshot section kind ${codec.sectionKind} is registered twice`);
-    this.stateCodecs.set(codec.sectionKind, codec);
+    for (const kind of codec.sectionKinds) {
+      if (this.stateCodecs.has(kind) || this.codecs.has(kind)) throw new Error(`snapshot section kind ${kind} is registered twice`);
+    }
+    for (const kind of codec.sectionKinds) this.stateCodecs.set(kind, codec);
+    this.stateList.push(codec);
   }
 
+  /** The codec loading sections of this kind. */
   state(sectionKind: number): StateCodec | undefined { return this.stateCodecs.get(sectionKind); }
-  states(): IterableIterator<StateCodec> { return this.stateCodecs.values(); }
+  /** Each registered codec once. */
+  states(): readonly StateCodec[] { return this.stateList; }
 
   totalKeys(): number {
     let n = 0;

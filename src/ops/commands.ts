@@ -7,9 +7,10 @@
  * below, so this file does not import the server.
  */
 import v8 from 'node:v8';
+import { createHash } from 'node:crypto';
 import { Double, OK, ReplyMap, SimpleString, Verbatim, type Reply } from '../../protocol/reply.js';
 import { ArgError, NOT_AN_INTEGER, NOT_A_FLOAT, SYNTAX } from '../errors.js';
-import { keyOf } from '../engine/keyspace.js';
+import { isSerializable, keyBytes, keyOf, StringValue, type Database, type StoredValue } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { isKeyword, parseFiniteDouble, parseInteger } from '../core/numbers.js';
 import type { CommandSpec, Ctx, InfoSection } from '../core/types.js';
@@ -270,7 +271,53 @@ function memoryCommand(state: OpsState): CommandSpec {
 const DEBUG_REFUSED = 'DEBUG command not allowed. If the enable-debug-command option is set to "local", you can run it from a local connection, '
   + 'otherwise you need to set this option in the configuration file, and then restart the server.';
 
-function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
+const EMPTY_DIGEST = '0'.repeat(40);
+
+/**
+ * A key's content as bytes to hash: its type, its value (a vector set's
+ * parameters, then per element in id order its id, stored vector, scale and
+ * attributes) and its deadline. Equal on a primary and its replicas: it never
+ * reads what a replica may lay out differently (graph links, slot numbers).
+ */
+async function valueDigest(db: Database, key: string, v: StoredValue): Promise<Buffer> {
+  const h = createHash('sha1');
+  const u32 = (n: number) => { const b = Buffer.allocUnsafe(4); b.writeUInt32LE(n >>> 0); h.update(b); };
+  const bytes = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'utf8') : b; u32(buf.length); h.update(buf); };
+  bytes(v.type);
+  if (v instanceof StringValue) bytes(v.value);
+  else if (isSerializable(v)) bytes(v.serialize());
+  else if (v instanceof VectorSet) {
+    bytes(JSON.stringify(v.params));
+    const ids = v.range(null, null, v.card);
+    u32(ids.length);
+    for (const id of ids) {
+      const name = id.toString('latin1');
+      bytes(id);
+      const stored = await v.getStored(name);
+      if (stored) { h.update(Buffer.from(stored.vector.buffer, stored.vector.byteOffset, stored.vector.byteLength)); bytes(String(stored.scale)); }
+      bytes(v.payloadOf(name) ?? '');
+    }
+  }
+  const at = db.deadline(key);
+  bytes(at == null ? '' : String(at));
+  return h.digest();
+}
+
+/** DEBUG DIGEST: every key's digest, mixed with its database and name, combined so key order does not matter. */
+async function datasetDigest(ctx: Ctx): Promise<string> {
+  const acc = Buffer.alloc(20);
+  let any = false;
+  for (const db of ctx.server.keyspace.dbs) {
+    for (const [key, value] of [...db.pairs()]) {
+      any = true;
+      const d = createHash('sha1').update(String(db.index)).update(keyBytes(key)).update(await valueDigest(db, key, value)).digest();
+      for (let i = 0; i < 20; i++) acc[i] ^= d[i];
+    }
+  }
+  return any ? acc.toString('hex') : EMPTY_DIGEST;
+}
+
+function debugCommand(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   const mode = ctx.server.config['enable-debug-command'];
   if (mode === 'no' || (mode === 'local' && !isLoopback(ctx.client.addr))) throw new ArgError(DEBUG_REFUSED);
   const sub = argv[1].toString().toLowerCase();
@@ -278,6 +325,10 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
   switch (sub) {
     case 'help':
       return helpReply('debug', [
+        'DIGEST',
+        '    Output a hex signature representing the current DB content.',
+        'DIGEST-VALUE <key> [<key> ...]',
+        '    Output a hex signature of the values of all the specified keys.',
         'JMAP',
         '    Return the heap statistics of the JavaScript engine (V8), like a JVM\'s jmap -heap.',
         'LOG <message>',
@@ -308,6 +359,17 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply {
       const encoding = v instanceof VectorSet ? `hnsw-${v.params.quant.toLowerCase()}` : 'raw';
       const idle = Math.floor((Date.now() - ctx.server.startedAt) / 1000);
       return new SimpleString(`Value at:0x0 refcount:1 encoding:${encoding} serializedlength:${v.usedBytes()} lru:0 lru_seconds_idle:${idle} type:${v.type}`);
+    }
+    case 'digest':
+      want(2);
+      return datasetDigest(ctx).then((d) => new SimpleString(d));
+    case 'digest-value': {
+      const db = ctx.db;
+      return Promise.all(argv.slice(2).map(async (k) => {
+        const key = keyOf(k);
+        const v = db.get(key);
+        return v ? (await valueDigest(db, key, v)).toString('hex') : EMPTY_DIGEST;
+      }));
     }
     case 'jmap': {
       want(2);

@@ -5,11 +5,11 @@
  * WAL write per event-loop turn), snapshots (SAVE, BGSAVE, automatic save
  * points, WAL rewrite), graceful shutdown, and -MISCONF while the disk fails.
  */
-import { StoreUnwritableError, openStore, setCrc32cImplementation, type Recovery, type Store, type SnapshotWriter } from '../store/index.js';
+import { StoreUnwritableError, openStore, setCrc32cImplementation, type Recovery, type Store } from '../store/index.js';
 import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
 import { ArgError, MisconfError, type RespError } from '../errors.js';
 import type { ClientState, InfoSection } from '../core/types.js';
-import { isSerializable, keyBytes, type SerializableValue } from '../engine/keyspace.js';
+import { isSerializable, keyBytes, type SerializableValue, type StateSection } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
 import { decodeCommands, encodeCommands, encodedCommandsSize, type LoggedCommand } from '../store/format/command-record.js';
@@ -17,14 +17,14 @@ import {
   SCHEMA_VERSION, SECTION, decodeExpires, decodeMeta, encodeExpiresChunked, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStringsChunked,
   graphSectionName, setOfGraph, setSectionName,
 } from '../store/format/snapshot-schema.js';
-import type { FeatureModule, ModuleHost, ShutdownMode, WriteLog } from '../core/module.js';
+import type { Dataset, DatasetLoader, FeatureModule, ModuleHost, SectionSink, ShutdownMode, WriteLog } from '../core/module.js';
 import { persistenceCommands, type PersistenceApi } from './commands.js';
 import { safeInterval } from '../core/guard.js';
 
 /** Replay this many commands before waiting for the engine to catch up. */
 const REPLAY_WINDOW = 4096;
 
-export class Persistence implements WriteLog, PersistenceApi {
+export class Persistence implements WriteLog, PersistenceApi, Dataset {
   private store: Store | null = null;
   private running: Promise<void> | null = null;
   private lastStatus: 'ok' | 'err' = 'ok';
@@ -35,6 +35,11 @@ export class Persistence implements WriteLog, PersistenceApi {
   /** Longest event-loop stall seen while the last snapshot ran (ms): BGSAVE must not freeze the server. */
   maxStallMs = 0;
   private lastAutoRewriteBase = 0;
+  /**
+   * A capture holding the keyspace frozen (a snapshot or a replica's full
+   * sync): the keyspace freezes once at a time, so the next waits for it.
+   */
+  private capturing: Promise<void> | null = null;
 
   constructor(private readonly server: ModuleHost) {}
 
@@ -154,43 +159,45 @@ export class Persistence implements WriteLog, PersistenceApi {
 
   private async loadSnapshot(store: Store): Promise<number> {
     const snap = store.recovery.snapshot!;
-    const ks = this.server.keyspace;
-    let sets = 0;
-    const pending = new Map<string, { db: number; key: string; state: ReturnType<typeof decodeSetState> }>();
-    // Applied once every key is loaded: vector sets come after the EXPIRES section.
-    const deadlines: Array<[number, string, number]> = [];
+    const loader = new SectionLoader(this.server);
     for (const section of snap.sections) {
-      const bytes = await snap.readSection(section);
-      if (section.kind === SECTION.META) {
-        decodeMeta(bytes);
-      } else if (section.kind === SECTION.EXPIRES) {
-        for (const e of decodeExpires(bytes)) deadlines.push(e);
-      } else if (section.kind === SECTION.STRINGS) {
-        for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).setString(key, value);
-      } else if (ks.state(section.kind)) {
-        // A feature's state outside the keys (FT index definitions), loaded before the WAL replays.
-        ks.state(section.kind)!.load(bytes);
-      } else if (ks.codec(section.kind)) {
-        // Hashes, JSON documents: the feature owning the type rebuilds each value from its bytes.
-        const codec = ks.codec(section.kind)!;
-        for (const [db, key, body] of decodeStrings(bytes)) ks.db(db).set(key, codec.decode(body), true);
-      } else if (section.kind === SECTION.SET) {
-        const { db, key, body } = decodeSetHeader(bytes);
-        pending.set(section.name, { db, key, state: decodeSetState(body) });
-      } else if (section.kind === SECTION.GRAPH) {
-        const owner = pending.get(setOfGraph(section.name));
-        if (!owner) throw new Error(`snapshot section ${section.name} has no set before it`);
-        pending.delete(setOfGraph(section.name));
-        ks.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, bytes));
-        sets++;
-      }
+      await loader.section(section.kind, section.name, await snap.readSection(section));
       this.loadDone += section.length;
     }
-    if (pending.size > 0) throw new Error('snapshot holds a vector set without its graph');
-    // Past deadlines too: while loading nothing expires, and the replayed WAL logs the DELs that followed.
-    for (const [db, key, at] of deadlines) ks.db(db).setDeadline(key, at);
+    await loader.finish();
     this.loadDone = snap.size;
-    return sets;
+    return loader.sets;
+  }
+
+  // ---- Dataset (replication's full sync) ----
+
+  loader(): DatasetLoader { return new SectionLoader(this.server); }
+
+  async capture(sink: SectionSink, atCut: () => void): Promise<void> {
+    await this.captureIdle();
+    atCut();
+    const p = this.writeSections(sink);
+    const tracked: Promise<void> = p.then(() => {}, () => {}).finally(() => { if (this.capturing === tracked) this.capturing = null; });
+    this.capturing = tracked;
+    return p;
+  }
+
+  /** Wait until no capture holds the keyspace (ours or a snapshot's). */
+  private async captureIdle(): Promise<void> {
+    for (;;) {
+      if (this.capturing) { await this.capturing; continue; }
+      if (this.running) { await this.running.catch(() => {}); continue; }
+      return;
+    }
+  }
+
+  async persist(): Promise<void> {
+    if (!this.store) return;
+    for (;;) {
+      await this.captureIdle();
+      if (!this.running) break;
+    }
+    await this.snapshot('replication');
   }
 
   private async replay(records: AsyncIterable<{ seq: number; payload: Buffer | Uint8Array }>): Promise<number> {
@@ -232,6 +239,12 @@ export class Persistence implements WriteLog, PersistenceApi {
   private snapshot(reason: string): Promise<void> {
     const store = this.store;
     if (!store) return Promise.reject(new Error('persistence is not open yet'));
+    // A full sync is streaming the frozen keyspace to a replica: this snapshot cuts once it is done.
+    if (this.capturing) {
+      const p = this.capturing.then(() => { this.running = null; return this.snapshot(reason); });
+      this.running = p;
+      return p;
+    }
     const log = this.server.log;
     const t0 = Date.now();
     this.maxStallMs = 0;
@@ -263,7 +276,7 @@ export class Persistence implements WriteLog, PersistenceApi {
    * once the section is written; the save ends once the writes made meanwhile
    * are folded back (so the next cut finds nothing left to fold).
    */
-  private writeSections(w: SnapshotWriter): Promise<void> {
+  private writeSections(w: SectionSink): Promise<void> {
     const ks = this.server.keyspace;
     const frozen = ks.freeze();
     const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshot']> }> = [];
@@ -271,10 +284,10 @@ export class Persistence implements WriteLog, PersistenceApi {
     // encoded before the freeze is released, and until then a write copies a value the
     // frozen table holds instead of changing it (Database.shared), so each is as of the cut.
     const byKind = new Map<number, Array<[number, string, SerializableValue]>>();
-    // Features' state beside the keys (FT index definitions), as of the cut.
-    const states: Array<[kind: number, name: string, bytes: Buffer]> = [];
+    // Features' state beside the keys (FT index definitions and graphs), as of the cut.
+    const states: StateSection[] = [];
     try {
-      for (const st of ks.states()) states.push([st.sectionKind, st.sectionName, st.save()]);
+      for (const st of ks.states()) states.push(...st.save());
       for (const [db, key, value] of ks.objects()) {
         if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
         else if (isSerializable(value)) {
@@ -302,8 +315,9 @@ export class Persistence implements WriteLog, PersistenceApi {
           })()));
         }
         byKind.clear();
-        for (const [kind, name, bytes] of states) await w.addSection(kind, name, bytes);
         thawed = frozen.release();
+        // Taken at the cut, so written after the thaw (a graph may still be serializing).
+        for (const st of states) await w.addSection(st.kind, st.name, await st.data);
         let i = 0;
         for (const { db, key, cut } of sets) {
           // A generator, not an array: the writer pulls one chunk of a few thousand
@@ -403,6 +417,55 @@ export class Persistence implements WriteLog, PersistenceApi {
   }
 }
 
+/**
+ * Rebuilds the dataset from snapshot sections, in the order they were
+ * written: a recovery's snapshot file, or a full sync from a primary.
+ */
+class SectionLoader implements DatasetLoader {
+  sets = 0;
+  private readonly pending = new Map<string, { db: number; key: string; state: ReturnType<typeof decodeSetState> }>();
+  /** Applied once every key is loaded: vector sets come after the EXPIRES section. */
+  private readonly deadlines: Array<[number, string, number]> = [];
+
+  constructor(private readonly server: ModuleHost) {}
+
+  async section(kind: number, name: string, bytes: Buffer): Promise<void> {
+    const ks = this.server.keyspace;
+    if (kind === SECTION.META) {
+      decodeMeta(bytes);
+    } else if (kind === SECTION.EXPIRES) {
+      for (const e of decodeExpires(bytes)) this.deadlines.push(e);
+    } else if (kind === SECTION.STRINGS) {
+      for (const [db, key, value] of decodeStrings(bytes)) ks.db(db).setString(key, value);
+    } else if (ks.state(kind)) {
+      // A feature's state outside the keys (FT index definitions), loaded before the WAL replays.
+      await ks.state(kind)!.load(kind, name, bytes);
+    } else if (ks.codec(kind)) {
+      // Hashes, JSON documents: the feature owning the type rebuilds each value from its bytes.
+      const codec = ks.codec(kind)!;
+      for (const [db, key, body] of decodeStrings(bytes)) ks.db(db).set(key, codec.decode(body), true);
+    } else if (kind === SECTION.SET) {
+      const { db, key, body } = decodeSetHeader(bytes);
+      this.pending.set(name, { db, key, state: decodeSetState(body) });
+    } else if (kind === SECTION.GRAPH) {
+      const owner = this.pending.get(setOfGraph(name));
+      if (!owner) throw new Error(`snapshot section ${name} has no set before it`);
+      this.pending.delete(setOfGraph(name));
+      ks.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, bytes));
+      this.sets++;
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (this.pending.size > 0) throw new Error('snapshot holds a vector set without its graph');
+    // Past deadlines too: while loading nothing expires, and the replayed WAL logs the DELs that followed.
+    const ks = this.server.keyspace;
+    for (const [db, key, at] of this.deadlines) ks.db(db).setDeadline(key, at);
+    // Features complete their state from the loaded keys (FT indexes) before the WAL replays.
+    for (const st of ks.states()) await st.loaded?.();
+  }
+}
+
 /** What `--repair` kept and dropped, in words, for the log. */
 function repairSummary(rec: Recovery): string {
   const wal = rec.wal;
@@ -464,6 +527,7 @@ export const persistenceModule: FeatureModule = {
       infoSections: [{ name: 'persistence', inDefault: true, fields: () => p.info(), metrics: PERSISTENCE_METRICS }],
       onConfig: { appendfsync: () => p.setAppendfsync() },
       writeLog: p,
+      dataset: p,
       loadsData: true,
       start: async () => { await p.open(); p.startCron(); },
       stop: (mode) => p.shutdown(mode),

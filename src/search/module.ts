@@ -4,8 +4,8 @@
  * unchanged), and MODULE LIST.
  *
  * Listed after persistence in MODULES: its start() runs once the data has
- * loaded, and fills every index from the documents then (index contents are
- * not stored, see registry.ts).
+ * loaded, and fills from the documents every index the snapshot did not
+ * bring back with its graphs (see registry.ts).
  */
 import type { FeatureModule } from '../core/module.js';
 import { SECTION } from '../store/format/snapshot-schema.js';
@@ -17,8 +17,10 @@ export const searchModule: FeatureModule = {
   create: (host) => {
     const registry = new Registry(host.keyspace, host.log, () => host.loading);
     host.keyspace.registerState({
-      sectionKind: SECTION.SEARCH_INDEXES, sectionName: 'search-indexes',
-      save: () => registry.save(), load: (bytes) => registry.load(bytes),
+      sectionKinds: [SECTION.SEARCH_INDEXES, SECTION.SEARCH_SET, SECTION.SEARCH_GRAPH],
+      save: () => registry.save(),
+      load: (kind, name, bytes) => registry.load(kind, name, bytes),
+      loaded: () => registry.loaded(),
     });
     return {
       commands: searchCommands(registry),

@@ -6,8 +6,10 @@
  * prefixes (a keyspace event) re-reads that document from the keyspace and
  * replaces what the index held for it, so the index is a function of the
  * keyspace: replaying the same writes, or scanning the keys again after a
- * restart, gives the same index. That is why definitions alone are durable
- * (module.ts) and contents are rebuilt at load.
+ * restart, gives the same index. A snapshot stores the definition and each
+ * VECTOR field's set (its graph is what costs to rebuild); at load the keys
+ * are scanned once and each document takes its stored vector back when the
+ * fingerprints agree, so the index is still a function of the keyspace.
  *
  * Per field:
  * - TAG: value → documents (Set), and each document's values (to undo them);
@@ -19,7 +21,7 @@
  *   (a rewrite that leaves the vector as it was does not re-insert it).
  */
 import type { Database, Keyspace, StoredValue } from '../engine/keyspace.js';
-import { VectorSet, type Hit } from '../engine/vector-set.js';
+import { VectorSet, type Hit, type SetParams } from '../engine/vector-set.js';
 import { FilterMatch } from '../engine/filter-cache.js';
 import type { Logger } from '../log.js';
 import { DocSet } from './doc-set.js';
@@ -52,6 +54,8 @@ class TextState {
 class VectorState {
   slots = new Int32Array(64).fill(-1);
   prints = new Float64Array(64);
+  /** A set loaded from a snapshot, until the load's scan: each slot's fingerprint, and its ids. */
+  adopt: { prints: Float64Array; ids: Array<string | undefined> } | null = null;
   constructor(public set: VectorSet) {}
 }
 
@@ -93,6 +97,15 @@ export class SearchIndex {
   private indexingStarted = 0;
   totalIndexingMs = 0;
   dropped = false;
+  /**
+   * Keyspace events update it. False for an index defined while data loads
+   * until its backfill starts: the WAL replay's events would index a partial
+   * keyspace. A restored index is current from the end of the snapshot load,
+   * so the WAL after the cut reaches it through the events.
+   */
+  current = false;
+  /** Fields added (FT.ALTER) during the WAL replay of a current index: backfilled once data has loaded. */
+  pendingScan = false;
 
   constructor(
     readonly def: IndexDef,
@@ -301,6 +314,16 @@ export class SearchIndex {
       const print = fingerprint(vec);
       // The same key may have moved to a new document number (removed, then written again).
       if (had && st.prints[doc] === print && st.set.slotOf(key) === st.slots[doc]) return;
+      if (!had && st.adopt) {
+        // The load's scan: the stored graph already holds this very vector.
+        const slot = st.set.slotOf(key);
+        if (slot !== undefined && st.adopt.prints[slot] === print) {
+          st.slots[doc] = slot;
+          st.prints[doc] = print;
+          this.records++;
+          return;
+        }
+      }
       const { done } = st.set.add(key, vec, undefined);
       done.catch((e: unknown) => this.log.error({ err: e, index: this.name }, 'FT index: a vector insert failed'));
       st.slots[doc] = st.set.slotOf(key) ?? -1;
@@ -323,6 +346,70 @@ export class SearchIndex {
     this.records = 0;
   }
 
+  // ---- snapshots ----
+
+  /** A VECTOR field's fingerprints by slot of its set (NaN: no document), for the snapshot's cut. */
+  printsBySlot(s: FieldState, slots: number): Float64Array {
+    const st = s.vector!;
+    const out = new Float64Array(slots).fill(NaN);
+    const n = Math.min(this.maxDocId, st.slots.length);
+    for (let doc = 0; doc < n; doc++) {
+      const slot = st.slots[doc];
+      if (slot >= 0 && slot < slots) out[slot] = st.prints[doc];
+    }
+    return out;
+  }
+
+  /** A VECTOR field's set as a snapshot stored it, replacing the empty one; used by adoptDocuments(). */
+  attachRestored(s: FieldState, set: VectorSet, prints: Float64Array, ids: Array<string | undefined>): void {
+    const st = s.vector!;
+    void st.set.dispose();
+    st.set = set;
+    st.adopt = { prints, ids };
+  }
+
+  /** Whether every VECTOR field has a stored set attached (and there is one at least). */
+  fullyRestored(): boolean {
+    let n = 0;
+    for (const f of this.fields) if (f.vector) { if (!f.vector.adopt) return false; n++; }
+    return n > 0;
+  }
+
+  /**
+   * At load, once the index's stored sets are in: scan the documents as a
+   * backfill would, in one go (data is still loading), each taking back its
+   * stored vector when the fingerprints agree (apply()); then drop what the
+   * sets hold that no document accounts for. The index is complete and current
+   * before the WAL replays.
+   */
+  adoptDocuments(): void {
+    for (const key of this.db.allKeys()) if (this.matches(key)) this.reindex(key);
+    for (const f of this.fields) {
+      const st = f.vector;
+      if (!st?.adopt) continue;
+      const stale: string[] = [];
+      for (const id of st.adopt.ids) {
+        if (id === undefined) continue;
+        const doc = this.keyToDoc.get(id);
+        if (doc === undefined || st.slots[doc] < 0) stale.push(id);
+      }
+      if (stale.length > 0) st.set.remove(stale);
+      st.adopt = null;
+    }
+    this.current = true;
+  }
+
+  /** Give up the stored sets (one was refused): empty ones instead, for the usual backfill. */
+  discardRestored(): void {
+    for (const f of this.fields) {
+      const st = f.vector;
+      if (!st?.adopt) continue;
+      void st.set.dispose();
+      st.set = newVectorSet(f.def);
+      st.adopt = null;
+    }
+  }
+
   /** FT.DROPINDEX: stop the backfill and release the vector sets. Returns the keys it indexed (for DD). */
   drop(): string[] {
     this.dropped = true;
@@ -343,6 +430,8 @@ export class SearchIndex {
    */
   backfill(): Promise<void> {
     const gen = ++this.generation;
+    this.current = true;
+    this.pendingScan = false;
     this.indexing = true;
     this.indexingStarted = Date.now();
     let db = this.db;
@@ -443,12 +532,17 @@ export class SearchIndex {
   }
 }
 
-function newVectorSet(def: FieldDef): VectorSet {
+/** The engine parameters of a VECTOR field's set. */
+export function vectorParams(def: FieldDef): SetParams {
   const v = def.vector!;
-  return new VectorSet({
+  return {
     dim: v.dim, metric: v.metric, quant: quantOf(v.type), m: v.m, efConstruction: v.efConstruction,
     ef: Math.max(v.efRuntime, MIN_EF), explicit: true, projectInputDim: 0, family: 'vec',
-  });
+  };
+}
+
+function newVectorSet(def: FieldDef): VectorSet {
+  return new VectorSet(vectorParams(def));
 }
 
 function flatten(nodes: unknown[]): unknown[] {

@@ -12,6 +12,9 @@
  *   EXPIRES "expires"   u32 count, then per key: u32 db, u32 keyLength, key, f64 deadline (Unix ms, an integer)
  *   SEARCH_INDEXES "search-indexes"  JSON {version: 1, indexes: [{db, commands: [[base64 arg…]…]}]}: each FT
  *                       index's FT.CREATE and FT.ALTER lines, replayed at load (src/search/registry.ts)
+ *   SEARCH_SET "ft-set:<i>"  one FT index's VECTOR field as of the cut: which index and field, each
+ *                       slot's vector fingerprint, then the set body (src/search/index-snapshot.ts)
+ *   SEARCH_GRAPH "ft-graph:<i>"  usearch's serialization of that field's graph; always right after its SEARCH_SET
  *
  * HASHES and JSON share the STRINGS layout (encodeStringsChunked/decodeStrings),
  * with the value's own serialization as the value (see docs/formats.md).
@@ -21,7 +24,7 @@
 
 import { ChunkBuffer } from './chunks.js';
 
-export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4, HASHES: 5, JSON: 6, EXPIRES: 7, SEARCH_INDEXES: 8 } as const;
+export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4, HASHES: 5, JSON: 6, EXPIRES: 7, SEARCH_INDEXES: 8, SEARCH_SET: 9, SEARCH_GRAPH: 10 } as const;
 
 /**
  * The schema version this build writes and the newest it reads. 2: HASHES and
@@ -29,6 +32,8 @@ export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4, HASHES: 5, JSON:
  * must refuse. Version 1 snapshots hold neither and load unchanged.
  * 3: the SEARCH_INDEXES section (FT index definitions), which an older
  * build would skip, losing the indexes. Versions 1 and 2 load unchanged.
+ * SEARCH_SET and SEARCH_GRAPH came later without a bump: they only spare the
+ * rebuild of an index's graphs, so a build that skips them loses nothing.
  */
 export const SCHEMA_VERSION = 3;
 

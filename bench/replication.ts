@@ -1,0 +1,144 @@
+/**
+ * What replication costs, with 0, 1 and 2 replicas on loopback:
+ *
+ *   node dist/bench/replication.js [--seconds 5] [--clients 8] [--sync 100000] [--dim 128]
+ *
+ * - write throughput: `clients` connections pipelining VEC.ADD (dim-d FP32, 64 per
+ *   pipeline) against the primary for `seconds`;
+ * - replication lag while that load runs: a side connection sends SET then WAIT 1 0
+ *   every 10 ms; the time until one replica acknowledged the write (p50/p99, ms);
+ * - full-sync time: a replica attached to a primary holding `sync` × dim vectors,
+ *   from REPLICAOF to master_link_status:up (snapshot captured, shipped, loaded: graph included).
+ *
+ * Each server is a child process (`bin/astronaut.js`, appendonly yes, everysec).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, sync: { type: 'string', default: '100000' }, dim: { type: 'string', default: '128' } } });
+const SECONDS = Number(values.seconds), CLIENTS = Number(values.clients), SYNC = Number(values.sync), DIM = Number(values.dim);
+
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
+}
+
+async function start(args: string[] = []): Promise<{ port: number; r: Redis; child: ChildProcess }> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-bench-repl-'));
+  dirs.push(dir);
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/astronaut.js'), '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--save', '', ...args], { stdio: 'ignore' });
+  children.push(child);
+  for (;;) {
+    const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => {});
+    try { await r.connect(); if ((await r.ping()) === 'PONG') return { port, r, child }; } catch { /* not yet */ }
+    r.disconnect();
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+async function linkUp(r: Redis): Promise<void> {
+  for (;;) {
+    if (/master_link_status:up/.test(await r.info('replication'))) return;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+const SKIP_THROUGHPUT = process.env.REPL_BENCH_SYNC_ONLY === '1';
+const vec = () => { const v = new Float32Array(DIM); for (let i = 0; i < DIM; i++) v[i] = Math.random(); return Buffer.from(v.buffer); };
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN; };
+
+async function throughput(replicas: number): Promise<{ ops: number; p50: number; p99: number }> {
+  const p = await start();
+  const rs = [];
+  for (let i = 0; i < replicas; i++) rs.push(await start(['--replicaof', `127.0.0.1 ${p.port}`]));
+  for (const r of rs) await linkUp(r.r);
+  const writers = Array.from({ length: CLIENTS }, () => new Redis({ port: p.port, host: '127.0.0.1' }));
+  let done = 0;
+  const until = Date.now() + SECONDS * 1000;
+  const lags: number[] = [];
+  const probe = new Redis({ port: p.port, host: '127.0.0.1' });
+  const probing = (async () => {
+    let i = 0;
+    while (Date.now() < until && replicas > 0) {
+      const t0 = performance.now();
+      await probe.set('lag', String(i++));
+      const n = await probe.call('WAIT', 1, 0) as number;
+      if (n >= 1) lags.push(performance.now() - t0);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  })();
+  let id = 0;
+  await Promise.all(writers.map(async (w) => {
+    while (Date.now() < until) {
+      const pipe = w.pipeline();
+      for (let i = 0; i < 64; i++) pipe.call('VEC.ADD', 'bench', `e${id++}`, 'FP32', vec());
+      await pipe.exec();
+      done += 64;
+    }
+  }));
+  await probing;
+  const ops = done / SECONDS;
+  for (const w of [...writers, probe, p.r, ...rs.map((x) => x.r)]) w.disconnect();
+  for (const c of [p.child, ...rs.map((x) => x.child)]) c.kill('SIGKILL');
+  return { ops, p50: pct(lags, 0.5), p99: pct(lags, 0.99) };
+}
+
+async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: number }> {
+  const p = await start();
+  const t0 = performance.now();
+  const w = new Redis({ port: p.port, host: '127.0.0.1' });
+  for (let i = 0; i < SYNC; i += 1000) {
+    const pipe = w.pipeline();
+    for (let j = i; j < Math.min(SYNC, i + 1000); j++) pipe.call('VEC.ADD', 'big', `e${j}`, 'FP32', vec());
+    await pipe.exec();
+  }
+  const loadS = (performance.now() - t0) / 1000;
+  const s = await start();
+  const t1 = performance.now();
+  // The primary keeps serving while it ships the snapshot: the slowest PING meanwhile.
+  let syncing = true, pingMax = 0;
+  const probe = new Redis({ port: p.port, host: '127.0.0.1' });
+  const probing = (async () => {
+    while (syncing) {
+      const t = performance.now();
+      await probe.ping();
+      pingMax = Math.max(pingMax, performance.now() - t);
+      await new Promise((res) => setTimeout(res, 1));
+    }
+  })();
+  await s.r.call('REPLICAOF', '127.0.0.1', String(p.port));
+  await linkUp(s.r);
+  const syncS = (performance.now() - t1) / 1000;
+  syncing = false;
+  await probing;
+  probe.disconnect();
+  const n = await s.r.call('VCARD', 'big');
+  if (n !== SYNC) throw new Error(`replica holds ${String(n)} of ${SYNC}`);
+  w.disconnect(); p.r.disconnect(); s.r.disconnect();
+  p.child.kill('SIGKILL'); s.child.kill('SIGKILL');
+  return { loadS, syncS, pingMax };
+}
+
+const cpus = os.cpus();
+console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? '?'}, load ${os.loadavg()[0].toFixed(2)}`);
+console.log(`| replicas | VEC.ADD/s (${DIM}-d, ${CLIENTS} clients × 64 pipelined) | SET → acknowledged by a replica, p50 / p99 ms |`);
+console.log('| --- | --- | --- |');
+for (const n of SKIP_THROUGHPUT ? [] : [0, 1, 2]) {
+  const r = await throughput(n);
+  console.log(`| ${n} | ${Math.round(r.ops)} | ${n === 0 ? '–' : `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`} |`);
+}
+const f = await fullSync();
+console.log(`full sync of ${SYNC} × ${DIM} F32: ${f.syncS.toFixed(2)} s from REPLICAOF to link up (building it on the primary took ${f.loadS.toFixed(1)} s); slowest PING to the primary meanwhile ${f.pingMax.toFixed(1)} ms`);
+process.exit(0);
