@@ -4,13 +4,18 @@
  */
 import { OK, SimpleString } from '../../protocol/reply.js';
 import type { CommandSpec } from '../core/types.js';
+import { isKeyword } from '../core/numbers.js';
+import { ArgError, SYNTAX } from '../errors.js';
 
 /** What SAVE, BGSAVE, LASTSAVE and BGREWRITEAOF need from persistence. */
 export interface PersistenceApi {
   /** Take a snapshot and wait for it (SAVE). */
   save(): Promise<void>;
-  /** Start a snapshot in the background (BGSAVE, BGREWRITEAOF); throws if one is running. */
-  background(reason: 'bgsave' | 'rewrite'): void;
+  /**
+   * Start a snapshot in the background (BGSAVE, BGREWRITEAOF), or schedule it after the
+   * running one (a rewrite, or `schedule`); throws where Redis refuses.
+   */
+  background(reason: 'bgsave' | 'rewrite', schedule?: boolean): 'started' | 'scheduled';
   inProgress(): boolean;
   /** Unix time of the last successful snapshot. */
   lastSave(): number;
@@ -27,11 +32,16 @@ export function persistenceCommands(p: PersistenceApi): CommandSpec[] {
   {
     ...base, name: 'bgsave', arity: -1, flags: ['admin', 'noscript', 'no_multi'], summary: 'Asynchronously saves a snapshot to disk.',
     arguments: [{ name: 'schedule', type: 'pure-token', token: 'SCHEDULE', optional: true }],
-    handler: () => { p.background('bgsave'); return new SimpleString('Background saving started'); },
+    handler: (_ctx, argv) => {
+      const schedule = argv.length === 2 && isKeyword(argv[1], 'SCHEDULE');
+      if (argv.length > 2 || (argv.length === 2 && !schedule)) throw new ArgError(SYNTAX);
+      return new SimpleString(p.background('bgsave', schedule) === 'started' ? 'Background saving started' : 'Background saving scheduled');
+    },
   },
   {
     ...base, name: 'bgrewriteaof', arity: 1, flags: ['admin', 'noscript', 'no_multi'], summary: 'Compacts the write-ahead log: a snapshot plus a fresh WAL.',
-    handler: () => { p.background('rewrite'); return new SimpleString('Background append only file rewriting started'); },
+    handler: () => new SimpleString(p.background('rewrite') === 'started'
+      ? 'Background append only file rewriting started' : 'Background append only file rewriting scheduled'),
   },
   {
     ...base, name: 'lastsave', arity: 1, flags: ['loading', 'stale', 'fast'], summary: 'Returns the Unix timestamp of the last successful save to disk.',

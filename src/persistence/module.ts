@@ -27,6 +27,9 @@ const REPLAY_WINDOW = 4096;
 export class Persistence implements WriteLog, PersistenceApi, Dataset {
   private store: Store | null = null;
   private running: Promise<void> | null = null;
+  /** What the running snapshot is for, and a background one asked for while it runs (BGREWRITEAOF, BGSAVE SCHEDULE). */
+  private runningReason = '';
+  private scheduled: 'bgsave' | 'rewrite' | null = null;
   private lastStatus: 'ok' | 'err' = 'ok';
   private cron: NodeJS.Timeout | null = null;
   private loadStarted = 0;
@@ -230,9 +233,24 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     return this.snapshot('save');
   }
 
-  background(reason: 'bgsave' | 'rewrite'): void {
-    if (this.running) throw new ArgError('Background save already in progress');
+  background(reason: 'bgsave' | 'rewrite', schedule = false): 'started' | 'scheduled' {
+    if (this.running) {
+      // Redis's answers: a rewrite asked for during a save runs once it ends (and one already
+      // waiting covers a second); BGSAVE SCHEDULE likewise; a plain BGSAVE is refused.
+      if (reason === 'rewrite' && this.runningReason === 'rewrite') throw new ArgError('Background append only file rewriting already in progress');
+      if (reason === 'bgsave' && !schedule) throw new ArgError('Background save already in progress');
+      if (!this.scheduled) {
+        this.scheduled = reason;
+        void this.running.catch(() => {}).then(() => {
+          const next = this.scheduled;
+          this.scheduled = null;
+          if (next && !this.running) this.snapshot(next).catch(() => { /* logged in snapshot() */ });
+        });
+      }
+      return 'scheduled';
+    }
     this.snapshot(reason).catch(() => { /* logged in snapshot() */ });
+    return 'started';
   }
 
   /** Write a snapshot at this instant; the event loop keeps serving meanwhile. */
@@ -250,6 +268,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     this.maxStallMs = 0;
     const stallWatch = watchStalls((ms) => { if (ms > this.maxStallMs) this.maxStallMs = ms; });
     log.info({ reason }, 'snapshot started');
+    this.runningReason = reason;
     const p = store.snapshot((w) => this.writeSections(w)).then(
       (info) => {
         this.lastStatus = 'ok';

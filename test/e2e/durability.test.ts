@@ -215,6 +215,10 @@ test.serial('BGSAVE serves meanwhile; LASTSAVE, INFO persistence fields, automat
   const before = await r.call('LASTSAVE') as number;
   t.is(await r.call('BGSAVE'), 'Background saving started');
   await t.throwsAsync(r.call('BGSAVE'), { message: /already in progress/ });
+  // As Redis: a rewrite (or BGSAVE SCHEDULE) asked for during a save runs once it ends.
+  t.is(await r.call('BGREWRITEAOF'), 'Background append only file rewriting scheduled');
+  t.is(await r.call('BGSAVE', 'SCHEDULE'), 'Background saving scheduled');
+  await t.throwsAsync(r.call('BGSAVE', 'NOW'), { message: /syntax error/ });
   t.is(await r.call('VEC.CARD', 'bg'), 5000, 'served during the snapshot');
   let info = '';
   for (let i = 0; i < 100; i++) { info = await r.info('persistence'); if (/rdb_bgsave_in_progress:0/.test(info)) break; await new Promise((res) => setTimeout(res, 50)); }
@@ -226,7 +230,8 @@ test.serial('BGSAVE serves meanwhile; LASTSAVE, INFO persistence fields, automat
   await r.call('VEC.ADD', 'bg', 'new', 'FP32', vec(1));
   for (let i = 0; i < 60; i++) { info = await r.info('persistence'); if (/rdb_changes_since_last_save:0/.test(info)) break; await new Promise((res) => setTimeout(res, 100)); }
   t.regex(info, /rdb_changes_since_last_save:0/, 'the save point fired');
-  t.is(await r.call('BGREWRITEAOF'), 'Background append only file rewriting started');
+  // The save point's snapshot may still be running: then the rewrite is scheduled after it.
+  t.regex(String(await r.call('BGREWRITEAOF')), /^Background append only file rewriting (started|scheduled)$/);
   r.disconnect();
   await srv.stop();
 });
