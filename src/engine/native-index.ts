@@ -175,11 +175,18 @@ const ASYNC_CONTEXTS = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV
  */
 export function trimMemory(): boolean { return addon.trimMemory(); }
 
+
 let trimTimer: NodeJS.Timeout | null = null;
-/** One trim 100 ms after a burst of frees (FLUSHALL of many sets, a compaction's old index). */
-function scheduleTrim(): void {
+/**
+ * One trim 100 ms after a burst of frees (FLUSHALL of many sets, a compaction's old index),
+ * retried a few times while batch jobs are running (the addon skips the trim then).
+ */
+function scheduleTrim(attempt = 0): void {
   if (trimTimer) return;
-  trimTimer = setTimeout(() => { trimTimer = null; trimMemory(); }, 100);
+  trimTimer = setTimeout(() => {
+    trimTimer = null;
+    if (!trimMemory() && attempt < 20) scheduleTrim(attempt + 1);
+  }, 100);
   trimTimer.unref();
 }
 

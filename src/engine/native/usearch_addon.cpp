@@ -1094,12 +1094,18 @@ Napi::Value NativeMemory(Napi::CallbackInfo const& info) {
     return out;
 }
 
-/// trimMemory() -> boolean: give freed heap pages back to the system. glibc keeps what a freed
+/// trimMemory() -> boolean (false: skipped, jobs were running): give freed heap pages back to the system. glibc keeps what a freed
 /// index held in its arenas (one per thread that allocated), so RSS stayed at its peak after
 /// DEL or FLUSHALL; malloc_trim releases free pages of every arena.
 Napi::Value TrimMemory(Napi::CallbackInfo const& info) {
 #if defined(__GLIBC__)
-    return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+    // Only while no job of ours runs on the pool: trimming is documented thread-safe, but
+    // there is no need to walk arenas that worker threads are busy allocating in.
+    for (Index const* index : Index::registry())
+        if (index->in_flight_)
+            return Napi::Boolean::New(info.Env(), false);
+    malloc_trim(0);
+    return Napi::Boolean::New(info.Env(), true);
 #else
     return Napi::Boolean::New(info.Env(), false);
 #endif
