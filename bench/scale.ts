@@ -63,7 +63,7 @@ const ID_BYTES = 10;
 const idOf = (i: number) => `v:${String(i).padStart(8, '0')}`;
 const SEARCH_CONNS = 4;
 const LOAD_LIMIT = 1.5;
-/** Redis 8.0.2's Q8 set, 20 k × 128 (../shared/notes/measured.md). */
+/** Redis 8.0.2's Q8 set, 20 k × 128: RSS per vector measured on this kind of machine (README, Benchmarks). */
 const REDIS_Q8 = 883;
 
 const BAR = {

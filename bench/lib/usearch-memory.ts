@@ -7,7 +7,7 @@
  * for the parent to search.
  *   node dist/bench/lib/usearch-memory.js '{"n":20000,"dim":128,"q":10,"seed":1,"quantization":"f16","metric":"cos","m":16,"efConstruction":128,"threads":2}'
  * `scaleToMaxAbs: true` hands usearch each vector divided by its largest |component|: its i8
- * assumes components in [-1, 1] (../shared/notes/measured.md), cosine does not care about length,
+ * assumes components in [-1, 1], cosine does not care about length,
  * and this is how Redis's Q8 (and the server's I8) use the 255 levels.
  */
 import { clustered } from './data.js';

@@ -1,6 +1,6 @@
 /**
- * The FT.* commands (RediSearch's vector subset, ../shared/spec/search-subset.md)
- * and MODULE LIST, which frameworks ask before they use them.
+ * The FT.* commands (the part of RediSearch the AI frameworks send; README, "Coming
+ * from RediSearch") and MODULE LIST, which frameworks ask before they use them.
  */
 import { Double, OK, ReplyMap, ReplySet, type Reply } from '../../protocol/reply.js';
 import type { ArgSpec, CommandSpec, Ctx } from '../core/types.js';

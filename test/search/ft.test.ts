@@ -1,7 +1,7 @@
 /**
  * FT.* end to end through ioredis raw calls: the command shapes RedisVL,
- * langchain-redis, LlamaIndex, Spring AI and Semantic Kernel send (from
- * ../shared/spec/search-subset.md), reply shapes in RESP2 and RESP3,
+ * langchain-redis, LlamaIndex, Spring AI and Semantic Kernel send, reply
+ * shapes in RESP2 and RESP3,
  * RediSearch's errors, and the index kept current by every kind of write.
  */
 import test from 'ava';
