@@ -78,25 +78,54 @@ export function decodeSetHeader(bytes: Buffer): { db: number; key: string; body:
  * are latin1 (one char per byte), as the keyspace keeps them.
  */
 export function* encodeStringsChunked(count: number, entries: Iterable<readonly [db: number, key: string, value: string | Buffer]>): Generator<Buffer> {
+  yield* encodeKeyedChunked('strings', count, entries, (v) => 4 + v.length, (out, o, v) => {
+    o = out.writeUInt32LE(v.length, o);
+    return o + (typeof v === 'string' ? out.write(v, o, 'latin1') : v.copy(out, o));
+  });
+}
+
+/**
+ * The layout the STRINGS and EXPIRES sections share: u32 count, then per key u32 db,
+ * u32 key length, the key (latin1), then the value as `write` puts it (`size` bytes).
+ */
+function* encodeKeyedChunked<V>(section: string, count: number, entries: Iterable<readonly [db: number, key: string, value: V]>,
+  size: (v: V) => number, write: (out: Buffer, o: number, v: V) => number): Generator<Buffer> {
   const c = new ChunkBuffer();
   c.o = c.out.writeUInt32LE(count, 0);
   let written = 0;
   for (const [db, k, v] of entries) {
-    const full = c.room(12 + k.length + v.length);
+    const full = c.room(8 + k.length + size(v));
     if (full) yield full;
     const out = c.out;
     let o = c.o;
     o = out.writeUInt32LE(db, o);
     o = out.writeUInt32LE(k.length, o);
     o += out.write(k, o, 'latin1');
-    o = out.writeUInt32LE(v.length, o);
-    o += typeof v === 'string' ? out.write(v, o, 'latin1') : v.copy(out, o);
-    c.o = o;
+    c.o = write(out, o, v);
     written++;
   }
-  if (written !== count) throw new Error(`internal: the strings section announced ${count} keys and holds ${written}`);
+  if (written !== count) throw new Error(`internal: the ${section} section announced ${count} keys and holds ${written}`);
   const rest = c.rest();
   if (rest) yield rest;
+}
+
+/**
+ * Reads what encodeKeyedChunked wrote; `read` returns the value and the offset past it.
+ * With `exact`, bytes left after the last key are an error naming that section.
+ */
+function* decodeKeyed<V>(b: Buffer, read: (b: Buffer, o: number) => [V, number], exact?: string): Generator<[db: number, key: string, value: V]> {
+  const n = b.readUInt32LE(0);
+  let o = 4;
+  for (let i = 0; i < n; i++) {
+    const db = b.readUInt32LE(o);
+    const kl = b.readUInt32LE(o + 4);
+    o += 8;
+    const key = b.toString('latin1', o, o + kl);
+    const [value, next] = read(b, o + kl);
+    o = next;
+    yield [db, key, value];
+  }
+  if (exact && o !== b.length) throw new Error(`snapshot ${exact} section holds ${b.length - o} bytes after its ${n} keys`);
 }
 
 /** Hash bodies: `u32 fieldCount`, then per field `u32 length, field, u32 length, value`. */
@@ -133,19 +162,10 @@ export function* decodeHashBody(b: Buffer): Generator<[field: string, value: str
 
 /** Values are views into `b`: copy one to keep it (Database.setString does). */
 export function* decodeStrings(b: Buffer): Generator<[db: number, key: string, value: Buffer]> {
-  const n = b.readUInt32LE(0);
-  let o = 4;
-  for (let i = 0; i < n; i++) {
-    const db = b.readUInt32LE(o);
-    const kl = b.readUInt32LE(o + 4);
-    o += 8;
-    const key = b.toString('latin1', o, o + kl);
-    o += kl;
-    const vl = b.readUInt32LE(o);
-    o += 4;
-    yield [db, key, b.subarray(o, o + vl)];
-    o += vl;
-  }
+  yield* decodeKeyed(b, (buf, o) => {
+    const vl = buf.readUInt32LE(o);
+    return [buf.subarray(o + 4, o + 4 + vl), o + 4 + vl];
+  });
 }
 
 /**
@@ -155,39 +175,13 @@ export function* decodeStrings(b: Buffer): Generator<[db: number, key: string, v
  * next holds the DELs of the keys that expired before the crash.
  */
 export function* encodeExpiresChunked(count: number, entries: Iterable<readonly [db: number, key: string, deadline: number]>): Generator<Buffer> {
-  const c = new ChunkBuffer();
-  c.o = c.out.writeUInt32LE(count, 0);
-  let written = 0;
-  for (const [db, k, at] of entries) {
-    const full = c.room(16 + k.length);
-    if (full) yield full;
-    const out = c.out;
-    let o = c.o;
-    o = out.writeUInt32LE(db, o);
-    o = out.writeUInt32LE(k.length, o);
-    o += out.write(k, o, 'latin1');
-    o = out.writeDoubleLE(at, o);
-    c.o = o;
-    written++;
-  }
-  if (written !== count) throw new Error(`internal: the expires section announced ${count} keys and holds ${written}`);
-  const rest = c.rest();
-  if (rest) yield rest;
+  yield* encodeKeyedChunked('expires', count, entries, () => 8, (out, o, at) => out.writeDoubleLE(at, o));
 }
 
 export function* decodeExpires(b: Buffer): Generator<[db: number, key: string, deadline: number]> {
-  const n = b.readUInt32LE(0);
-  let o = 4;
-  for (let i = 0; i < n; i++) {
-    const db = b.readUInt32LE(o);
-    const kl = b.readUInt32LE(o + 4);
-    o += 8;
-    const key = b.toString('latin1', o, o + kl);
-    o += kl;
-    const at = b.readDoubleLE(o);
-    o += 8;
+  yield* decodeKeyed(b, (buf, o) => {
+    const at = buf.readDoubleLE(o);
     if (!Number.isSafeInteger(at)) throw new Error(`snapshot expires section: deadline ${at} of a key is not an integer`);
-    yield [db, key, at];
-  }
-  if (o !== b.length) throw new Error(`snapshot expires section holds ${b.length - o} bytes after its ${n} keys`);
+    return [at, o + 8];
+  }, 'expires');
 }
