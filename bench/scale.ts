@@ -96,7 +96,8 @@ async function settledRss(pid: number, maxMs: number): Promise<number> {
   while (Date.now() - t0 < maxMs) {
     await sleep(250);
     const now = rssBytes(pid);
-    if (Math.abs(now - prev) <= 0.002 * prev) { if (++quiet >= 2) return now; } else quiet = 0;
+    // Three quiet seconds: the server gives memory back in its first quiet second after activity (src/ops/reclaim.ts).
+    if (Math.abs(now - prev) <= 0.002 * prev) { if (++quiet >= 12) return now; } else quiet = 0;
     prev = now;
   }
   return rssBytes(pid);
@@ -349,7 +350,7 @@ export interface SizeResult {
 async function runSize(ctx: Context, o: ScaleOptions, n: number): Promise<SizeResult> {
   const loadStart = load1();
   log(`${kOf(n)} × ${DIM}: load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const settleMs = n >= 1_000_000 ? 15_000 : 5000;
+  const settleMs = n >= 1_000_000 ? 20_000 : 8000;
   const ds = clustered(n, DIM, o.q, o.seed);
   const truth = await ctx.truthFor(ds, 'cos');
   const qb = blobs(ds.queries, ds.q, DIM);

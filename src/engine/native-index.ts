@@ -126,6 +126,8 @@ interface Addon {
   capabilities(): { simd: string; crc32cHardware: boolean; usearch: string };
   nativeMemory(): NativeMemoryTotals;
   trimMemory(): boolean;
+  reduceHeap(): void;
+  mallocFreeBytes(): number;
 }
 
 /** Native memory of every index of this thread not yet freed (`free()` or garbage collection). */
@@ -174,6 +176,15 @@ const ASYNC_CONTEXTS = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV
  * call it once after a burst of frees, not per free.
  */
 export function trimMemory(): boolean { return addon.trimMemory(); }
+
+/** Bytes glibc's malloc holds free (an upper bound on what trimMemory can return). */
+export function mallocFreeBytes(): number { return addon.mallocFreeBytes(); }
+
+/**
+ * Ask V8 to shrink its heap now (a full GC that also shrinks the young generation, which
+ * otherwise stays at the size a burst grew it to). Stops the event loop for that GC.
+ */
+export function reduceHeap(): void { addon.reduceHeap(); }
 
 
 let trimTimer: NodeJS.Timeout | null = null;

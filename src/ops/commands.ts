@@ -40,6 +40,8 @@ export interface OpsState {
   histograms: HistogramSource;
   /** used_memory when the server had started (MEMORY STATS startup.allocated). */
   startupBytes: number;
+  /** MEMORY PURGE: give the young generation and malloc's free pages back now. */
+  purge: () => void;
 }
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '2.2.12' } as const;
@@ -240,12 +242,7 @@ function memoryCommand(state: OpsState): CommandSpec {
       }, { firstKey: 2, lastKey: 2, step: 1, arguments: [{ name: 'key', type: 'key' }, { name: 'count', type: 'integer', token: 'SAMPLES', optional: true }] }),
       sub('stats', 2, 'Returns details about memory usage.', (ctx) => memoryStats(ctx, state)),
       sub('doctor', 2, 'Outputs a memory problems report.', (ctx) => new Verbatim('txt', memoryDoctor(ctx))),
-      sub('purge', 2, 'Asks the allocator to release memory.', () => {
-        // Node frees on its own schedule; a forced GC exists only under --expose-gc.
-        const gc = (globalThis as { gc?: () => void }).gc;
-        if (gc) gc();
-        return OK;
-      }),
+      sub('purge', 2, 'Asks the allocator to release memory.', () => { state.purge(); return OK; }),
       sub('malloc-stats', 2, 'Returns the allocator statistics.', () => new Verbatim('txt', 'Stats not supported for the current allocator\n')),
       sub('help', 2, 'Returns helpful text about the different subcommands.', () => helpReply('memory', [
         'DOCTOR',

@@ -8,6 +8,7 @@ import { redactArgv } from '../core/redact.js';
 import { safeInterval } from '../core/guard.js';
 import { opsCommands } from './commands.js';
 import { LatencyMonitor, SlowLog } from './slowlog.js';
+import { MemoryReclaimer } from './reclaim.js';
 
 export class Ops {
   readonly slowlog = new SlowLog();
@@ -36,14 +37,30 @@ export const opsModule: FeatureModule = {
     const ops = new Ops(host);
     const m = process.memoryUsage();
     let timer: NodeJS.Timeout | null = null;
+    const reclaimer = new MemoryReclaimer(() => host.stats.commandsProcessed, () => host.loading);
     return {
-      commands: opsCommands({ slowlog: ops.slowlog, events: ops.events, histograms: host.latency, startupBytes: m.heapUsed + m.external }),
+      commands: opsCommands({
+        slowlog: ops.slowlog, events: ops.events, histograms: host.latency, startupBytes: m.heapUsed + m.external,
+        purge: () => reclaimer.reclaim(),
+      }),
+      infoSections: [{
+        name: 'memory', inDefault: true, extend: true,
+        metrics: [['mem_reclaims', 'astronaut_memory_reclaims_total', 'counter', 'Times the server gave memory back after a busy period (or on MEMORY PURGE).']],
+        fields: () => [
+          ['mem_reclaims', reclaimer.reclaims],
+          ['mem_reclaim_last_ms', Math.round(reclaimer.lastMs * 10) / 10],
+          ['mem_reclaim_last_freed', reclaimer.lastFreedBytes],
+        ],
+      }],
       observe: (client, spec, argv, usec) => ops.observe(client, spec, argv, usec),
       start: async () => {
         // INFO's used_memory_peak is sampled when the memory section is computed: do so every second, not only when asked.
         const memory = host.infoSections.find((s) => s.name === 'memory');
         if (!memory) return;
-        timer = safeInterval(host.log, 'memory sampling', 1000, () => memory.fields());
+        timer = safeInterval(host.log, 'memory sampling', 1000, () => {
+          memory.fields();
+          reclaimer.tick();
+        });
       },
       stop: async () => { if (timer) clearInterval(timer); },
     };

@@ -75,6 +75,7 @@
 #define NODE_ADDON_API_CPP_EXCEPTIONS_ALL // std::exception from a sync call becomes a JS Error
 #endif
 #include <napi.h>
+#include <v8.h> // only for Isolate::MemoryPressureNotification (reduceHeap below): N-API has no equivalent
 
 #include <usearch/index_dense.hpp>
 
@@ -1111,7 +1112,37 @@ Napi::Value TrimMemory(Napi::CallbackInfo const& info) {
 #endif
 }
 
+/// reduceHeap(): ask V8 to give back what a busy period grew. Its young generation grows to
+/// 32 MiB under a burst of commands and stays there (V8 shrinks it only in a GC made to reduce
+/// memory, which its memory reducer schedules only when no JavaScript runs for seconds, and a
+/// server's timers always run); a critical memory-pressure notification makes that GC now.
+/// Costs one full GC of the JS heap: the caller does it when the server is quiet.
+Napi::Value ReduceHeap(Napi::CallbackInfo const& info) {
+    v8::Isolate* isolate = v8::Isolate::GetCurrent();
+    if (isolate) isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kCritical);
+    return info.Env().Undefined();
+}
+
+/// mallocFreeBytes() -> bytes malloc holds free (what malloc_trim could return, at most).
+Napi::Value MallocFreeBytes(Napi::CallbackInfo const& info) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 m = mallinfo2();
+    return Napi::Number::New(info.Env(), double(m.fordblks));
+#else
+    return Napi::Number::New(info.Env(), 0);
+#endif
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+#if defined(__GLIBC__)
+    // glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after
+    // which large buffers (growing id arenas, request buffers, index lookups) come from the heap
+    // and leave holes it cannot give back. A fixed threshold keeps them in their own mappings,
+    // returned to the system on free.
+    if (std::getenv("ASTRONAUT_MALLOC_DEFAULTS") == nullptr) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
+    exports.Set("reduceHeap", Napi::Function::New(env, ReduceHeap));
+    exports.Set("mallocFreeBytes", Napi::Function::New(env, MallocFreeBytes));
     exports.Set("trimMemory", Napi::Function::New(env, TrimMemory));
     exports.Set("nativeMemory", Napi::Function::New(env, NativeMemory));
     exports.Set("crc32c", Napi::Function::New(env, Crc32c));

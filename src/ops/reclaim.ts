@@ -1,0 +1,74 @@
+/**
+ * Giving memory back once a busy period is over (MEMORY PURGE does the same on demand).
+ *
+ * Two things keep the resident size at a burst's peak long after the burst:
+ * - V8's young generation grows to 32 MiB under a stream of commands and stays
+ *   there: V8 shrinks it only in a GC meant to reduce memory, which its own
+ *   memory reducer starts only after seconds without any JavaScript running,
+ *   and a server's timers always run;
+ * - glibc keeps freed pages in its arenas (request buffers, replies, index
+ *   growth copies) and returns them only on malloc_trim.
+ * - a large Buffer nobody references (a snapshot read at start, a bulk reply)
+ *   is freed only when V8 next collects, and an idle server allocates nothing
+ *   that would make it collect.
+ * At 100 k × 128 vectors that was about 45 % of the set's own size after an
+ * ingest, and the whole snapshot file after a restart (bench/scale.ts). The
+ * reclaimer looks once a second: the first quiet second after activity (a
+ * busy second, the end of loading, or RSS moving by 16 MiB) makes one
+ * reducing GC and one trim. A quiet server is left alone after that; a busy
+ * one never pays the GC (its young generation is in use).
+ */
+import { mallocFreeBytes, reduceHeap, trimMemory } from '../engine/native-index.js';
+
+/** A second with at most this many commands is quiet. */
+const QUIET_COMMANDS = 100;
+/** RSS moving this much without commands (loading, a big free) also calls for a reclaim. */
+const RSS_MOVED = 16 << 20;
+/** Free bytes in malloc from which a trim is worth walking the arenas. */
+const FREE_WORTH_TRIMMING = 4 << 20;
+
+export class MemoryReclaimer {
+  reclaims = 0;
+  /** Milliseconds the last reclaim held the event loop (the GC and the trim). */
+  lastMs = 0;
+  /** RSS the last reclaim gave back (may be negative if something else grew meanwhile). */
+  lastFreedBytes = 0;
+  private seen: number;
+  /** Activity since the last reclaim. */
+  private armed = false;
+  private wasLoading = true;
+  /** RSS after the last reclaim (or at start). */
+  private settledRss = process.memoryUsage.rss();
+
+  /** `loading`: whether the server is still loading its data (the end of a load is activity). */
+  constructor(private readonly commandsProcessed: () => number, private readonly loading: () => boolean) {
+    this.seen = commandsProcessed();
+  }
+
+  /** Called once a second. */
+  tick(): void {
+    const n = this.commandsProcessed();
+    const busy = n - this.seen > QUIET_COMMANDS;
+    this.seen = n;
+    const loading = this.loading();
+    if (busy || loading) { this.armed = true; this.wasLoading = loading; return; }
+    if (this.wasLoading) { this.wasLoading = false; this.armed = true; }
+    if (Math.abs(process.memoryUsage.rss() - this.settledRss) >= RSS_MOVED) this.armed = true;
+    if (!this.armed) return;
+    this.armed = false;
+    this.reclaim();
+  }
+
+  /** Reclaim now (MEMORY PURGE, or a quiet second after activity). */
+  reclaim(): void {
+    const start = performance.now();
+    const before = process.memoryUsage.rss();
+    reduceHeap();
+    // Skipped while engine jobs run on the pool: tried again at the next quiet second.
+    if (mallocFreeBytes() >= FREE_WORTH_TRIMMING && !trimMemory()) this.armed = true;
+    this.reclaims++;
+    this.lastMs = performance.now() - start;
+    this.settledRss = process.memoryUsage.rss();
+    this.lastFreedBytes = before - this.settledRss;
+  }
+}

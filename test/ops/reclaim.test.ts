@@ -1,0 +1,68 @@
+/**
+ * Memory given back after a busy period: the server's first quiet second after a
+ * burst shrinks V8's young generation and trims malloc (src/ops/reclaim.ts), once;
+ * MEMORY PURGE does it on demand. Checked on a spawned server, where RSS is its own.
+ */
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { removeTempDirs, spawnServer } from '../helpers/server.js';
+
+test.after.always(removeTempDirs);
+
+const field = (info: string, name: string): number => Number(new RegExp(`^${name}:(-?[\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitForReclaims(r: Redis, above: number, withinMs: number): Promise<string> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const info = await r.info('memory');
+    if (field(info, 'mem_reclaims') > above) return info;
+    if (Date.now() > deadline) throw new Error(`no reclaim within ${withinMs} ms: ${info}`);
+    await sleep(250);
+  }
+}
+
+test('a burst of commands is followed by one reclaim that gives memory back, and a quiet server is then left alone', async (t) => {
+  const srv = await spawnServer(['--save', '']);
+  const r = new Redis({ port: srv.port, lazyConnect: true });
+  try {
+    await r.connect();
+    // Whatever start-up did is reclaimed first, so the count below is the burst's.
+    const settled = field(await waitForReclaims(r, 0, 15_000), 'mem_reclaims');
+    const value = 'v'.repeat(1000);
+    for (let round = 0; round < 5; round++) {
+      const p = r.pipeline();
+      for (let i = 0; i < 20_000; i++) p.set(`k${i}`, value);
+      await p.exec();
+      const d = r.pipeline();
+      for (let i = 0; i < 20_000; i++) d.del(`k${i}`);
+      await d.exec();
+    }
+    const info = await waitForReclaims(r, settled, 15_000);
+    t.true(field(info, 'mem_reclaim_last_freed') > 0, `freed ${field(info, 'mem_reclaim_last_freed')} bytes`);
+    t.true(field(info, 'mem_reclaim_last_ms') >= 0);
+    const after = field(info, 'mem_reclaims');
+    // Quiet seconds with nothing new to give back: no further GC is forced.
+    await sleep(3500);
+    t.is(field(await r.info('memory'), 'mem_reclaims'), after);
+    t.is(await r.ping(), 'PONG');
+  } finally {
+    r.disconnect();
+    await srv.kill();
+  }
+});
+
+test('MEMORY PURGE reclaims at once and answers OK', async (t) => {
+  const srv = await spawnServer(['--save', '']);
+  const r = new Redis({ port: srv.port, lazyConnect: true });
+  try {
+    await r.connect();
+    const before = field(await r.info('memory'), 'mem_reclaims');
+    t.is(await r.call('MEMORY', 'PURGE'), 'OK');
+    t.is(field(await r.info('memory'), 'mem_reclaims'), before + 1);
+    t.regex(await r.info('memory'), /^mem_reclaim_last_ms:[\d.]+\r$/m);
+  } finally {
+    r.disconnect();
+    await srv.kill();
+  }
+});
