@@ -29,6 +29,7 @@ import { GraphTrust, agreement, type Route } from './graph-trust.js';
 import { OpQueue, INLINE_SCAN_MAX, SetDeletedError, type RebuildHooks, type SearchJob } from './op-queue.js';
 import { FilterCache, FilterMatch } from './filter-cache.js';
 import { SortedIds } from './sorted-ids.js';
+import { IdStore, IdTable } from './id-store.js';
 
 export type Metric = 'COSINE' | 'L2' | 'IP' | 'HAMMING' | 'JACCARD';
 export type Quant = 'F32' | 'F16' | 'BF16' | 'I8' | 'B1';
@@ -135,13 +136,14 @@ export class VectorSet implements StoredValue {
   private readonly queue: OpQueue;
 
   // Logical view.
-  private readonly idToSlot = new Map<string, number>();
-  /** slot → id as the commands see it (the physical `slotIds` lags behind queued operations). */
-  private readonly ids: Array<string | undefined> = [];
+  /** id ↔ slot as the commands see it (the physical `held` lags behind queued operations). */
+  private ids = new IdStore();
+  /** Sparse: only slots with an attribute are written. */
   private payloads: Array<string | undefined> = [];
   private scales: Float32Array = new Float32Array(0);
-  /** Live slots, for uniform random picks (swap-remove keeps it dense). */
-  private readonly live: number[] = [];
+  /** Live slots in [0, liveCount), for uniform random picks (swap-remove keeps it dense). */
+  private live: Int32Array = new Int32Array(0);
+  private liveCount = 0;
   private livePos: Int32Array = new Int32Array(0);
   private readonly zeroSlots = new Set<number>();
   private nextSlot = 0;
@@ -153,16 +155,18 @@ export class VectorSet implements StoredValue {
   /** Elements added then removed or replaced since the last rebuild (usearch keeps tombstones). */
   private tombstones = 0;
   attributesCount = 0;
-  /** Bytes of all ids, kept current so INFO never walks the set. */
-  private idBytes = 0;
   /** Heap bytes of all payloads (attributes), kept current likewise: MEMORY USAGE grows with them. */
   private payloadBytes = 0;
   searches = 0;
   /** What the planner measured of the walk on this set's queries (created by the first candidate query). */
   private trust: GraphTrust | null = null;
 
-  // Physical view: what each native slot stands for.
-  private slotIds: Array<string | undefined> = [];
+  /**
+   * Physical view: 1 where the native index holds the slot's vector. A slot is reused only
+   * once its removal has reached the index, so a held slot that is live in the logical view
+   * holds that element's vector.
+   */
+  private held: Uint8Array = new Uint8Array(0);
 
   /** Tests only: awaited at the named points of the next compactions. */
   compactionHooks: RebuildHooks = {};
@@ -182,16 +186,19 @@ export class VectorSet implements StoredValue {
   /** The serving index: the queue swaps it when a compaction completes. */
   private get index(): NativeIndex { return this.queue.index; }
 
-  get card(): number { return this.idToSlot.size; }
+  get card(): number { return this.ids.size; }
   get dim(): number { return this.params.dim; }
   get deleted(): number { return this.tombstones; }
 
-  has(id: string): boolean { return this.idToSlot.has(id); }
+  has(id: string): boolean { return this.ids.get(id) >= 0; }
   /** The element's slot in the logical view (what `SearchOptions.match` is indexed by), or undefined. */
-  slotOf(id: string): number | undefined { return this.idToSlot.get(id); }
+  slotOf(id: string): number | undefined {
+    const s = this.ids.get(id);
+    return s < 0 ? undefined : s;
+  }
   payloadOf(id: string): string | undefined {
-    const s = this.idToSlot.get(id);
-    return s === undefined ? undefined : this.payloads[s];
+    const s = this.ids.get(id);
+    return s < 0 ? undefined : this.payloads[s];
   }
   payloadOfSlot(slot: number): string | undefined { return this.payloads[slot]; }
 
@@ -203,25 +210,23 @@ export class VectorSet implements StoredValue {
    */
   add(id: string, vector: Float32Array, payload: string | null | undefined): { added: boolean; done: Promise<void> } {
     if (this.disposing) throw new SetDeletedError();
-    const old = this.idToSlot.get(id);
+    const old = this.ids.get(id);
     const slot = this.allocSlot();
     const prepared = this.prepare(vector, slot);
-    if (old !== undefined) {
+    if (old >= 0) {
       if (payload === undefined) payload = this.payloads[old];
       this.forgetSlot(old);
     }
-    this.idToSlot.set(id, slot);
-    this.ids[slot] = id;
-    if (old === undefined) this.idBytes += id.length;
+    this.ids.set(id, slot);
     this.setPayloadAt(slot, payload ?? undefined);
-    this.livePos[slot] = this.live.length;
-    this.live.push(slot);
-    if (old === undefined) this.sorted?.add(id);
+    this.livePos[slot] = this.liveCount;
+    this.live[this.liveCount++] = slot;
+    if (old < 0) this.sorted?.add(id);
     const zero = prepared === null;
     if (zero) this.zeroSlots.add(slot);
-    const done = this.queue.add(slot, prepared, () => { this.slotIds[slot] = id; });
-    if (old !== undefined) this.compactIfNeeded();
-    return { added: old === undefined, done };
+    const done = this.queue.add(slot, prepared, () => { this.held[slot] = 1; });
+    if (old >= 0) this.compactIfNeeded();
+    return { added: old < 0, done };
   }
 
   /** Remove elements; returns how many existed. */
@@ -229,10 +234,8 @@ export class VectorSet implements StoredValue {
     if (this.disposing) throw new SetDeletedError();
     let n = 0;
     for (const id of ids) {
-      const slot = this.idToSlot.get(id);
-      if (slot === undefined) continue;
-      this.idToSlot.delete(id);
-      this.idBytes -= id.length;
+      const slot = this.ids.get(id);
+      if (slot < 0) continue;
       this.forgetSlot(slot);
       this.sorted?.delete(id);
       n++;
@@ -289,23 +292,23 @@ export class VectorSet implements StoredValue {
 
   /** Set (string) or clear (null) an element's payload; false if the id is absent. */
   setPayload(id: string, payload: string | null): boolean {
-    const slot = this.idToSlot.get(id);
-    if (slot === undefined) return false;
+    const slot = this.ids.get(id);
+    if (slot < 0) return false;
     this.setPayloadAt(slot, payload ?? undefined);
     return true;
   }
 
   /** The stored vector as the caller gave it (dequantized × scale), or null. */
   get(id: string): Float32Array | null | Promise<Float32Array | null> {
-    const slot = this.idToSlot.get(id);
-    if (slot === undefined) return null;
+    const slot = this.ids.get(id);
+    if (slot < 0) return null;
     return this.queue.read(() => this.readSlot(slot));
   }
 
   /** The stored (normalized / quantized) form and its scale, for VEMB RAW. */
   getStored(id: string): { vector: Float32Array; scale: number } | null | Promise<{ vector: Float32Array; scale: number } | null> {
-    const slot = this.idToSlot.get(id);
-    if (slot === undefined) return null;
+    const slot = this.ids.get(id);
+    if (slot < 0) return null;
     return this.queue.read(() => {
       const out = new Float32Array(this.params.dim);
       if (this.zeroSlots.has(slot)) return { vector: out, scale: 0 };
@@ -348,7 +351,7 @@ export class VectorSet implements StoredValue {
       if (route === 'probe') return this.probe(job, k, n, ef);
       if (route === 'exact') {
         job.exact = true;
-        if (n <= INLINE_SCAN_MAX) job.subset = Uint32Array.from(this.live);
+        if (n <= INLINE_SCAN_MAX) job.subset = this.liveSlots();
       }
       return this.runSearch(job, k, null);
     }
@@ -387,7 +390,7 @@ export class VectorSet implements StoredValue {
 
   /** Both ways: answer with the scan, record how much of it the walk found. */
   private probe(job: SearchJob, k: number, n: number, baseEf: number): Promise<Hit[]> {
-    const scan: SearchJob = { ...job, exact: true, subset: n <= INLINE_SCAN_MAX ? Uint32Array.from(this.live) : null };
+    const scan: SearchJob = { ...job, exact: true, subset: n <= INLINE_SCAN_MAX ? this.liveSlots() : null };
     const walk: SearchJob = { ...job, exact: false };
     const previousEf = this.trust?.previousBeam(baseEf) ?? null;
     const narrower = previousEf === null ? null : this.queue.search({ ...job, exact: false, ef: previousEf });
@@ -415,16 +418,16 @@ export class VectorSet implements StoredValue {
   private zeroQuery(k: number, filter: CompiledFilter | FilterMatch | null): Hit[] | Promise<Hit[]> {
     const hits: Hit[] = [];
     if (!filter) {
-      for (let i = 0; i < this.live.length && hits.length < k; i++) {
+      for (let i = 0; i < this.liveCount && hits.length < k; i++) {
         const slot = this.live[i];
-        hits.push({ id: this.ids[slot]!, slot, distance: 1 });
+        hits.push({ id: this.ids.idAt(slot)!, slot, distance: 1 });
       }
       return hits;
     }
     const pick = (match: FilterMatch): Hit[] => {
       const slots = match.slots();
       for (let i = 0; i < slots.length && hits.length < k; i++) {
-        const id = this.ids[slots[i]];
+        const id = this.ids.idAt(slots[i]);
         if (id !== undefined) hits.push({ id, slot: slots[i], distance: 1 });
       }
       return hits;
@@ -444,9 +447,9 @@ export class VectorSet implements StoredValue {
       const to = Math.min(res.count, from + HITS_SLICE);
       for (let i = from; i < to; i++) {
         const slot = res.slots[i];
-        const id = this.slotIds[slot];
         // A slot whose element was removed after the search was queued is skipped.
-        if (id === undefined || this.idToSlot.get(id) !== slot) continue;
+        const id = this.heldId(slot);
+        if (id === undefined) continue;
         hits.push({ id, slot, distance: res.distances[i] });
       }
       if (to < res.count) return new Promise<void>((r) => setImmediate(r)).then(() => step(to));
@@ -463,8 +466,8 @@ export class VectorSet implements StoredValue {
       const zeros: Hit[] = [];
       for (const slot of this.zeroSlots) {
         if (zeros.length >= k) break;
-        const id = this.slotIds[slot];
-        if (id === undefined || this.idToSlot.get(id) !== slot) continue;
+        const id = this.heldId(slot);
+        if (id === undefined) continue;
         if (match && !match.has(slot)) continue;
         zeros.push({ id, slot, distance: 1 });
       }
@@ -480,7 +483,7 @@ export class VectorSet implements StoredValue {
 
   /** Up to `count` distinct random ids (count > 0), or |count| with repeats (count < 0). */
   random(count: number): string[] {
-    const n = this.live.length;
+    const n = this.liveCount;
     const out: string[] = [];
     if (n === 0) return out;
     if (count < 0) {
@@ -506,19 +509,26 @@ export class VectorSet implements StoredValue {
     return out;
   }
 
-  private slotIdLogical(slot: number): string { return this.ids[slot]!; }
+  private slotIdLogical(slot: number): string { return this.ids.idAt(slot)!; }
+
+  /** The id of a slot both the index and the logical view hold (a search result's), or undefined. */
+  private heldId(slot: number): string | undefined {
+    return this.held[slot] === 1 ? this.ids.idAt(slot) : undefined;
+  }
+
+  private liveSlots(): Uint32Array { return Uint32Array.from(this.live.subarray(0, this.liveCount)); }
 
   /** Ids in byte order between bounds (VRANGE): O(log n + count) once the sorted index exists. */
   range(lower: { value: Buffer; inclusive: boolean } | null, upper: { value: Buffer; inclusive: boolean } | null, count: number): Buffer[] {
-    this.sorted ??= new SortedIds(this.idToSlot.keys());
+    this.sorted ??= new SortedIds(this.ids.keys());
     const bound = (b: { value: Buffer; inclusive: boolean } | null) => (b ? { value: b.value.toString('latin1'), inclusive: b.inclusive } : null);
     return this.sorted.range(bound(lower), bound(upper), count).map((id) => Buffer.from(id, 'latin1'));
   }
 
   /** HNSW neighbours per level, top level first (VLINKS). */
   links(id: string): Promise<Array<Array<{ id: string; distance: number }>> | null> | Array<Array<{ id: string; distance: number }>> | null {
-    const slot = this.idToSlot.get(id);
-    if (slot === undefined) return null;
+    const slot = this.ids.get(id);
+    if (slot < 0) return null;
     return this.queue.read(() => {
       if (this.zeroSlots.has(slot)) return [[]];
       const levels = this.index.links(slot);
@@ -530,8 +540,8 @@ export class VectorSet implements StoredValue {
         if (slots.length === 0) return out;
         const res = this.index.searchSubset(own, slots, slots.length);
         for (let i = 0; i < res.count; i++) {
-          const other = this.slotIds[res.slots[i]];
-          if (other !== undefined && this.idToSlot.get(other) === res.slots[i]) out.push({ id: other, distance: res.distances[i] });
+          const other = this.heldId(res.slots[i]);
+          if (other !== undefined) out.push({ id: other, distance: res.distances[i] });
         }
         return out;
       });
@@ -541,11 +551,11 @@ export class VectorSet implements StoredValue {
   maxLevel(): number { return this.index.maxLevel(); }
   /**
    * Bytes this set holds: usearch's graph and vectors in use (not its arena
-   * reservations, which the kernel maps lazily), plus the id map, payloads
-   * and per-slot arrays on the JS side (estimated: ~64 bytes of Map entry per id).
+   * reservations, which the kernel maps lazily), plus the id store, payloads
+   * and per-slot arrays.
    */
   usedBytes(): number {
-    const js = this.scales.byteLength + this.livePos.byteLength + this.idToSlot.size * 64 + this.idBytes + this.payloadBytes;
+    const js = this.scales.byteLength + this.livePos.byteLength + this.live.byteLength + this.held.byteLength + this.ids.memoryBytes() + this.payloadBytes;
     return this.indexUsedBytes() + js;
   }
   /** usearch's bytes in use, counting the index a running compaction is building. */
@@ -583,6 +593,8 @@ export class VectorSet implements StoredValue {
 
   private grow(n: number): void {
     const lp = new Int32Array(n); lp.set(this.livePos); this.livePos = lp;
+    const lv = new Int32Array(n); lv.set(this.live); this.live = lv;
+    const h = new Uint8Array(n); h.set(this.held); this.held = h;
     if (this.storage === 'unit' || this.storage === 'maxabs') { const s = new Float32Array(n); s.set(this.scales); this.scales = s; }
   }
 
@@ -591,6 +603,7 @@ export class VectorSet implements StoredValue {
     const had = old !== undefined;
     if (payload === undefined && had) this.attributesCount--;
     if (payload !== undefined && !had) this.attributesCount++;
+    if (payload === undefined && !had) return;
     this.payloadBytes += payloadHeapBytes(payload) - payloadHeapBytes(old);
     this.payloads[slot] = payload;
     this.filters.update(slot, payload);
@@ -598,15 +611,15 @@ export class VectorSet implements StoredValue {
 
   /** Drop a slot from the logical view and queue its physical removal. */
   private forgetSlot(slot: number): void {
-    this.ids[slot] = undefined;
+    this.ids.deleteSlot(slot);
     this.setPayloadAt(slot, undefined);
     const pos = this.livePos[slot];
-    const last = this.live.pop()!;
+    const last = this.live[--this.liveCount];
     if (last !== slot) { this.live[pos] = last; this.livePos[last] = pos; }
     const zero = this.zeroSlots.delete(slot);
     this.tombstones++;
     this.queue.remove(slot, zero, () => {
-      this.slotIds[slot] = undefined;
+      this.held[slot] = 0;
       this.freeSlots.push(slot);
       this.removalsApplied++;
     });
@@ -666,7 +679,7 @@ export class VectorSet implements StoredValue {
       params: this.params,
       nextSlot: this.nextSlot,
       tombstones: this.tombstones,
-      ids: this.ids.slice(0, this.nextSlot),
+      ids: this.ids.freeze(this.nextSlot),
       payloads: this.payloads.slice(0, this.nextSlot),
       scales: this.storage === 'unit' || this.storage === 'maxabs' ? this.scales.slice(0, this.nextSlot) : null,
       zero: [...this.zeroSlots],
@@ -708,25 +721,21 @@ export class VectorSet implements StoredValue {
   private adoptState(state: VectorSetState): void {
     this.nextSlot = state.nextSlot;
     this.grow(Math.max(64, state.nextSlot + 1));
-    const zero = new Set(state.zero);
+    this.ids = IdStore.fromTable(state.ids);
+    const lengths = state.ids.lengths;
     for (let slot = 0; slot < state.nextSlot; slot++) {
-      const id = state.ids[slot];
-      if (id === undefined) {
+      if (lengths[slot] < 0) {
         // Not live at the cut: free for reuse (its removal had reached the index, which was serialized after it).
         this.freeSlots.push(slot);
         continue;
       }
-      this.idToSlot.set(id, slot);
-      this.ids[slot] = id;
-      this.idBytes += id.length;
-      this.slotIds[slot] = id;
-      this.livePos[slot] = this.live.length;
-      this.live.push(slot);
-      const p = state.payloads[slot];
-      if (p !== undefined) this.setPayloadAt(slot, p);
-      if (state.scales) this.scales[slot] = state.scales[slot];
-      if (zero.has(slot)) this.zeroSlots.add(slot);
+      this.held[slot] = 1;
+      this.livePos[slot] = this.liveCount;
+      this.live[this.liveCount++] = slot;
     }
+    state.payloads.forEach((p, slot) => { if (p !== undefined && slot < state.nextSlot) this.setPayloadAt(slot, p); });
+    if (state.scales) this.scales.set(state.scales.subarray(0, state.nextSlot));
+    for (const slot of state.zero) this.zeroSlots.add(slot);
     this.tombstones = state.tombstones;
   }
 
@@ -739,7 +748,8 @@ export interface VectorSetState {
   params: SetParams;
   nextSlot: number;
   tombstones: number;
-  ids: Array<string | undefined>;
+  ids: IdTable;
+  /** Sparse: only slots with an attribute have an entry. */
   payloads: Array<string | undefined>;
   /** Per-slot norm or max |x| for the normalized storages, else null. */
   scales: Float32Array | null;

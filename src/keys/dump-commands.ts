@@ -27,7 +27,7 @@ import { encodeSetState, decodeSetState } from '../store/format/set-body.js';
 import { crc32c } from '../store/crc32c.js';
 
 const MAGIC = Buffer.from('ASTD');
-export const DUMP_VERSION = 1;
+export const DUMP_VERSION = 2;
 const KIND_STRING = 1;
 const KIND_VECTOR_SET = 2;
 const HEADER = 8;

@@ -14,8 +14,12 @@
 import type { VectorSetState } from '../engine/vector-set.js';
 import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
 
-/** Bump when this layout changes: a build refuses another version and rebuilds the index from the documents. */
-export const INDEX_SET_VERSION = 1;
+/**
+ * Bump when this layout changes: a build refuses another version and rebuilds the index from the
+ * documents. 2: the set body's layout 2 (an older build must not read it); version 1 still loads.
+ */
+export const INDEX_SET_VERSION = 2;
+const READS = [1, 2];
 
 export interface IndexSetHeader { db: number; index: string; attribute: string; slots: number }
 
@@ -42,7 +46,7 @@ export function decodeIndexSet(buf: Buffer): { header: IndexSetHeader; prints: F
   const length = buf.readUInt32LE(0);
   if (4 + length > buf.length) throw new Error('FT vector section header runs past the end');
   const h = JSON.parse(buf.toString('utf8', 4, 4 + length)) as Partial<IndexSetHeader> & { version?: unknown };
-  if (h.version !== INDEX_SET_VERSION) throw new Error(`FT vector section is version ${String(h.version)}, this build reads ${INDEX_SET_VERSION}`);
+  if (!READS.includes(h.version as number)) throw new Error(`FT vector section is version ${String(h.version)}, this build reads ${INDEX_SET_VERSION}`);
   if (typeof h.db !== 'number' || typeof h.index !== 'string' || typeof h.attribute !== 'string' || typeof h.slots !== 'number') {
     throw new Error('FT vector section header is malformed');
   }

@@ -23,6 +23,7 @@
 import type { Database, Keyspace, StoredValue } from '../engine/keyspace.js';
 import { VectorSet, type Hit, type SetParams } from '../engine/vector-set.js';
 import { FilterMatch } from '../engine/filter-cache.js';
+import type { IdTable } from '../engine/id-store.js';
 import type { Logger } from '../log.js';
 import { DocSet } from './doc-set.js';
 import type { FieldDef, IndexDef } from './schema.js';
@@ -55,7 +56,7 @@ class VectorState {
   slots = new Int32Array(64).fill(-1);
   prints = new Float64Array(64);
   /** A set loaded from a snapshot, until the load's scan: each slot's fingerprint, and its ids. */
-  adopt: { prints: Float64Array; ids: Array<string | undefined> } | null = null;
+  adopt: { prints: Float64Array; ids: IdTable } | null = null;
   constructor(public set: VectorSet) {}
 }
 
@@ -361,7 +362,7 @@ export class SearchIndex {
   }
 
   /** A VECTOR field's set as a snapshot stored it, replacing the empty one; used by adoptDocuments(). */
-  attachRestored(s: FieldState, set: VectorSet, prints: Float64Array, ids: Array<string | undefined>): void {
+  attachRestored(s: FieldState, set: VectorSet, prints: Float64Array, ids: IdTable): void {
     const st = s.vector!;
     void st.set.dispose();
     st.set = set;
@@ -388,7 +389,8 @@ export class SearchIndex {
       const st = f.vector;
       if (!st?.adopt) continue;
       const stale: string[] = [];
-      for (const id of st.adopt.ids) {
+      for (let slot = 0; slot < st.adopt.ids.nextSlot; slot++) {
+        const id = st.adopt.ids.idAt(slot);
         if (id === undefined) continue;
         const doc = this.keyToDoc.get(id);
         if (doc === undefined || st.slots[doc] < 0) stale.push(id);

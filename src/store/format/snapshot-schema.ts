@@ -34,8 +34,10 @@ export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4, HASHES: 5, JSON:
  * build would skip, losing the indexes. Versions 1 and 2 load unchanged.
  * SEARCH_SET and SEARCH_GRAPH came later without a bump: they only spare the
  * rebuild of an index's graphs, so a build that skips them loses nothing.
+ * 4: the set body's layout 2 (set-body.ts), which an older build would
+ * misread. Versions 1 to 3 (layout 1) load unchanged.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export interface SnapshotMeta { format: number; databases: number; sets: number }
 

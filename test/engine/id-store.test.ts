@@ -1,0 +1,81 @@
+/** The compact id store against a Map model: lookups, slot reuse, churn, arena rewrites, freeze and reload. */
+import test from 'ava';
+import { IdStore, IdTable } from '../../src/engine/id-store.js';
+
+/** Deterministic pseudo-random numbers (the test must fail the same way twice). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0; return s / 2 ** 32; };
+}
+
+function check(t: import('ava').ExecutionContext, store: IdStore, model: Map<string, number>, slots: number): void {
+  t.is(store.size, model.size);
+  let bytes = 0;
+  for (const [id, slot] of model) { bytes += id.length; if (store.get(id) !== slot) t.fail(`get(${JSON.stringify(id)}) = ${store.get(id)}, want ${slot}`); }
+  t.is(store.byteLength, bytes);
+  const bySlot = new Map([...model].map(([id, s]) => [s, id]));
+  for (let s = 0; s < slots; s++) if (store.idAt(s) !== bySlot.get(s)) t.fail(`idAt(${s}) = ${store.idAt(s)}, want ${bySlot.get(s)}`);
+}
+
+test('200 000 random operations agree with a Map: binary ids, empty id, reuse of freed slots', (t) => {
+  const next = rng(7);
+  const store = new IdStore();
+  const model = new Map<string, number>();
+  const free: number[] = [];
+  let slots = 0;
+  const bySlot: Array<string | undefined> = [];
+  const idFor = (i: number) => (i % 13 === 0 ? `\u0000\u00ff\r\n${i}` : i % 101 === 0 ? '' : `elem:${i}`);
+  for (let op = 0; op < 200_000; op++) {
+    const id = idFor(Math.floor(next() * 30_000));
+    if (next() < 0.6) {
+      if (model.has(id)) continue;
+      const slot = free.length > 0 && next() < 0.8 ? free.pop()! : slots++;
+      store.set(id, slot);
+      model.set(id, slot);
+      bySlot[slot] = id;
+    } else {
+      const slot = model.get(id);
+      t.is(store.get(id), slot ?? -1);
+      if (slot === undefined) continue;
+      store.deleteSlot(slot);
+      model.delete(id);
+      bySlot[slot] = undefined;
+      free.push(slot);
+    }
+    if (op % 50_000 === 0) check(t, store, model, slots);
+  }
+  check(t, store, model, slots);
+  t.is(store.get('never there'), -1);
+  t.deepEqual([...store.keys()].sort(), [...model.keys()].sort());
+  // Frozen then reloaded: the same ids at the same slots, and the copy is independent.
+  const frozen = store.freeze(slots);
+  const copy = IdStore.fromTable(frozen);
+  check(t, copy, model, slots);
+  const someId = model.keys().next().value!;
+  store.deleteSlot(model.get(someId)!);
+  t.is(copy.get(someId), model.get(someId)!);
+});
+
+test('deleting everything shrinks the table and rewrites the arena, and lookups stay exact', (t) => {
+  const store = new IdStore();
+  const n = 100_000;
+  for (let i = 0; i < n; i++) store.set(`id-${i}-${'x'.repeat(i % 7)}`, i);
+  const big = store.memoryBytes();
+  for (let i = 0; i < n; i += 1) if (i % 1000 !== 0) store.deleteSlot(i);
+  t.is(store.size, n / 1000);
+  t.true(store.memoryBytes() < big, `${store.memoryBytes()} < ${big}`);
+  for (let i = 0; i < n; i += 1000) t.is(store.get(`id-${i}-${'x'.repeat(i % 7)}`), i);
+  t.is(store.get('id-1-x'), -1);
+});
+
+test('a table from packed lengths and bytes, as the snapshot stores them', (t) => {
+  const table = IdTable.fromPacked(Int32Array.from([2, -1, 0, 3]), Buffer.from('abXYZ'));
+  t.deepEqual([0, 1, 2, 3].map((s) => table.idAt(s)), ['ab', undefined, '', 'XYZ']);
+  t.is(table.count(), 3);
+  t.throws(() => IdTable.fromPacked(Int32Array.from([2, 2]), Buffer.from('abc')), { message: /do not match/ });
+  t.throws(() => IdTable.fromPacked(Int32Array.from([-2]), Buffer.alloc(0)), { message: /negative/ });
+  const store = IdStore.fromTable(table);
+  t.is(store.get(''), 2);
+  t.is(store.get('XYZ'), 3);
+  t.is(store.size, 3);
+});
