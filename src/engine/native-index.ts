@@ -99,6 +99,7 @@ interface AddonIndex {
   links(slot: number): Uint32Array[] | null;
   serialize(): Promise<Buffer>;
   load(bytes: Uint8Array): Promise<void>;
+  loadFile(path: string, offset: number, length: number, crc: number): Promise<void>;
   getBatch(slots: Uint32Array, out: Float32Array, found: Uint8Array, chunks: number): Promise<void>;
   free(): boolean;
 }
@@ -531,6 +532,26 @@ export class NativeIndex {
     checkBytes('buf', buf);
     const index = new NativeIndex(opts);
     await index.#native.load(buf);
+    return index;
+  }
+
+  /**
+   * deserialize() straight from a byte range of a file (a snapshot's graph section), whose
+   * crc32c must equal `crc`: read and checksummed in one pass off the event loop, never
+   * copied into a JS Buffer. Rejects on a short file, a checksum mismatch or bytes usearch
+   * refuses.
+   */
+  static async deserializeFile(file: { path: string; offset: number; length: number; crc: number }, opts: NativeIndexOptions): Promise<NativeIndex> {
+    checkInt('offset', file.offset, 0, Number.MAX_SAFE_INTEGER);
+    checkInt('length', file.length, 0, Number.MAX_SAFE_INTEGER);
+    checkInt('crc', file.crc, 0, 0xFFFFFFFF);
+    const index = new NativeIndex(opts);
+    try {
+      await index.#native.loadFile(file.path, file.offset, file.length, file.crc);
+    } catch (err) {
+      index.free();
+      throw err;
+    }
     return index;
   }
 

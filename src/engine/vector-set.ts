@@ -687,9 +687,14 @@ export class VectorSet implements StoredValue {
     return { state, graph: this.queue.exclusive(() => this.index.serialize()) };
   }
 
-  /** Rebuild a set from a snapshot: the graph is loaded, not rebuilt. */
-  static async restore(state: VectorSetState, graph: Buffer): Promise<VectorSet> {
-    const set = new VectorSet(state.params, await NativeIndex.deserialize(graph, nativeOptions(state.params)));
+  /**
+   * Rebuild a set from a snapshot: the graph is loaded, not rebuilt; from its bytes, or
+   * streamed from the snapshot file's section (NativeIndex.deserializeFile).
+   */
+  static async restore(state: VectorSetState, graph: Buffer | { path: string; offset: number; length: number; crc: number }): Promise<VectorSet> {
+    const opts = nativeOptions(state.params);
+    const index = Buffer.isBuffer(graph) ? await NativeIndex.deserialize(graph, opts) : await NativeIndex.deserializeFile(graph, opts);
+    const set = new VectorSet(state.params, index);
     set.adoptState(state);
     return set;
   }

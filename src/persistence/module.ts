@@ -163,8 +163,15 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
   private async loadSnapshot(store: Store): Promise<number> {
     const snap = store.recovery.snapshot!;
     const loader = new SectionLoader(this.server);
+    // On the real file system a graph is streamed into usearch from the file (read and
+    // checksummed in one pass, no JS Buffer); a simulated one (tests) is read as bytes.
+    const direct = !this.server.options.fs;
     for (const section of snap.sections) {
-      await loader.section(section.kind, section.name, await snap.readSection(section));
+      if (direct && section.kind === SECTION.GRAPH) {
+        await loader.graphFromFile(section.name, { path: snap.path, offset: section.dataOffset, length: section.length, crc: section.crc });
+      } else {
+        await loader.section(section.kind, section.name, await snap.readSection(section));
+      }
       this.loadDone += section.length;
     }
     await loader.finish();
@@ -467,12 +474,21 @@ class SectionLoader implements DatasetLoader {
       const { db, key, body } = decodeSetHeader(bytes);
       this.pending.set(name, { db, key, state: decodeSetState(body) });
     } else if (kind === SECTION.GRAPH) {
-      const owner = this.pending.get(setOfGraph(name));
-      if (!owner) throw new Error(`snapshot section ${name} has no set before it`);
-      this.pending.delete(setOfGraph(name));
-      ks.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, bytes));
-      this.sets++;
+      await this.graph(name, bytes);
     }
+  }
+
+  /** A GRAPH section's bytes where they lie in the snapshot file (see Persistence.loadSnapshot). */
+  graphFromFile(name: string, file: { path: string; offset: number; length: number; crc: number }): Promise<void> {
+    return this.graph(name, file);
+  }
+
+  private async graph(name: string, graph: Buffer | { path: string; offset: number; length: number; crc: number }): Promise<void> {
+    const owner = this.pending.get(setOfGraph(name));
+    if (!owner) throw new Error(`snapshot section ${name} has no set before it`);
+    this.pending.delete(setOfGraph(name));
+    this.server.keyspace.db(owner.db).set(owner.key, await VectorSet.restore(owner.state, graph));
+    this.sets++;
   }
 
   async finish(): Promise<void> {

@@ -4,6 +4,9 @@ import {
   type NativeIndexOptions, type NativeMetric, type NativeScalar,
 } from '../../src/engine/native-index.js';
 import { clusteredData, normal, rowOf, seeded } from '../helpers/data.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 // ---------------------------------------------------------------------------------------------
 // Data and references
@@ -452,6 +455,36 @@ test('deserialize rejects mismatched options and damaged buffers without crashin
     await t.throwsAsync(NativeIndex.deserialize(buf.subarray(0, cut), opts), undefined, `truncated at ${cut}`);
   }
   await t.throwsAsync(NativeIndex.deserialize(Buffer.concat([buf, Buffer.from([0])]), opts), { message: /trailing/ });
+});
+
+test('deserializeFile loads a graph from a byte range of a file, checksummed as read, and refuses anything off', async (t) => {
+  const n = 12_000, d = 24;
+  const data = clustered(n, d, 6, 91);
+  const opts = options({ dimensions: d, metric: 'cos' });
+  const index = await build(data, opts);
+  const buf = await index.serialize();
+  // Between other bytes, as a snapshot section lies; over 1 MiB so the read window refills.
+  t.true(buf.length > 1 << 20, `${buf.length} bytes`);
+  const before = Buffer.alloc(4099, 7), after = Buffer.alloc(33, 9);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-loadfile-'));
+  try {
+    const file = path.join(dir, 'section');
+    writeFileSync(file, Buffer.concat([before, buf, after]));
+    const at = { path: file, offset: before.length, length: buf.length, crc: crc32c(buf) };
+    const copy = await NativeIndex.deserializeFile(at, opts);
+    t.is(copy.size(), index.size());
+    t.deepEqual(await copy.searchBatch(data, n, 10, 64), await index.searchBatch(data, n, 10, 64));
+    t.deepEqual(await copy.serialize(), buf);
+    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, crc: (at.crc ^ 1) >>> 0 }, opts), { message: /checksum/ });
+    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, offset: at.offset + 1 }, opts));
+    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length - 1 }, opts));
+    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length + after.length }, opts), { message: /trailing/ });
+    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length + after.length + 100 }, opts));
+    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, path: path.join(dir, 'missing') }, opts), { message: /cannot open/ });
+    await t.throwsAsync(NativeIndex.deserializeFile(at, options({ dimensions: d + 1 })), { message: /other dimensions/ });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

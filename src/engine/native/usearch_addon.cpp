@@ -46,6 +46,9 @@
 #if defined(__has_include)
 #if __has_include(<malloc.h>)
 #include <malloc.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
 #endif
 #endif
 #include <algorithm>
@@ -932,6 +935,86 @@ class Index : public Napi::ObjectWrap<Index> {
         };
         return start(env, job, 1);
     }
+
+    /// loadFile(path, offset, length, crc) -> Promise<void>: like load(), straight from a file's
+    /// byte range (a snapshot section), checksummed (crc32c) as it is read. Why: the graph is most
+    /// of a snapshot; read into a JS Buffer first it cost a fresh 100+ MB mapping (page faults),
+    /// a copy and a second pass for the checksum. Rejects on a short file or a checksum mismatch;
+    /// the index is then unusable.
+    Napi::Value LoadFile(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        Napi::Env env = info.Env();
+        if (in_flight_ || native_->size() || get_slot(native_->cend()))
+            throw Napi::Error::New(env, "load refused: the index is not fresh");
+        std::string path = info[0].As<Napi::String>().Utf8Value();
+        auto offset = static_cast<std::int64_t>(info[1].As<Napi::Number>().Int64Value());
+        auto length = static_cast<std::size_t>(info[2].As<Napi::Number>().Int64Value());
+        auto expected = static_cast<std::uint32_t>(info[3].As<Napi::Number>().Uint32Value());
+        auto job = new_job(env, true, false);
+        dense_t* index = native_.get();
+        std::size_t dims = dims_, connectivity = connectivity_;
+        metric_kind_t metric = metric_;
+        scalar_kind_t scalar = scalar_;
+        job->body = [=](std::size_t) {
+            int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+            struct closer { int fd; ~closer() { ::close(fd); } } guard{fd};
+            constexpr std::size_t window_k = 1 << 20;
+            std::unique_ptr<std::uint8_t[]> window(new std::uint8_t[window_k]);
+            std::size_t filled = 0, at = 0, consumed = 0; // window holds [at, filled) unread
+            std::uint32_t crc = 0;
+            bool short_read = false;
+            auto refill = [&]() -> bool {
+                std::size_t want = (std::min)(window_k, length - consumed - (filled - at));
+                if (at > 0 && at < filled) std::memmove(window.get(), window.get() + at, filled - at);
+                filled -= at;
+                at = 0;
+                std::size_t got = 0;
+                while (got < want) {
+                    ssize_t n = ::pread(fd, window.get() + filled + got, (std::min)(want, window_k - filled) - got,
+                                        offset + std::int64_t(consumed + filled + got));
+                    if (n < 0 && errno == EINTR) continue;
+                    if (n <= 0) { short_read = true; return false; }
+                    got += std::size_t(n);
+                    if (filled + got == window_k) break;
+                }
+                crc = crc32c(crc, window.get() + filled, got);
+                filled += got;
+                return true;
+            };
+            auto result = index->load_from_stream([&](void* out, std::size_t n) {
+                auto* dst = static_cast<std::uint8_t*>(out);
+                while (n > 0) {
+                    if (at == filled) {
+                        if (consumed >= length) return false;
+                        at = filled = 0;
+                        if (!refill()) return false;
+                    }
+                    std::size_t take = (std::min)(n, filled - at);
+                    std::memcpy(dst, window.get() + at, take);
+                    dst += take;
+                    at += take;
+                    n -= take;
+                    consumed += take;
+                    if (consumed > length) return false;
+                }
+                return true;
+            });
+            if (short_read)
+                throw std::runtime_error("file " + path + " ends inside the section");
+            if (!result)
+                throw std::runtime_error("usearch could not load the section: " + take_error(result.error));
+            if (consumed != length)
+                throw std::runtime_error("section has " + std::to_string(length - consumed) + " trailing bytes");
+            if (crc != expected)
+                throw std::runtime_error("section checksum mismatch: the file changed since it was verified");
+            if (index->dimensions() != dims || index->metric_kind() != metric || index->scalar_kind() != scalar ||
+                index->connectivity() != connectivity)
+                throw std::runtime_error("serialized index has other dimensions, metric, scalar or connectivity");
+        };
+        return start(env, job, 1);
+    }
 };
 
 void ChunkWorker::Execute() {
@@ -1030,6 +1113,7 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("links", &Index::Links),
                                          InstanceMethod("serialize", &Index::Serialize),
                                          InstanceMethod("load", &Index::Load),
+                                         InstanceMethod("loadFile", &Index::LoadFile),
                                          InstanceMethod("getBatch", &Index::GetBatch),
                                          InstanceMethod("free", &Index::Free),
                                      });
