@@ -5,7 +5,9 @@
  * and HSET and calls WAIT 1 500 after each batch; the primary is killed with
  * SIGKILL; Sentinel must announce +switch-master, every batch WAIT
  * acknowledged must be on the new primary, and the old primary, restarted,
- * must rejoin as a replica of it and catch up.
+ * must rejoin as a replica of it and catch up. An ioredis client configured
+ * with the sentinels (not an address) writes before and after: it must find
+ * the primary through Sentinel and follow the switch on its own.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
@@ -97,6 +99,16 @@ const f32 = (v: number[]) => Buffer.from(new Float32Array(v).buffer);
     sub.on('message', (_ch, msg: string) => resolve(msg));
   });
 
+  // What an application does: ask the sentinels for mymaster, never name a node.
+  const app = new Redis({
+    sentinels: sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: 'mymaster',
+    sentinelRetryStrategy: () => 200, retryStrategy: () => 200,
+  });
+  app.on('error', () => {});
+  clients.push(app);
+  t.is(await app.set('app', 'before'), 'OK');
+  t.is(await app.call('VADD', 'app-vs', 'VALUES', '2', '1', '0', 'e1'), 1);
+
   const primary = connect(primaryPort);
   const acknowledged: number[] = [];
   let batch = 0;
@@ -130,6 +142,12 @@ const f32 = (v: number[]) => Buffer.from(new Float32Array(v).buffer);
   t.true([String(r1.port), String(r2.port)].includes(newPort));
   const np = connect(Number(newPort));
   await until('promoted', async () => (await field(np, 'replication', 'role')) === 'master');
+
+  // The application's client found the new primary through Sentinel by itself.
+  await until('the sentinel-configured client writes to the new primary', async () => (await app.set('app', 'after')) === 'OK', 60_000);
+  t.is(await np.get('app'), 'after');
+  t.is(await app.call('VADD', 'app-vs', 'VALUES', '2', '0', '1', 'e2'), 1);
+  t.deepEqual(await np.call('VEMB', 'app-vs', 'e2'), ['0', '1']);
 
   for (const b of acknowledged) {
     t.is(await np.hlen(`h${b}`), 20, `batch ${b} hash`);
