@@ -146,6 +146,8 @@ export class Server implements ModuleHost, ConnectionHost {
       touched: (db, key) => { if (this.watches.active) this.watches.touched(db, key); },
       flushing: (db) => { if (this.watches.active) this.watches.flushing(db); },
       swapping: (a, b) => { if (this.watches.active) this.watches.swapping(a, b); },
+      created: (db, key) => this.keyspaceEvent(db, 'n', 'new', key),
+      missed: (db, key) => this.keyspaceEvent(db, 'm', 'keymiss', key),
     };
   }
 

@@ -116,6 +116,10 @@ export interface KeyspaceObserver {
   flushing(db: Database): void;
   /** Databases `a` and `b` are about to trade places (SWAPDB). */
   swapping(a: Database, b: Database): void;
+  /** `key` did not exist and now does (Redis's "new" event, class n). */
+  created?(db: number, key: string): void;
+  /** A read found no `key` (Redis's "keymiss" event, class m). */
+  missed?(db: number, key: string): void;
 }
 
 const NO_OBSERVER: KeyspaceObserver = { expiryMode: () => 'delete', expired: () => {}, touched: () => {}, flushing: () => {}, swapping: () => {} };
@@ -281,7 +285,7 @@ export class Database {
 
   get(key: string): StoredValue | undefined {
     const s = this.live(key);
-    if (s === undefined) { this.misses++; return undefined; }
+    if (s === undefined) { this.misses++; this.observer.missed?.(this.index, key); return undefined; }
     this.hits++;
     return wrap(s);
   }
@@ -306,6 +310,7 @@ export class Database {
     }
     if (!keepTtl) this.expires.delete(key);
     this.observer.touched(this.index, key);
+    if (old === undefined) this.observer.created?.(this.index, key);
   }
 
   /** SET: `bytes` may be a view into a buffer that will be reused; it is copied. */
@@ -339,6 +344,8 @@ export class Database {
     if (deadline !== undefined) this.expires.set(to, deadline); else this.expires.delete(to);
     this.observer.touched(this.index, from);
     this.observer.touched(this.index, to);
+    // Redis deletes the destination then adds it: "new" even when it existed.
+    this.observer.created?.(this.index, to);
     return true;
   }
 

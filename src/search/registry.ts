@@ -93,8 +93,9 @@ export class Registry {
       }
       return;
     }
-    // A deadline set or cleared changes nothing an index holds.
-    if (event === 'expire' || event === 'persist') return;
+    // A deadline set or cleared changes nothing an index holds; "new" comes with the write's own
+    // event, and a read that missed changed nothing.
+    if (event === 'expire' || event === 'persist' || event === 'new' || event === 'keymiss') return;
     const k = typeof key === 'string' ? key : key.toString('latin1');
     for (const index of this.indexes.values()) if (index.current && index.dbIndex === db && index.matches(k)) index.reindex(k);
   }

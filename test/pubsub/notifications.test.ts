@@ -97,6 +97,36 @@ test.serial('vector-set commands publish class v events on both channels; an emp
   }
 });
 
+test.serial('class n sends "new" when a key comes into being, class m "keymiss" when a read finds none', async (t) => {
+  const c = await RawClient.connect(srv.port);
+  const l = await listener();
+  try {
+    await call(c, 'CONFIG', 'SET', 'notify-keyspace-events', 'En$');
+    t.is(await call(c, 'SET', 'nk', '1'), '+OK');
+    // As Redis: "new" from the keyspace first, then the command's own event.
+    t.deepEqual(await l.next(2), [['__keyevent@0__:new', 'nk'], ['__keyevent@0__:set', 'nk']]);
+    t.is(await call(c, 'SET', 'nk', '2'), '+OK'); // overwritten: no "new"
+    t.deepEqual(await l.next(1), [['__keyevent@0__:set', 'nk']]);
+    await call(c, 'CONFIG', 'SET', 'notify-keyspace-events', 'En');
+    t.is(await call(c, 'VADD', 'nv', 'VALUES', '2', '1', '0', 'a'), 1);
+    t.is(await call(c, 'HSET', 'nh', 'f', 'v'), 1);
+    t.is(await call(c, 'RENAME', 'nk', 'nk2'), '+OK');
+    t.deepEqual(await l.next(3), [['__keyevent@0__:new', 'nv'], ['__keyevent@0__:new', 'nh'], ['__keyevent@0__:new', 'nk2']]);
+    t.is(await call(c, 'GET', 'absent'), null);
+    await l.quiet(c); // m is off: no keymiss
+    await call(c, 'CONFIG', 'SET', 'notify-keyspace-events', 'Em');
+    t.is(await call(c, 'GET', 'absent'), null);
+    t.is(await call(c, 'HGET', 'absent2', 'f'), null);
+    t.deepEqual(await l.next(2), [['__keyevent@0__:keymiss', 'absent'], ['__keyevent@0__:keymiss', 'absent2']]);
+    t.is(await call(c, 'GET', 'nk2'), '2');
+    await l.quiet(c); // a hit sends nothing
+  } finally {
+    await call(c, 'CONFIG', 'SET', 'notify-keyspace-events', '');
+    await call(c, 'DEL', 'nk2', 'nv', 'nh');
+    c.close(); l.client.close();
+  }
+});
+
 test.serial('class filtering: only the enabled classes and channels are published; other databases use their own index', async (t) => {
   const c = await RawClient.connect(srv.port);
   const l = await listener();
