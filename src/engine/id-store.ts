@@ -121,8 +121,7 @@ export class IdStore {
     s.garbage = s.used - bytes;
     s.size = size;
     s.byteLength = bytes;
-    s.resizeTable(tableSizeFor(size));
-    for (let slot = 0; slot < t.nextSlot; slot++) if (t.lengths[slot] >= 0) s.insert(slot);
+    s.resizeTable(tableSizeFor(size)); // inserts every held slot
     return s;
   }
 

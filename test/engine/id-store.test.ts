@@ -79,3 +79,20 @@ test('a table from packed lengths and bytes, as the snapshot stores them', (t) =
   t.is(store.get('XYZ'), 3);
   t.is(store.size, 3);
 });
+
+test('a store loaded from a table holds each slot once: a power-of-two count leaves the table half free, misses end', (t) => {
+  for (const n of [1, 2, 64, 1024, 4096]) {
+    const ids = Array.from({ length: n }, (_, i) => `k${i}`);
+    const store = IdStore.fromTable(IdTable.fromArray(ids));
+    t.is(store.size, n);
+    // A table with every slot inserted twice would be full at a power-of-two count, and a miss would probe forever.
+    t.is(store.get('missing'), -1, `n=${n}`);
+    t.is(store.get(`k${n - 1}`), n - 1);
+    for (let i = 0; i < n; i++) store.deleteSlot(i);
+    t.is(store.size, 0);
+    for (let i = 0; i < n; i++) t.is(store.get(`k${i}`), -1);
+    for (let i = 0; i < 2 * n; i++) store.set(`j${i}`, i);
+    t.is(store.get('k0'), -1);
+    t.is(store.get(`j${2 * n - 1}`), 2 * n - 1);
+  }
+});
