@@ -194,11 +194,9 @@ export class IdStore {
 
   /** A copy of slots [0, nextSlot) as they are now: memory copies only (snapshots cut on the event loop). */
   freeze(nextSlot: number): IdTable {
-    const lengths = new Int32Array(nextSlot).fill(NONE);
-    lengths.set(this.lengths.subarray(0, Math.min(nextSlot, this.lengths.length)));
-    const offsets = new Uint32Array(nextSlot);
-    offsets.set(this.offsets.subarray(0, Math.min(nextSlot, this.offsets.length)));
-    return new IdTable(nextSlot, offsets, lengths, Buffer.from(this.bytes.subarray(0, this.used)));
+    if (nextSlot > this.lengths.length) this.growSlots(nextSlot);
+    // One copy each (slice), no fill first: at 1 M elements the cut copies ~18 MB on the event loop.
+    return new IdTable(nextSlot, this.offsets.slice(0, nextSlot), this.lengths.slice(0, nextSlot), Buffer.from(this.bytes.subarray(0, this.used)));
   }
 
   /** Bytes this store holds (its arrays and arena). */

@@ -127,7 +127,7 @@ interface Addon {
   capabilities(): { simd: string; crc32cHardware: boolean; usearch: string };
   nativeMemory(): NativeMemoryTotals;
   trimMemory(): boolean;
-  reduceHeap(): void;
+  reduceHeap(critical: boolean): void;
   mallocFreeBytes(): number;
 }
 
@@ -182,10 +182,11 @@ export function trimMemory(): boolean { return addon.trimMemory(); }
 export function mallocFreeBytes(): number { return addon.mallocFreeBytes(); }
 
 /**
- * Ask V8 to shrink its heap now (a full GC that also shrinks the young generation, which
- * otherwise stays at the size a burst grew it to). Stops the event loop for that GC.
+ * Ask V8 to shrink its heap, young generation included (it otherwise stays at the size a
+ * burst grew it to): `critical` collects now, stopping the event loop for two full GCs;
+ * otherwise an incremental memory-reducing GC starts and finishes in small steps.
  */
-export function reduceHeap(): void { addon.reduceHeap(); }
+export function reduceHeap(critical: boolean): void { addon.reduceHeap(critical); }
 
 
 let trimTimer: NodeJS.Timeout | null = null;

@@ -41,7 +41,7 @@ export const opsModule: FeatureModule = {
     return {
       commands: opsCommands({
         slowlog: ops.slowlog, events: ops.events, histograms: host.latency, startupBytes: m.heapUsed + m.external,
-        purge: () => reclaimer.reclaim(),
+        purge: () => reclaimer.reclaim(true),
       }),
       infoSections: [{
         name: 'memory', inDefault: true, extend: true,

@@ -1201,9 +1201,15 @@ Napi::Value TrimMemory(Napi::CallbackInfo const& info) {
 /// memory, which its memory reducer schedules only when no JavaScript runs for seconds, and a
 /// server's timers always run); a critical memory-pressure notification makes that GC now.
 /// Costs one full GC of the JS heap: the caller does it when the server is quiet.
+/// reduceHeap(critical): `critical` makes the GC now (two full collections back to back, ~10 ms
+/// each with a 10 MB heap); otherwise V8 starts an incremental memory-reducing GC that marks
+/// in small steps between tasks and shrinks the young generation when it finishes.
 Napi::Value ReduceHeap(Napi::CallbackInfo const& info) {
     v8::Isolate* isolate = v8::Isolate::GetCurrent();
-    if (isolate) isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kCritical);
+    bool critical = info.Length() > 0 && info[0].ToBoolean().Value();
+    if (isolate)
+        isolate->MemoryPressureNotification(critical ? v8::MemoryPressureLevel::kCritical
+                                                     : v8::MemoryPressureLevel::kModerate);
     return info.Env().Undefined();
 }
 
