@@ -693,9 +693,17 @@ export class VectorSet implements StoredValue {
    */
   static async restore(state: VectorSetState, graph: Buffer | { path: string; offset: number; length: number; crc: number }): Promise<VectorSet> {
     const opts = nativeOptions(state.params);
-    const index = Buffer.isBuffer(graph) ? await NativeIndex.deserialize(graph, opts) : await NativeIndex.deserializeFile(graph, opts);
-    const set = new VectorSet(state.params, index);
-    set.adoptState(state);
+    const loading = Buffer.isBuffer(graph) ? NativeIndex.deserialize(graph, opts) : NativeIndex.deserializeFile(graph, opts);
+    // The id table is rebuilt here while usearch copies the graph on a worker (1 M ids: ~170 ms each way).
+    let ids: IdStore;
+    try {
+      ids = IdStore.fromTable(state.ids);
+    } catch (err) {
+      loading.then((index) => index.free(), () => undefined);
+      throw err;
+    }
+    const set = new VectorSet(state.params, await loading);
+    set.adoptState(state, ids);
     return set;
   }
 
@@ -723,10 +731,10 @@ export class VectorSet implements StoredValue {
   }
 
   /** The logical view of a snapshot's state (the index is the caller's). */
-  private adoptState(state: VectorSetState): void {
+  private adoptState(state: VectorSetState, ids = IdStore.fromTable(state.ids)): void {
     this.nextSlot = state.nextSlot;
     this.grow(Math.max(64, state.nextSlot + 1));
-    this.ids = IdStore.fromTable(state.ids);
+    this.ids = ids;
     const lengths = state.ids.lengths;
     for (let slot = 0; slot < state.nextSlot; slot++) {
       if (lengths[slot] < 0) {
