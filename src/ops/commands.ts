@@ -42,6 +42,8 @@ export interface OpsState {
   startupBytes: number;
   /** MEMORY PURGE: give the young generation and malloc's free pages back now. */
   purge: () => void;
+  /** DEBUG RELOAD: the dataset through a snapshot's sections and back into an emptied keyspace. */
+  reload: () => Promise<void>;
 }
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'server', since: '2.2.12' } as const;
@@ -314,7 +316,7 @@ async function datasetDigest(ctx: Ctx): Promise<string> {
   return any ? acc.toString('hex') : EMPTY_DIGEST;
 }
 
-function debugCommand(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
+function debugCommand(state: OpsState, ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
   const mode = ctx.server.config['enable-debug-command'];
   if (mode === 'no' || (mode === 'local' && !isLoopback(ctx.client.addr))) throw new ArgError(DEBUG_REFUSED);
   const sub = argv[1].toString().toLowerCase();
@@ -332,6 +334,8 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
         '    Write <message> to the server log.',
         'OBJECT <key>',
         '    Show low level info about the <key> and associated value.',
+        'RELOAD',
+        '    Save the dataset as a snapshot\'s sections, empty the keyspace and load it back (no file; the WAL is untouched).',
         'SLEEP <seconds>',
         '    Stop the server for <seconds>. Decimals allowed.',
         'HELP',
@@ -360,6 +364,10 @@ function debugCommand(ctx: Ctx, argv: Buffer[]): Reply | Promise<Reply> {
     case 'digest':
       want(2);
       return datasetDigest(ctx).then((d) => new SimpleString(d));
+    case 'reload':
+      // Redis's options (MERGE, NOFLUSH, NOSAVE) act on its RDB file; there is none to act on here.
+      if (argv.length > 2) throw new ArgError(SYNTAX);
+      return state.reload().then(() => OK);
     case 'digest-value': {
       const db = ctx.db;
       return Promise.all(argv.slice(2).map(async (k) => {
@@ -392,7 +400,7 @@ export function opsCommands(state: OpsState): CommandSpec[] {
       ...base, name: 'debug', arity: -2, flags: ['admin', 'noscript', 'loading', 'stale'], since: '1.0.0',
       summary: 'A container for debugging commands (enable-debug-command).',
       arguments: [{ name: 'subcommand', type: 'string' }, { name: 'arg', type: 'string', optional: true, multiple: true }],
-      handler: debugCommand,
+      handler: (ctx, argv) => debugCommand(state, ctx, argv),
     },
   ];
 }

@@ -9,6 +9,7 @@ import { safeInterval } from '../core/guard.js';
 import { opsCommands } from './commands.js';
 import { LatencyMonitor, SlowLog } from './slowlog.js';
 import { MemoryReclaimer } from './reclaim.js';
+import { reloadDataset } from './reload.js';
 
 export class Ops {
   readonly slowlog = new SlowLog();
@@ -42,6 +43,7 @@ export const opsModule: FeatureModule = {
       commands: opsCommands({
         slowlog: ops.slowlog, events: ops.events, histograms: host.latency, startupBytes: m.heapUsed + m.external,
         purge: () => reclaimer.reclaim(true),
+        reload: () => reloadDataset(host),
       }),
       infoSections: [{
         name: 'memory', inDefault: true, extend: true,
