@@ -10,6 +10,7 @@ import type { Reply } from '../../protocol/reply.js';
 import type { Config } from '../config.js';
 import type { RespError } from '../errors.js';
 import type { Fs } from '../store/fs.js';
+import type { SectionSource } from '../store/snapshot-writer.js';
 import type { CommandTable } from './command-table.js';
 import type { LatencyTracker } from './latency.js';
 import type { MetricsWriter } from './metrics.js';
@@ -51,7 +52,7 @@ export interface ReplicationHooks {
 
 /** Where a dataset capture writes its sections: a snapshot file, or a replica's socket. */
 export interface SectionSink {
-  addSection(kind: number, name: string, data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void>;
+  addSection(kind: number, name: string, data: SectionSource): Promise<void>;
 }
 
 /** Loads a dataset section by section, as a snapshot holds it; `finish()` once all are in. */

@@ -93,18 +93,18 @@ export class IdStore {
   /** Bytes of all ids held. */
   byteLength = 0;
 
-  constructor(slots = 0) {
-    this.bytes = Buffer.allocUnsafe(Math.max(64, slots * 8));
-    this.offsets = new Uint32Array(slots);
-    this.lengths = new Int32Array(slots).fill(NONE);
-    this.hashes = new Uint32Array(slots);
+  constructor() {
+    this.bytes = Buffer.allocUnsafe(64);
+    this.offsets = new Uint32Array(0);
+    this.lengths = new Int32Array(0);
+    this.hashes = new Uint32Array(0);
     this.table = new Int32Array(MIN_TABLE);
     this.mask = MIN_TABLE - 1;
   }
 
   /** A store holding a frozen table's ids; takes ownership of its arrays. */
   static fromTable(t: IdTable): IdStore {
-    const s = new IdStore(0);
+    const s = new IdStore();
     s.offsets = t.offsets;
     s.lengths = t.lengths;
     s.hashes = new Uint32Array(t.nextSlot);
@@ -144,8 +144,6 @@ export class IdStore {
     const o = this.offsets[slot];
     return this.bytes.toString('latin1', o, o + n);
   }
-
-  holds(slot: number): boolean { return slot < this.lengths.length && this.lengths[slot] >= 0; }
 
   /** Put `id` (absent) in `slot` (empty). */
   set(id: string, slot: number): void {

@@ -318,7 +318,6 @@ export class NativeIndex {
    * process while an addBatch ran).
    */
   reservedBytes(): number { return this.memoryStats().reserved; }
-  /** Bytes in use: graph nodes and stored vectors, without arena slack (roughly the RSS it costs). */
   /**
    * Bytes the index holds: its tapes in use, plus what usearch's own estimate
    * (index_gt::memory_usage) adds per node for the allocator (64 bytes), plus its

@@ -1,22 +1,23 @@
 /**
  * Giving memory back once a busy period is over (MEMORY PURGE does the same on demand).
  *
- * Two things keep the resident size at a burst's peak long after the burst:
+ * Three things keep the resident size at a burst's peak long after the burst:
  * - V8's young generation grows to 32 MiB under a stream of commands and stays
  *   there: V8 shrinks it only in a GC meant to reduce memory, which its own
  *   memory reducer starts only after seconds without any JavaScript running,
  *   and a server's timers always run;
  * - glibc keeps freed pages in its arenas (request buffers, replies, index
- *   growth copies) and returns them only on malloc_trim.
+ *   growth copies) and returns them only on malloc_trim;
  * - a large Buffer nobody references (a snapshot read at start, a bulk reply)
  *   is freed only when V8 next collects, and an idle server allocates nothing
  *   that would make it collect.
  * At 100 k × 128 vectors that was about 45 % of the set's own size after an
  * ingest, and the whole snapshot file after a restart (bench/scale.ts). The
  * reclaimer looks once a second: the first quiet second after activity (a
- * busy second, the end of loading, or RSS moving by 16 MiB) makes one
- * reducing GC and one trim. A quiet server is left alone after that; a busy
- * one never pays the GC (its young generation is in use).
+ * busy second, the end of loading, or RSS moving by 16 MiB) starts one
+ * memory-reducing GC and trims malloc a second later, at most every 10 s. A
+ * quiet server is left alone after that; a busy one never pays the GC (its
+ * young generation is in use).
  */
 import { mallocFreeBytes, reduceHeap, trimMemory } from '../engine/native-index.js';
 

@@ -8,6 +8,7 @@
  */
 import type { ModuleHost } from '../core/module.js';
 import { ArgError } from '../errors.js';
+import { chunksOf } from '../store/snapshot-writer.js';
 
 export async function reloadDataset(host: ModuleHost): Promise<void> {
   const dataset = host.dataset();
@@ -16,7 +17,11 @@ export async function reloadDataset(host: ModuleHost): Promise<void> {
   try {
     const sections: Array<[kind: number, name: string, bytes: Buffer]> = [];
     await dataset.capture({
-      async addSection(kind, name, data) { sections.push([kind, name, await collect(data)]); },
+      async addSection(kind, name, data) {
+        const parts: Buffer[] = [];
+        for await (const c of chunksOf(data)) parts.push(Buffer.from(c));
+        sections.push([kind, name, Buffer.concat(parts)]);
+      },
     }, () => {});
     // FT indexes go with their data, as FLUSHALL drops them; the snapshot's definitions bring them back.
     for (let db = 0; db < host.keyspace.dbs.length; db++) host.keyspaceEvent(db, '', 'flushdb', '');
@@ -35,10 +40,3 @@ export async function reloadDataset(host: ModuleHost): Promise<void> {
   }
 }
 
-async function collect(data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Buffer> {
-  if (data instanceof Uint8Array) return Buffer.from(data);
-  const parts: Uint8Array[] = [];
-  if (Symbol.asyncIterator in data) for await (const c of data as AsyncIterable<Uint8Array>) parts.push(Buffer.from(c));
-  else for (const c of data as Iterable<Uint8Array>) parts.push(Buffer.from(c));
-  return Buffer.concat(parts);
-}

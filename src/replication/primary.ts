@@ -14,6 +14,7 @@ import type { ModuleHost, SectionSink } from '../core/module.js';
 import type { ClientMode, ClientState, ClientView, CommandSpec } from '../core/types.js';
 import { RespError } from '../errors.js';
 import { encodeCommands } from '../store/format/command-record.js';
+import { chunksOf } from '../store/snapshot-writer.js';
 import { Backlog } from './backlog.js';
 import { DATA_CHUNK, FRAME, frame, sectionBegin } from './stream.js';
 
@@ -224,8 +225,7 @@ export class Primary {
     const sink: SectionSink = {
       addSection: async (kind, name, data) => {
         await this.ship(peer, sectionBegin(kind, name));
-        const chunks = data instanceof Uint8Array ? [data] : data;
-        for await (const c of chunks as AsyncIterable<Uint8Array>) {
+        for await (const c of chunksOf(data)) {
           for (let o = 0; o < c.length; o += DATA_CHUNK) await this.ship(peer, frame(FRAME.SECTION_DATA, c.subarray(o, Math.min(c.length, o + DATA_CHUNK))));
         }
       },

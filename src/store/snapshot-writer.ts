@@ -25,6 +25,11 @@ import type { IndexEntry } from './snapshot-format.js';
 /** Section data: one buffer, or a stream of chunks (e.g. `fs.createReadStream`). Buffers must not change while being written. */
 export type SectionSource = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 
+/** A section's chunks, whatever form it came in: `for await` walks either kind of iterable. */
+export function chunksOf(data: SectionSource): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+  return data instanceof Uint8Array ? [data] : data;
+}
+
 export interface SnapshotWriterOptions {
   /** The cut: first WAL sequence number not contained. */
   seq: number;
@@ -168,9 +173,7 @@ export class SnapshotWriter {
         length += piece.length;
       }
     };
-    if (data instanceof Uint8Array) await writeChunk(data);
-    else if (Symbol.asyncIterator in data) for await (const c of data as AsyncIterable<Uint8Array>) await writeChunk(c);
-    else for (const c of data as Iterable<Uint8Array>) await writeChunk(c);
+    for await (const c of chunksOf(data)) await writeChunk(c);
     await this.put(encodeSectionTrailer(length, crc));
     this.entries.push({ offset, length, kind, crc, name });
   }

@@ -962,42 +962,36 @@ class Index : public Napi::ObjectWrap<Index> {
             struct closer { int fd; ~closer() { ::close(fd); } } guard{fd};
             constexpr std::size_t window_k = 1 << 20;
             std::unique_ptr<std::uint8_t[]> window(new std::uint8_t[window_k]);
-            std::size_t filled = 0, at = 0, consumed = 0; // window holds [at, filled) unread
+            // [at, filled) of the window is read from the file and not yet handed to usearch.
+            std::size_t filled = 0, at = 0, consumed = 0;
             std::uint32_t crc = 0;
             bool short_read = false;
+            // The next window of the section, read once the last one is used up, checksummed as read.
             auto refill = [&]() -> bool {
-                std::size_t want = (std::min)(window_k, length - consumed - (filled - at));
-                if (at > 0 && at < filled) std::memmove(window.get(), window.get() + at, filled - at);
-                filled -= at;
-                at = 0;
+                std::size_t want = (std::min)(window_k, length - consumed);
                 std::size_t got = 0;
                 while (got < want) {
-                    ssize_t n = ::pread(fd, window.get() + filled + got, (std::min)(want, window_k - filled) - got,
-                                        offset + std::int64_t(consumed + filled + got));
+                    ssize_t n = ::pread(fd, window.get() + got, want - got, offset + std::int64_t(consumed + got));
                     if (n < 0 && errno == EINTR) continue;
                     if (n <= 0) { short_read = true; return false; }
                     got += std::size_t(n);
-                    if (filled + got == window_k) break;
                 }
-                crc = crc32c(crc, window.get() + filled, got);
-                filled += got;
+                crc = crc32c(crc, window.get(), got);
+                at = 0;
+                filled = got;
                 return true;
             };
             auto result = index->load_from_stream([&](void* out, std::size_t n) {
                 auto* dst = static_cast<std::uint8_t*>(out);
                 while (n > 0) {
-                    if (at == filled) {
-                        if (consumed >= length) return false;
-                        at = filled = 0;
-                        if (!refill()) return false;
-                    }
+                    if (at == filled && (consumed >= length || !refill()))
+                        return false;
                     std::size_t take = (std::min)(n, filled - at);
                     std::memcpy(dst, window.get() + at, take);
                     dst += take;
                     at += take;
                     n -= take;
                     consumed += take;
-                    if (consumed > length) return false;
                 }
                 return true;
             });
