@@ -65,13 +65,15 @@ interface Entry {
 }
 
 export class FilterCache {
-  private readonly entries = new Map<string, Entry>();
+  /** Made by the first filter: most sets never see one, and an empty Map costs ~200 bytes each. */
+  private entries: Map<string, Entry> | null = null;
 
   /**
    * The matches of `filter` over `payloads` (indexed by slot, `limit()` slots in use): at once
    * when cached or small, else a promise settled once the scan, run in slices, is complete.
    */
   matching(filter: CompiledFilter, payloads: ReadonlyArray<string | undefined>, limit: () => number): FilterMatch | Promise<FilterMatch> {
+    this.entries ??= new Map();
     const hit = this.entries.get(filter.source);
     if (hit) {
       // Refresh recency: Map iteration order is insertion order, the oldest goes first.
@@ -98,13 +100,14 @@ export class FilterCache {
 
   /** A slot's payload changed (undefined: removed): keep every cached match exact. */
   update(slot: number, payload: string | undefined): void {
+    if (!this.entries) return;
     for (const e of this.entries.values()) {
       if (slot >= e.scanned) continue; // the running scan will read the new payload
       e.match.set(slot, payload !== undefined && e.filter.matches(payload));
     }
   }
 
-  clear(): void { this.entries.clear(); }
+  clear(): void { this.entries = null; }
 }
 
 function scanSlice(e: Entry, payloads: ReadonlyArray<string | undefined>, limit: () => number): void {

@@ -15,7 +15,11 @@
 
 /** An id's slot length when the slot holds no element. */
 const NONE = -1;
-const MIN_TABLE = 16;
+const MIN_TABLE = 8;
+/** A new store's per-slot arrays until its first id: replaced, never written (~250 bytes each saved per set). */
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_I32 = new Int32Array(0);
+const EMPTY_BYTES = Buffer.alloc(0);
 /** Freed arena bytes tolerated before the arena is rewritten (below this, never). */
 const GARBAGE_FLOOR = 64 << 10;
 
@@ -94,10 +98,10 @@ export class IdStore {
   byteLength = 0;
 
   constructor() {
-    this.bytes = Buffer.allocUnsafe(64);
-    this.offsets = new Uint32Array(0);
-    this.lengths = new Int32Array(0);
-    this.hashes = new Uint32Array(0);
+    this.bytes = EMPTY_BYTES;
+    this.offsets = EMPTY_U32;
+    this.lengths = EMPTY_I32;
+    this.hashes = EMPTY_U32;
     this.table = new Int32Array(MIN_TABLE);
     this.mask = MIN_TABLE - 1;
   }
@@ -108,7 +112,7 @@ export class IdStore {
     s.offsets = t.offsets;
     s.lengths = t.lengths;
     s.hashes = new Uint32Array(t.nextSlot);
-    s.bytes = t.bytes.length > 0 ? t.bytes : Buffer.allocUnsafe(64);
+    s.bytes = t.bytes.length > 0 ? t.bytes : EMPTY_BYTES;
     s.used = t.bytes.length;
     let size = 0, bytes = 0;
     for (let slot = 0; slot < t.nextSlot; slot++) {
@@ -147,7 +151,7 @@ export class IdStore {
 
   /** Put `id` (absent) in `slot` (empty). */
   set(id: string, slot: number): void {
-    if (slot >= this.lengths.length) this.growSlots(Math.max(64, this.lengths.length * 2, slot + 1));
+    if (slot >= this.lengths.length) this.growSlots(Math.max(4, this.lengths.length * 2, slot + 1));
     const n = id.length;
     if (this.used + n > this.bytes.length) this.growArena(n);
     this.offsets[slot] = this.used;

@@ -57,6 +57,10 @@ export interface NativeIndexOptions {
    * Create the worker contexts now (default) or only at the first `reserve(…, { workers: true })`.
    * Each costs ~35 KB of RSS; until then batch jobs (`addBatch`, `searchBatch`,
    * `searchSubsetAsync`) throw and everything runs on the calling thread.
+   *
+   * `false` also starts the index *flat*: its vectors in plain arrays, no graph, every search an
+   * exact scan, until it is reserved past FLAT_MAX elements, given workers, or asked for links.
+   * A usearch index costs ~55 KB before its first vector; a flat one, its vectors.
    */
   workers?: boolean;
 }
@@ -75,6 +79,7 @@ interface AddonIndex {
   size(): number;
   capacity(): number;
   nodes(): number;
+  isFlat(): boolean;
   memoryStats(): RawMemoryStats;
   maxLevel(): number;
   inFlight(): number;
@@ -97,6 +102,7 @@ interface AddonIndex {
   searchSubsetAsync(query: Float32Array, slots: Uint32Array, k: number, outSlots: Uint32Array,
     outDistances: Float32Array): Promise<number>;
   links(slot: number): Uint32Array[] | null;
+  promote(capacity: number): Promise<void>;
   serialize(): Promise<Buffer>;
   load(bytes: Uint8Array): Promise<void>;
   loadFile(path: string, offset: number, length: number, crc: number): Promise<void>;
@@ -121,7 +127,7 @@ export interface NativeMemoryStats {
 
 interface Addon {
   Index: new (dimensions: number, metric: string, scalar: string, connectivity: number,
-    expansionAdd: number, asyncContexts: number, workers: boolean) => AddonIndex;
+    expansionAdd: number, asyncContexts: number, workers: boolean, flatMax: number) => AddonIndex;
   crc32c(bytes: Uint8Array, seed: number, software: boolean): number;
   crc32cAsync(bytes: Uint8Array, seed: number): Promise<number>;
   capabilities(): { simd: string; crc32cHardware: boolean; usearch: string };
@@ -169,6 +175,13 @@ export const threads: number = Math.max(1, os.availableParallelism());
  * usearch contexts reserved for async workers: one per libuv pool thread, so a worker always
  * finds a free one (the addon waits rather than share one if the pool is somehow larger).
  */
+/**
+ * The most elements an index keeps flat (see `NativeIndexOptions.workers`): the measured
+ * crossover below which a scan is as fast as a graph walk (bench/planner.ts, 190–590 at EF 64),
+ * so a small set searches as fast flat and costs only its vectors.
+ */
+export const FLAT_MAX = 256;
+
 const ASYNC_CONTEXTS = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
 
 /**
@@ -212,6 +225,11 @@ const MAX_SLOT = 0xFFFFFFFF;
 /** usearch's allocator estimate per node (default_allocator_entry_bytes) and per-slot lookups: see usedBytes(). */
 const USEARCH_NODE_OVERHEAD = 64;
 const USEARCH_SLOT_LOOKUPS = 32;
+/**
+ * Out-parameter of every sync search (nodes visited): read right after the call on the same
+ * thread, so one serves all indexes (a typed array per index cost ~200 bytes each).
+ */
+const VISITED = new Uint32Array(1);
 /** usearch's internal node ids are u32 with all-ones reserved. */
 const MAX_CAPACITY = 0xFFFFFFFE;
 /** Below this size, `crc32cAsync` computes on the JS thread: a pool round trip costs more. */
@@ -274,15 +292,14 @@ export class NativeIndex {
   readonly options: NativeIndexOptions;
   readonly #addon: AddonIndex;
   #freed = false;
-  readonly #pendingWrites = new Set<Promise<void>>();
+  /** Batch inserts not settled yet (made by the first: most indexes are small and never batch). */
+  #pendingWrites: Set<Promise<void>> | null = null;
   #serializing = false;
-  /** Out-parameter of the sync search (nodes visited), reused across calls. */
-  readonly #visited = new Uint32Array(1);
 
   constructor(opts: NativeIndexOptions) {
     this.options = validateOptions(opts);
     const o = this.options;
-    this.#addon = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS, opts.workers !== false);
+    this.#addon = new addon.Index(o.dimensions, o.metric, o.scalar, o.connectivity, o.expansionAdd, ASYNC_CONTEXTS, opts.workers !== false, FLAT_MAX);
   }
 
   /** The addon object, or a clear error once `free()` ran (the addon would refuse too). */
@@ -306,6 +323,8 @@ export class NativeIndex {
     return now;
   }
 
+  /** Whether the vectors are kept without a graph (a small set; see `NativeIndexOptions.workers`). */
+  get flat(): boolean { return this.#native.isFlat(); }
   /** Live (not removed) entries. */
   size(): number { return this.#native.size(); }
   capacity(): number { return this.#native.capacity(); }
@@ -326,6 +345,7 @@ export class NativeIndex {
    * RSS a set adds, whatever the vector size (bench/scale.ts).
    */
   usedBytes(): number {
+    if (this.#native.isFlat()) return this.memoryStats().used;
     return this.memoryStats().used + this.#native.nodes() * USEARCH_NODE_OVERHEAD + this.#native.capacity() * USEARCH_SLOT_LOOKUPS;
   }
   memoryStats(): NativeMemoryStats {
@@ -350,6 +370,19 @@ export class NativeIndex {
       throw new Error(`reserve refused: ${this.inFlight} async job(s) still running on this index`);
     }
     this.#native.reserve(capacity, opts.workers === true);
+  }
+
+  /**
+   * A flat index becomes a graph with worker contexts and room for `capacity`, built on the
+   * pool (a few hundred 1 536-d vectors take ~25 ms to insert). Reads keep answering from the
+   * flat store meanwhile; mutations throw until it settles. `reserve` past FLAT_MAX does the
+   * same on the calling thread.
+   */
+  promote(capacity: number): Promise<void> {
+    checkInt('capacity', capacity, 0, MAX_CAPACITY);
+    if (!this.flat) return Promise.reject(new Error('promote refused: the index is already a graph'));
+    if (this.inFlight > 0) throw new Error(`promote refused: ${this.inFlight} async job(s) still running on this index`);
+    return this.#native.promote(capacity);
   }
 
   /** Whether batch jobs may run (worker contexts exist). */
@@ -393,8 +426,9 @@ export class NativeIndex {
     }
     const chunks = opts.threads === undefined ? threads : Math.max(1, Math.min(threads, Math.floor(opts.threads)));
     const job = this.#native.addBatch(slots, vectors, chunks);
-    const tracked = job.finally(() => { this.#pendingWrites.delete(tracked); });
-    this.#pendingWrites.add(tracked);
+    const pending = (this.#pendingWrites ??= new Set());
+    const tracked = job.finally(() => { pending.delete(tracked); });
+    pending.add(tracked);
     return tracked;
   }
 
@@ -429,8 +463,8 @@ export class NativeIndex {
     k = this.#clampK(k);
     const slots = new Uint32Array(k);
     const distances = new Float32Array(k);
-    const count = this.#native.search(query, k, ef, opts.filter, opts.exact === true, slots, distances, this.#visited);
-    return result(slots, distances, count, this.#visited[0]);
+    const count = this.#native.search(query, k, ef, opts.filter, opts.exact === true, slots, distances, VISITED);
+    return result(slots, distances, count, VISITED[0]);
   }
 
   /**
@@ -528,7 +562,7 @@ export class NativeIndex {
     if (this.#serializing) throw new Error('serialize refused: a serialization is already running');
     this.#serializing = true;
     try {
-      while (this.#pendingWrites.size > 0) await Promise.allSettled([...this.#pendingWrites]);
+      while (this.#pendingWrites && this.#pendingWrites.size > 0) await Promise.allSettled([...this.#pendingWrites]);
       return await this.#native.serialize();
     } finally {
       this.#serializing = false;

@@ -16,7 +16,7 @@
  *   queue keeps serving from the current one, then replays the writes it
  *   missed and swaps it in between two operations (see `rebuild`).
  */
-import { threads, type NativeIndex, type SearchResult } from './native-index.js';
+import { FLAT_MAX, threads, type NativeIndex, type SearchResult } from './native-index.js';
 import { RespError } from '../errors.js';
 
 export interface SearchJob {
@@ -38,12 +38,11 @@ export interface SearchJob {
  */
 export const INLINE_WALK_BYTES = 256 * 128 * 4;
 /**
- * Sets of at most this many elements run every operation inline and hold no worker contexts
- * (see NativeIndexOptions.workers): inserting up to this many into a graph this small takes a
- * few ms, and their searches are exact scans of at most this many vectors (the planner's
- * crossover, vec-exact-search-below).
+ * Sets of at most this many elements run every operation inline and hold no worker contexts:
+ * their index is flat (NativeIndexOptions.workers), every search an exact scan of at most this
+ * many vectors (the planner's crossover), and growing past it inserts them into a fresh graph.
  */
-export const SMALL_SET = 256;
+export const SMALL_SET = FLAT_MAX;
 /** Exact scans of at most this many slots run inline (a worker round trip costs more). */
 export const INLINE_SCAN_MAX = 2048;
 
@@ -389,17 +388,31 @@ export class OpQueue {
         if (err) op.reject(err); else op.resolve();
       }
     };
+    const need = index.size() + inGraph.length;
+    const room = Math.max(need, Math.ceil(index.capacity() * 1.5), 64);
+    if (index.flat && need > SMALL_SET) {
+      // Outgrowing the flat store: its vectors go into a graph on a worker, then this group.
+      let job: Promise<void>;
+      try { job = index.promote(room); } catch (e) { finish(e); return; }
+      this.running = 'add';
+      this.inFlight++;
+      job.then(() => this.insertAdds(index, inGraph, finish), (e: unknown) => finish(e)).finally(() => this.done());
+      return;
+    }
     try {
-      const need = index.size() + inGraph.length;
       // Worker contexts (~35 KB of RSS each) only once the set outgrows work done inline.
       const workers = need > SMALL_SET;
-      if (need > index.capacity() || (workers && !index.hasWorkers)) {
-        index.reserve(Math.max(need, Math.ceil(index.capacity() * 1.5), 64), { workers });
-      }
+      // A flat index stays flat up to SMALL_SET (a reserve past it would promote it right here).
+      if (need > index.capacity() || (workers && !index.hasWorkers)) index.reserve(index.flat ? Math.min(room, SMALL_SET) : room, { workers });
     } catch (e) {
       finish(e);
       return;
     }
+    this.insertAdds(index, inGraph, finish);
+  }
+
+  /** The inserts of runAdds once there is room: inline when one or the index is small, else one batch job. */
+  private insertAdds(index: NativeIndex, inGraph: Array<Extract<Op, { type: 'add' }>>, finish: (err: unknown) => void): void {
     if (inGraph.length <= 1 || !index.hasWorkers) {
       let err: unknown = null;
       try { for (const op of inGraph) index.add(op.slot, op.vector!); } catch (e) { err = e; }

@@ -27,7 +27,8 @@ import { encodeSetState, decodeSetState } from '../store/format/set-body.js';
 import { crc32c } from '../store/crc32c.js';
 
 const MAGIC = Buffer.from('ASTD');
-export const DUMP_VERSION = 2;
+/** 3: a small set's graph may be a flat vector store (docs/formats.md); 1 and 2 still load. */
+export const DUMP_VERSION = 3;
 const KIND_STRING = 1;
 const KIND_VECTOR_SET = 2;
 const HEADER = 8;

@@ -17,9 +17,10 @@ import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
 /**
  * Bump when this layout changes: a build refuses another version and rebuilds the index from the
  * documents. 2: the set body's layout 2 (an older build must not read it); version 1 still loads.
+ * 3: a small field's graph may be a flat vector store (docs/formats.md); 1 and 2 still load.
  */
-export const INDEX_SET_VERSION = 2;
-const READS = [1, 2];
+export const INDEX_SET_VERSION = 3;
+const READS = [1, 2, 3];
 
 export interface IndexSetHeader { db: number; index: string; attribute: string; slots: number }
 

@@ -82,6 +82,8 @@
 
 #include <usearch/index_dense.hpp>
 
+#include "flat_store.hpp"
+
 namespace {
 
 using namespace unum::usearch;
@@ -288,6 +290,7 @@ struct Job {
     Index* index = nullptr; // null for index-free jobs (CRC)
     bool mutates = false;   // counted as a writer (add batches, loads)
     bool serializes = false;
+    bool promotes = false;
     bool needs_context = false;
     Napi::Promise::Deferred deferred;
     Napi::ObjectReference self;
@@ -347,7 +350,19 @@ class Index : public Napi::ObjectWrap<Index> {
     static Napi::Object Init(Napi::Env env, Napi::Object exports);
     explicit Index(Napi::CallbackInfo const& info);
 
+    /// The graph, or null while the set is small enough to be kept flat (`flat_`): exactly one
+    /// of the two is set until `free()`.
     std::unique_ptr<dense_t> native_;
+    std::unique_ptr<astronaut::FlatStore> flat_;
+    /// A flat index promotes itself to a graph when asked for more capacity than this, or for
+    /// worker contexts, or for its links.
+    std::size_t flat_max_ = 0;
+    std::size_t flat_capacity_ = 0;
+    std::size_t expansion_add_ = 0;
+    /// usearch's own distance kernel and storage casts: a flat index measures and reads back
+    /// exactly as the graph it becomes.
+    metric_punned_t metric_fn_;
+    casts_punned_t casts_;
     std::size_t dims_ = 0;
     std::size_t bytes_per_vector_ = 0;
     std::size_t contexts_ = 1; // 1 (JS thread) + async worker contexts
@@ -362,6 +377,7 @@ class Index : public Napi::ObjectWrap<Index> {
     std::size_t in_flight_ = 0;  // JS thread only: async jobs not yet completed
     std::size_t writers_ = 0;    // of which mutate the index
     bool serializing_ = false;   // a serialize job is running
+    bool promoting_ = false;     // a promote job is building the graph from the flat store
     std::vector<std::uint8_t> packed_; // per-context scratch: a vector converted to the storage type
     /// `free()` was called: every later call throws. The memory itself goes once the last
     /// in-flight job completes (its workers still read it), see `release_native`.
@@ -395,7 +411,90 @@ class Index : public Napi::ObjectWrap<Index> {
     void release_native() {
         unregister();
         native_.reset();
+        flat_.reset();
         std::vector<std::uint8_t>().swap(packed_);
+    }
+
+    bool holds_memory() const noexcept { return native_ || flat_; }
+
+    astronaut::FlatShape flat_shape() const noexcept {
+        return {static_cast<std::uint32_t>(dims_), static_cast<std::uint32_t>(connectivity_),
+                static_cast<std::uint8_t>(metric_), static_cast<std::uint8_t>(scalar_), bytes_per_vector_, flat_max_};
+    }
+
+    std::unique_ptr<dense_t> make_dense(std::size_t capacity, std::size_t contexts) const {
+        // expansion_search 1: see the file comment (per-query EF through `wanted`).
+        index_dense_config_t config(connectivity_, expansion_add_, 1);
+        auto made = dense_t::make(metric_fn_, config, default_free_value<vkey_t>(), index_limits_t(0, contexts));
+        if (!made)
+            throw std::runtime_error(take_error(made.error));
+        auto index = std::make_unique<dense_t>(std::move(made.index));
+        if (capacity && !index->try_reserve(index_limits_t(capacity, contexts)))
+            throw std::runtime_error("reserve failed: out of memory");
+        return index;
+    }
+
+    /// Thread contexts (and their cast buffers) for the JS thread plus `workers` pool threads.
+    void set_contexts(std::size_t contexts) {
+        contexts_ = contexts;
+        packed_.resize(contexts_ * bytes_per_vector_, 0);
+        pool_.reset(1, contexts_ - 1);
+    }
+
+    /// Call `fn` with a stored vector typed as usearch's add() expects for the storage scalar.
+    template <typename fn_at> auto with_stored(std::uint8_t const* v, fn_at&& fn) const {
+        switch (scalar_) {
+        case scalar_kind_t::b1x8_k: return fn(reinterpret_cast<b1x8_t const*>(v));
+        case scalar_kind_t::i8_k: return fn(reinterpret_cast<std::int8_t const*>(v));
+        case scalar_kind_t::f16_k: return fn(reinterpret_cast<f16_t const*>(v));
+        case scalar_kind_t::bf16_k: return fn(reinterpret_cast<bf16_t const*>(v));
+        default: return fn(reinterpret_cast<float const*>(v));
+        }
+    }
+
+    /// Flat -> graph: the stored vectors are inserted, in storage form, into a fresh usearch
+    /// index on the JS thread (at most flat_max_ of them: a few milliseconds). No job may be in
+    /// flight (they read the flat arrays).
+    void promote(std::size_t capacity, std::size_t contexts) {
+        install_dense(build_dense(capacity, contexts), contexts);
+    }
+
+    /// The graph of the flat vectors, built without touching this index (so on any thread, as
+    /// long as nothing mutates the flat store meanwhile). Its context 0 is free: nobody else
+    /// sees it until `install_dense`.
+    std::unique_ptr<dense_t> build_dense(std::size_t capacity, std::size_t contexts) const {
+        auto dense = make_dense(std::max({capacity, flat_capacity_, flat_->size()}), contexts);
+        for (std::size_t i = 0; i < flat_->size(); ++i) {
+            vkey_t key = slot_to_key(flat_->slot_at(i));
+            dense_t::add_result_t result = with_stored(flat_->vector_at(i), [&](auto const* v) { return dense->add(key, v, 0); });
+            if (!result)
+                throw std::runtime_error(take_error(result.error));
+        }
+        return dense;
+    }
+
+    void install_dense(std::unique_ptr<dense_t> dense, std::size_t contexts) {
+        native_ = std::move(dense);
+        flat_.reset();
+        flat_capacity_ = 0;
+        set_contexts(contexts);
+    }
+
+    bool contains_slot(std::uint32_t slot) const {
+        return flat_ ? flat_->find(slot) >= 0 : native_->contains(slot_to_key(slot));
+    }
+
+    /// The stored vector of `slot` as f32 (usearch's storage -> f32 cast), false if absent.
+    bool get_into(std::uint32_t slot, float* out) const {
+        if (!flat_)
+            return native_->get(slot_to_key(slot), out) > 0;
+        std::ptrdiff_t i = flat_->find(slot);
+        if (i < 0)
+            return false;
+        auto const* stored = reinterpret_cast<byte_t const*>(flat_->vector_at(std::size_t(i)));
+        if (!casts_.to.f32(stored, dims_, reinterpret_cast<byte_t*>(out)))
+            std::memcpy(out, stored, bytes_per_vector_);
+        return true;
     }
 
     std::shared_ptr<Job> new_job(Napi::Env env, bool mutates, bool needs_context) {
@@ -423,6 +522,8 @@ class Index : public Napi::ObjectWrap<Index> {
     void refuse_if_serializing(Napi::Env env) const {
         if (serializing_)
             throw Napi::Error::New(env, "index is being serialized: mutations are refused until it completes");
+        if (promoting_)
+            throw Napi::Error::New(env, "index is being promoted to a graph: mutations are refused until it completes");
     }
 
     /// For b1, packs floats into bits (x > 0 -> 1, most significant bit first, as usearch does)
@@ -470,6 +571,10 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 
     void add_one(std::uint32_t slot, float const* vector, std::size_t context) {
+        if (flat_) {
+            with_storage(vector, context, [&](auto const* v) { flat_->add(slot, v); });
+            return;
+        }
         vkey_t key = slot_to_key(slot);
         dense_t::add_result_t result = with_storage(vector, context, [&](auto const* v) { return native_->add(key, v, context); });
         if (!result)
@@ -493,6 +598,8 @@ class Index : public Napi::ObjectWrap<Index> {
     std::size_t search_one(float const* query, std::size_t k, std::size_t ef, BitmapFilter const* filter, bool exact,
                            std::size_t context, std::uint32_t* out_slots, float* out_distances,
                            std::uint32_t* out_visited) {
+        if (flat_)
+            return flat_search(query, k, filter, context, out_slots, out_distances, out_visited);
         // A beam wider than the graph buys nothing but memory: cap ef at the node count.
         std::size_t nodes = std::max<std::size_t>(1, get_slot(native_->cend()));
         std::size_t wanted = exact ? k : std::max(k, std::min(ef, nodes));
@@ -523,6 +630,34 @@ class Index : public Napi::ObjectWrap<Index> {
         return written;
     }
 
+    /// search_one for a flat index: every stored vector measured, nearest k kept, ties by slot.
+    std::size_t flat_search(float const* query, std::size_t k, BitmapFilter const* filter, std::size_t context,
+                            std::uint32_t* out_slots, float* out_distances, std::uint32_t* out_visited) {
+        std::vector<std::pair<float, std::uint32_t>> scored;
+        scored.reserve(flat_->size());
+        with_storage(query, context, [&](auto const* v) {
+            auto const* q = reinterpret_cast<byte_t const*>(v);
+            for (std::size_t i = 0; i < flat_->size(); ++i) {
+                std::uint32_t slot = flat_->slot_at(i);
+                if (filter && !(*filter)(slot_to_key(slot)))
+                    continue;
+                // (query, stored), as usearch's own searches measure: not every kernel is bit-symmetric (f16).
+                scored.emplace_back(float(metric_fn_(q, reinterpret_cast<byte_t const*>(flat_->vector_at(i)))), slot);
+            }
+            return 0;
+        });
+        std::size_t take = std::min(k, scored.size());
+        std::partial_sort(scored.begin(), scored.begin() + take, scored.end());
+        bool zero = zero_cosine_query(query);
+        for (std::size_t i = 0; i < take; ++i) {
+            out_slots[i] = scored[i].second;
+            out_distances[i] = zero ? 1.0f : scored[i].first;
+        }
+        if (out_visited)
+            *out_visited = static_cast<std::uint32_t>(flat_->size());
+        return take;
+    }
+
     /// Exact distances from the query to the listed slots only (absent slots skipped, repeated
     /// ones reported once), top k.
     std::size_t subset_one(float const* query, std::uint32_t const* slots, std::size_t n, std::size_t k,
@@ -530,6 +665,16 @@ class Index : public Napi::ObjectWrap<Index> {
         std::vector<std::pair<float, std::uint32_t>> scored;
         scored.reserve(n);
         auto measure = [&](auto const* vector) {
+            if (flat_) {
+                auto const* q = reinterpret_cast<byte_t const*>(vector);
+                for (std::size_t i = 0; i < n; ++i) {
+                    std::ptrdiff_t at = flat_->find(slots[i]);
+                    if (at >= 0)
+                        // (stored, query), as usearch's distance_between measures.
+                        scored.emplace_back(float(metric_fn_(reinterpret_cast<byte_t const*>(flat_->vector_at(std::size_t(at))), q)), slots[i]);
+                }
+                return;
+            }
             for (std::size_t i = 0; i < n; ++i) {
                 auto d = native_->distance_between(slot_to_key(slots[i]), vector, context);
                 if (d.count)
@@ -565,22 +710,35 @@ class Index : public Napi::ObjectWrap<Index> {
     // JS methods (argument checks are in native-index.ts)
     Napi::Value Size(Napi::CallbackInfo const& info) {
         check_open(info.Env());
-        return Napi::Number::New(info.Env(), double(native_->size()));
+        return Napi::Number::New(info.Env(), double(flat_ ? flat_->size() : native_->size()));
     }
     Napi::Value Capacity(Napi::CallbackInfo const& info) {
         check_open(info.Env());
-        return Napi::Number::New(info.Env(), double(native_->capacity()));
+        return Napi::Number::New(info.Env(), double(flat_ ? flat_capacity_ : native_->capacity()));
     }
     Napi::Value Nodes(Napi::CallbackInfo const& info) { // live + removed (tombstoned) nodes
         check_open(info.Env());
-        return Napi::Number::New(info.Env(), double(get_slot(native_->cend())));
+        return Napi::Number::New(info.Env(), double(flat_ ? flat_->size() : get_slot(native_->cend())));
+    }
+    Napi::Value IsFlat(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        return Napi::Boolean::New(info.Env(), flat_ != nullptr);
+    }
+    /// A flat index reports its arrays as the vectors tape: allocated = capacity, reserved = the unused part.
+    dense_t::memory_stats_t memory_stats() const {
+        if (!flat_)
+            return native_->memory_stats();
+        dense_t::memory_stats_t m{};
+        m.vectors_allocated = flat_->allocated_bytes();
+        m.vectors_reserved = flat_->allocated_bytes() - flat_->used_bytes();
+        return m;
     }
     /// usearch's per-tape figures: `allocated` counts whole mmap arenas (4 MiB and up, touched
     /// lazily), `wasted` their unusable tails, `reserved` what is left in the current arena.
     Napi::Value MemoryStats(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         Napi::Env env = info.Env();
-        auto stats = native_->memory_stats();
+        auto stats = memory_stats();
         Napi::Object out = Napi::Object::New(env);
         out.Set("graphAllocated", double(stats.graph_allocated));
         out.Set("graphWasted", double(stats.graph_wasted));
@@ -592,12 +750,12 @@ class Index : public Napi::ObjectWrap<Index> {
     }
     Napi::Value MaxLevel(Napi::CallbackInfo const& info) {
         check_open(info.Env());
-        return Napi::Number::New(info.Env(), double(native_->max_level()));
+        return Napi::Number::New(info.Env(), double(flat_ ? 0 : native_->max_level()));
     }
     Napi::Value InFlight(Napi::CallbackInfo const& info) { return Napi::Number::New(info.Env(), double(in_flight_)); }
     Napi::Value Isa(Napi::CallbackInfo const& info) {
         check_open(info.Env());
-        return Napi::String::New(info.Env(), native_->metric().isa_name());
+        return Napi::String::New(info.Env(), metric_fn_.isa_name());
     }
 
     /// reserve(capacity, workers): `workers` adds the worker contexts if the index has none yet.
@@ -609,13 +767,18 @@ class Index : public Napi::ObjectWrap<Index> {
         std::size_t capacity = size_arg(info[0]);
         bool add_workers = info.Length() > 1 && info[1].ToBoolean() && contexts_ == 1;
         std::size_t contexts = add_workers ? 1 + worker_contexts_ : contexts_;
+        if (flat_) {
+            // Flat arrays grow as vectors come: capacity is only a promise of room.
+            if (!add_workers && capacity <= flat_max_)
+                flat_capacity_ = std::max(flat_capacity_, capacity);
+            else
+                promote(capacity, contexts);
+            return;
+        }
         if (!native_->try_reserve(index_limits_t(capacity, contexts)))
             throw Napi::Error::New(info.Env(), "reserve failed: out of memory");
-        if (add_workers) {
-            contexts_ = contexts;
-            packed_.resize(contexts_ * bytes_per_vector_, 0);
-            pool_.reset(1, contexts_ - 1);
-        }
+        if (add_workers)
+            set_contexts(contexts);
     }
 
     Napi::Value HasWorkers(Napi::CallbackInfo const& info) {
@@ -637,6 +800,8 @@ class Index : public Napi::ObjectWrap<Index> {
     Napi::Value Remove(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         refuse_if_serializing(info.Env());
+        if (flat_)
+            return Napi::Boolean::New(info.Env(), flat_->remove(static_cast<std::uint32_t>(size_arg(info[0]))));
         auto result = native_->remove(slot_to_key(size_arg(info[0])));
         if (!result)
             throw Napi::Error::New(info.Env(), take_error(result.error));
@@ -645,7 +810,7 @@ class Index : public Napi::ObjectWrap<Index> {
 
     Napi::Value Contains(Napi::CallbackInfo const& info) {
         check_open(info.Env());
-        return Napi::Boolean::New(info.Env(), native_->contains(slot_to_key(size_arg(info[0]))));
+        return Napi::Boolean::New(info.Env(), contains_slot(static_cast<std::uint32_t>(size_arg(info[0]))));
     }
 
     /// Index of the first slot of the list already present, or -1.
@@ -653,7 +818,7 @@ class Index : public Napi::ObjectWrap<Index> {
         check_open(info.Env());
         auto slots = u32_array(info[0], "slots");
         for (std::size_t i = 0; i < slots.ElementLength(); ++i)
-            if (native_->contains(slot_to_key(slots[i])))
+            if (contains_slot(slots[i]))
                 return Napi::Number::New(info.Env(), double(i));
         return Napi::Number::New(info.Env(), -1);
     }
@@ -661,7 +826,7 @@ class Index : public Napi::ObjectWrap<Index> {
     Napi::Value Get(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         auto out = f32_array(info[1], "out");
-        return Napi::Boolean::New(info.Env(), native_->get(slot_to_key(size_arg(info[0])), out.Data()) > 0);
+        return Napi::Boolean::New(info.Env(), get_into(static_cast<std::uint32_t>(size_arg(info[0])), out.Data()));
     }
 
     /// search(query, k, ef, filter|undefined, exact, outSlots, outDistances, outVisited) -> count
@@ -788,12 +953,44 @@ class Index : public Napi::ObjectWrap<Index> {
         return start(env, job, 1);
     }
 
+    /// promote(capacity) -> Promise<void>: flat -> graph (with worker contexts) built on the pool:
+    /// inserting a few hundred vectors of 1 536 dimensions takes ~25 ms, too long for the JS
+    /// thread. Reads keep being served from the flat store meanwhile; mutations are refused.
+    Napi::Value Promote(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        Napi::Env env = info.Env();
+        if (!flat_)
+            throw Napi::Error::New(env, "promote refused: the index is already a graph");
+        if (in_flight_)
+            throw Napi::Error::New(env, "promote refused: " + std::to_string(in_flight_) + " async job(s) still running on this index");
+        std::size_t capacity = size_arg(info[0]);
+        std::size_t contexts = 1 + worker_contexts_;
+        auto job = new_job(env, true, false);
+        auto built = std::make_shared<std::unique_ptr<dense_t>>();
+        Index* self = this;
+        job->body = [=](std::size_t) { *built = self->build_dense(capacity, contexts); };
+        job->result = [=](Napi::Env env) {
+            if (!self->closed_)
+                self->install_dense(std::move(*built), contexts);
+            return env.Undefined();
+        };
+        job->promotes = true;
+        promoting_ = true;
+        return start(env, job, 1);
+    }
+
     /// links(slot) -> Array<Uint32Array> (top level first) | null. Neighbours that were removed
     /// but are still linked (usearch keeps tombstones in the graph) are left out.
     Napi::Value Links(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         Napi::Env env = info.Env();
         vkey_t key = slot_to_key(size_arg(info[0]));
+        if (flat_) {
+            // Links exist only in a graph: the set gets one (and keeps it) to answer.
+            if (in_flight_)
+                throw Napi::Error::New(env, "links refused: async jobs are still running on this index");
+            promote(flat_capacity_, contexts_);
+        }
         if (!native_->contains(key))
             return env.Null();
         std::size_t top = native_->level_of(key);
@@ -825,7 +1022,7 @@ class Index : public Napi::ObjectWrap<Index> {
             if (!in_flight_)
                 release_native();
         }
-        return Napi::Boolean::New(info.Env(), native_ == nullptr);
+        return Napi::Boolean::New(info.Env(), !holds_memory());
     }
 
     /// getBatch(slots, out, found, chunks) -> Promise<void>: the stored vectors of many slots as
@@ -852,10 +1049,87 @@ class Index : public Napi::ObjectWrap<Index> {
             for (std::size_t i; (i = raw->next.fetch_add(1)) < n && !raw->failed.load();) {
                 if ((i & 1023) == 0)
                     self->check_cancelled();
-                f[i] = self->native_->get(slot_to_key(s[i]), o + i * dims) > 0 ? 1 : 0;
+                f[i] = self->get_into(s[i], o + i * dims) ? 1 : 0;
             }
         };
         return start(env, job, chunks);
+    }
+
+    void refuse_unless_fresh(Napi::Env env) const {
+        bool empty = flat_ ? flat_->size() == 0 : native_->size() == 0 && get_slot(native_->cend()) == 0;
+        if (in_flight_ || !empty)
+            throw Napi::Error::New(env, "load refused: the index is not fresh");
+    }
+
+    /// A flat serialisation was loaded: the index becomes flat whatever it was made as (a graph
+    /// and worker contexts come back with growth), and its capacity is what it holds.
+    void install_flat(std::unique_ptr<astronaut::FlatStore> store) {
+        native_.reset();
+        flat_capacity_ = store->size();
+        flat_ = std::move(store);
+        set_contexts(1);
+    }
+
+    /// A graph serialisation is about to be loaded into an index that is still flat.
+    void ensure_dense() {
+        if (!flat_)
+            return;
+        native_ = make_dense(0, contexts_);
+        flat_.reset();
+        flat_capacity_ = 0;
+    }
+
+    /// Whether a file's byte range starts with a flat store's magic (one small read).
+    static bool file_holds_flat(std::string const& path, std::int64_t offset, std::size_t length) {
+        if (length < sizeof(astronaut::flat_magic))
+            return false;
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return false; // the load itself reports why
+        std::uint8_t head[sizeof(astronaut::flat_magic)];
+        ssize_t n;
+        do n = ::pread(fd, head, sizeof(head), offset); while (n < 0 && errno == EINTR);
+        ::close(fd);
+        return n == ssize_t(sizeof(head)) && astronaut::is_flat_serialization(head, sizeof(head));
+    }
+
+    /// loadFile for a flat store: the range is read and checksummed on the pool, parsed there,
+    /// and installed on the JS thread when the job completes.
+    Napi::Value load_flat_file(Napi::Env env, std::string const& path, std::int64_t offset, std::size_t length,
+                               std::uint32_t expected) {
+        auto job = new_job(env, true, false);
+        auto parsed = std::make_shared<std::unique_ptr<astronaut::FlatStore>>();
+        astronaut::FlatShape shape = flat_shape();
+        Index* self = this;
+        job->body = [=](std::size_t) {
+            std::vector<std::uint8_t> bytes(length);
+            read_range(path, offset, bytes.data(), length, expected);
+            *parsed = astronaut::FlatStore::parse(bytes.data(), length, shape);
+        };
+        job->result = [=](Napi::Env env) {
+            self->install_flat(std::move(*parsed));
+            return env.Undefined();
+        };
+        return start(env, job, 1);
+    }
+
+    /// Reads `length` bytes at `offset` of `path` whose crc32c must be `expected`.
+    static void read_range(std::string const& path, std::int64_t offset, std::uint8_t* out, std::size_t length,
+                           std::uint32_t expected) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+        struct closer { int fd; ~closer() { ::close(fd); } } guard{fd};
+        std::size_t got = 0;
+        while (got < length) {
+            ssize_t n = ::pread(fd, out + got, length - got, offset + std::int64_t(got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0)
+                throw std::runtime_error("file " + path + " ends inside the section");
+            got += std::size_t(n);
+        }
+        if (crc32c(0, out, length) != expected)
+            throw std::runtime_error("section checksum mismatch: the file changed since it was verified");
     }
 
     /// serialize() -> Promise<Buffer>: usearch's own format (vectors, header, graph) in one buffer.
@@ -866,6 +1140,14 @@ class Index : public Napi::ObjectWrap<Index> {
             throw Napi::Error::New(env, "serialize refused: a batch insert is still running on this index");
         if (serializing_)
             throw Napi::Error::New(env, "serialize refused: a serialization is already running");
+        if (flat_) {
+            // A few KB at most: written here rather than on the pool.
+            auto out = Napi::Buffer<std::uint8_t>::New(env, flat_->serialized_length());
+            flat_->serialize(flat_shape(), out.Data());
+            auto done = Napi::Promise::Deferred::New(env);
+            done.Resolve(out);
+            return done.Promise();
+        }
         auto job = new_job(env, false, false);
         job->serializes = true;
         struct Output {
@@ -905,9 +1187,19 @@ class Index : public Napi::ObjectWrap<Index> {
     Napi::Value Load(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         Napi::Env env = info.Env();
-        if (in_flight_ || native_->size() || get_slot(native_->cend()))
-            throw Napi::Error::New(env, "load refused: the index is not fresh");
+        refuse_unless_fresh(env);
         auto bytes = u8_array(info[0], "buffer");
+        if (astronaut::is_flat_serialization(bytes.Data(), bytes.ElementLength())) {
+            auto done = Napi::Promise::Deferred::New(env);
+            try {
+                install_flat(astronaut::FlatStore::parse(bytes.Data(), bytes.ElementLength(), flat_shape()));
+                done.Resolve(env.Undefined());
+            } catch (std::exception const& e) {
+                done.Reject(Napi::Error::New(env, e.what()).Value());
+            }
+            return done.Promise();
+        }
+        ensure_dense();
         auto job = new_job(env, true, false);
         job->hold(info[0]);
         std::uint8_t const* data = bytes.Data();
@@ -944,12 +1236,14 @@ class Index : public Napi::ObjectWrap<Index> {
     Napi::Value LoadFile(Napi::CallbackInfo const& info) {
         check_open(info.Env());
         Napi::Env env = info.Env();
-        if (in_flight_ || native_->size() || get_slot(native_->cend()))
-            throw Napi::Error::New(env, "load refused: the index is not fresh");
+        refuse_unless_fresh(env);
         std::string path = info[0].As<Napi::String>().Utf8Value();
         auto offset = static_cast<std::int64_t>(info[1].As<Napi::Number>().Int64Value());
         auto length = static_cast<std::size_t>(info[2].As<Napi::Number>().Int64Value());
         auto expected = static_cast<std::uint32_t>(info[3].As<Napi::Number>().Uint32Value());
+        if (file_holds_flat(path, offset, length))
+            return load_flat_file(env, path, offset, length, expected);
+        ensure_dense();
         auto job = new_job(env, true, false);
         dense_t* index = native_.get();
         std::size_t dims = dims_, connectivity = connectivity_;
@@ -1038,7 +1332,9 @@ void Job::chunk_done(Napi::Env env) {
         index->writers_ -= mutates;
         if (serializes)
             index->serializing_ = false;
-        if (index->closed_ && !index->in_flight_ && index->native_)
+        if (promotes)
+            index->promoting_ = false;
+        if (index->closed_ && !index->in_flight_ && index->holds_memory())
             index->release_native();
     }
     if (failed.load()) {
@@ -1064,21 +1360,22 @@ Index::Index(Napi::CallbackInfo const& info) : Napi::ObjectWrap<Index>(info) {
     std::size_t expansion_add = size_arg(info[4]);
     worker_contexts_ = std::max<std::size_t>(1, size_arg(info[5]));
     bool workers = info.Length() < 7 || info[6].ToBoolean();
-    contexts_ = workers ? 1 + worker_contexts_ : 1;
+    flat_max_ = info.Length() > 7 ? size_arg(info[7]) : 0;
+    expansion_add_ = expansion_add;
 
-    metric_punned_t metric = metric_punned_t::builtin(dims_, metric_, scalar_);
-    if (metric.missing() || !metric)
+    metric_fn_ = metric_punned_t::builtin(dims_, metric_, scalar_);
+    if (metric_fn_.missing() || !metric_fn_)
         throw Napi::Error::New(env, "usearch has no kernel for this metric and scalar");
-    bytes_per_vector_ = metric.bytes_per_vector();
+    casts_ = casts_punned_t::make(scalar_);
+    bytes_per_vector_ = metric_fn_.bytes_per_vector();
 
-    // expansion_search 1: see the file comment (per-query EF through `wanted`).
-    index_dense_config_t config(connectivity_, expansion_add, 1);
-    auto made = dense_t::make(metric, config, default_free_value<vkey_t>(), index_limits_t(0, contexts_));
-    if (!made)
-        throw Napi::Error::New(env, take_error(made.error));
-    native_ = std::make_unique<dense_t>(std::move(made.index));
-    packed_.assign(contexts_ * bytes_per_vector_, 0);
-    pool_.reset(1, contexts_ - 1);
+    // An index made without worker contexts is for a new set, most of which stay small: it
+    // starts flat. One made for batch work (loads, rebuilds) starts as a graph.
+    if (workers || flat_max_ == 0)
+        native_ = make_dense(0, workers ? 1 + worker_contexts_ : 1);
+    else
+        flat_ = std::make_unique<astronaut::FlatStore>(bytes_per_vector_);
+    set_contexts(workers ? 1 + worker_contexts_ : 1);
     registry().push_back(this);
 }
 
@@ -1088,6 +1385,7 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("size", &Index::Size),
                                          InstanceMethod("capacity", &Index::Capacity),
                                          InstanceMethod("nodes", &Index::Nodes),
+                                         InstanceMethod("isFlat", &Index::IsFlat),
                                          InstanceMethod("memoryStats", &Index::MemoryStats),
                                          InstanceMethod("maxLevel", &Index::MaxLevel),
                                          InstanceMethod("inFlight", &Index::InFlight),
@@ -1105,6 +1403,7 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("searchSubset", &Index::SearchSubset),
                                          InstanceMethod("searchSubsetAsync", &Index::SearchSubsetAsync),
                                          InstanceMethod("links", &Index::Links),
+                                         InstanceMethod("promote", &Index::Promote),
                                          InstanceMethod("serialize", &Index::Serialize),
                                          InstanceMethod("load", &Index::Load),
                                          InstanceMethod("loadFile", &Index::LoadFile),
@@ -1161,7 +1460,7 @@ Napi::Value NativeMemory(Napi::CallbackInfo const& info) {
     double reserved = 0, used = 0;
     auto const& live = Index::registry();
     for (Index const* index : live) {
-        auto m = index->native_->memory_stats();
+        auto m = index->memory_stats();
         reserved += double(m.graph_allocated + m.vectors_allocated);
         used += double(m.graph_allocated - m.graph_wasted - m.graph_reserved) +
                 double(m.vectors_allocated - m.vectors_wasted - m.vectors_reserved);

@@ -36,8 +36,11 @@ export const SECTION = { META: 1, STRINGS: 2, SET: 3, GRAPH: 4, HASHES: 5, JSON:
  * rebuild of an index's graphs, so a build that skips them loses nothing.
  * 4: the set body's layout 2 (set-body.ts), which an older build would
  * misread. Versions 1 to 3 (layout 1) load unchanged.
+ * 5: a set's GRAPH section may hold a flat vector store instead of a usearch
+ * graph (sets of up to 256 elements, docs/formats.md), which an older build
+ * would refuse as a damaged section. Version 4 loads unchanged.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export interface SnapshotMeta { format: number; databases: number; sets: number }
 
