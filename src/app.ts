@@ -19,6 +19,7 @@ import { httpModule } from './http/module.js';
 import { persistenceModule } from './persistence/module.js';
 import { replicationModule } from './replication/module.js';
 import { searchModule } from './search/module.js';
+import { scriptingModule } from './scripting/module.js';
 import { VERSION } from './version.js';
 
 /**
@@ -29,7 +30,7 @@ import { VERSION } from './version.js';
  * Search comes last: its start() fills the FT indexes from the documents
  * once persistence has loaded them.
  */
-export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, opsModule, httpModule, replicationModule, persistenceModule, searchModule];
+export const MODULES: readonly FeatureModule[] = [coreModule, keysModule, hashesModule, jsonModule, vectorsModule, pubsubModule, scriptingModule, opsModule, httpModule, replicationModule, persistenceModule, searchModule];
 
 export interface AppOptions extends StartOptions {
   logger?: Logger;

@@ -43,6 +43,10 @@ export interface Config {
   'enable-debug-command': 'yes' | 'no' | 'local';
   /** Milliseconds at or past which a command is recorded as a LATENCY event (0: off). */
   'latency-monitor-threshold': number;
+  /** Milliseconds a Lua script may run before it is aborted (Redis answers BUSY meanwhile; see docs/scripting.md). */
+  'busy-reply-threshold': number;
+  /** Redis's older name for busy-reply-threshold: setting either sets both. */
+  'lua-time-limit': number;
   'http-port': number;
   'metrics-port': number;
   /** Largest HTTP request body accepted (413 past it). */
@@ -152,6 +156,8 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'latency-tracking': { kind: 'bool', default: 'yes', mutable: true, describe: 'per-command latency percentiles in INFO latencystats' },
   'enable-debug-command': { kind: 'enum', default: 'no', mutable: false, values: ['yes', 'no', 'local'], describe: 'allow the DEBUG command (local: from loopback clients only)' },
   'latency-monitor-threshold': { kind: 'int', default: '0', mutable: true, min: 0, max: 2 ** 40, describe: 'milliseconds past which a command is a LATENCY event (0: off)' },
+  'busy-reply-threshold': { kind: 'int', default: '5000', mutable: true, min: 0, max: 2 ** 40, describe: 'milliseconds after which a running Lua script is aborted with an error (0: never)' },
+  'lua-time-limit': { kind: 'int', default: '5000', mutable: true, min: 0, max: 2 ** 40, describe: 'the older name of busy-reply-threshold' },
   'http-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'HTTP JSON API port (0: off)' },
   'metrics-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'Prometheus /metrics on its own port (0: off)' },
   'http-max-body-bytes': { kind: 'bytes', default: '16mb', mutable: true, min: 1024, max: 2 ** 31, describe: 'largest HTTP request body accepted' },

@@ -164,6 +164,7 @@ export class CommandTable {
 
   /** Key arguments of a command line, from its key positions (COMMAND GETKEYS). */
   keysOf(spec: CommandSpec, argv: Buffer[]): Buffer[] {
+    if (spec.keys) return spec.keys(argv);
     if (spec.firstKey <= 0) return [];
     const last = spec.lastKey < 0 ? argv.length + spec.lastKey : spec.lastKey;
     const keys: Buffer[] = [];

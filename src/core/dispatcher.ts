@@ -107,8 +107,8 @@ export class Dispatcher {
   /** … and is done with them: must follow `beginRun` (in a `finally`). */
   endRun(): void { this.clock = -1; }
 
-  /** Why writes are refused right now (MISCONF while the disk fails), or null. */
-  refuseWrites(): RespError | null { return this.hooks.writeLog?.refuseWrites() ?? null; }
+  /** Why writes are refused right now (MISCONF while the disk fails), or null; with `commands`, a record of all of them. */
+  refuseWrites(commands?: ReadonlyArray<readonly Buffer[]>): RespError | null { return this.hooks.writeLog?.refuseWrites(commands) ?? null; }
 
   /**
    * Run one command line. Returns the reply, or a promise when the command's
@@ -228,7 +228,8 @@ export class Dispatcher {
       this.finish(entry, client, argv, start, true);
       return this.errorReply(e, spec);
     }
-    const logged = entry.write && !(result instanceof ErrorReply) ? this.log(ctx, argv, collect) : null;
+    const logged = ctx.nestedWrites ? this.logNested(ctx.nestedWrites, collect)
+      : entry.write && !(result instanceof ErrorReply) ? this.log(ctx, argv, collect) : null;
     // Any write that changed something touches the keys it names (Redis's signalModifiedKey), in-place changes included.
     if (entry.write && ctx.propagate !== null && this.hooks.watches?.active && !(result instanceof ErrorReply) && spec.firstKey > 0) {
       for (const k of ctx.touchedKeys ?? commandKeys(spec, argv)) this.hooks.watches.touched(client.db, k);
@@ -285,6 +286,13 @@ export class Dispatcher {
     const db = ctx.client.db;
     if (collect) { for (const c of commands) collect.push([db, c]); return null; }
     return writeLog.append(commands.map((c) => [db, c] as [number, Buffer[]]));
+  }
+
+  /** A script's writes (`Ctx.nestedWrites`): one record, or part of the enclosing EXEC's. */
+  private logNested(entries: LoggedCommands, collect: LoggedCommands | null): Promise<void> | null {
+    if (entries.length === 0) return null;
+    if (collect) { for (const e of entries) collect.push(e); return null; }
+    return this.hooks.writeLog?.append(entries) ?? null;
   }
 
   /**
@@ -399,7 +407,8 @@ export class Dispatcher {
       if (batch.keys === null) return true;
       return client.db === batch.db && commandKeys(spec, argv).some((k) => batch.keys!.has(k));
     }
-    return spec.flags.includes('write') || spec.flags.includes('readonly') || spec.flags.includes('admin');
+    // may_replicate: EVAL, which may write any key, named or not.
+    return spec.flags.includes('write') || spec.flags.includes('readonly') || spec.flags.includes('admin') || spec.flags.includes('may_replicate');
   }
 
   /**

@@ -155,8 +155,17 @@ export interface ModuleHost extends ServerApi {
   runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply>;
   /** Re-apply a logged write (recovery): no auth, loading or disk checks, not logged again. */
   replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply>;
-  /** Why writes are refused right now (MISCONF), or null. */
-  refuseWrites(): RespError | null;
+  /**
+   * Why writes are refused right now (MISCONF, READONLY), or null. With
+   * `commands`: whether the log can take a record holding all of them.
+   */
+  refuseWrites(commands?: ReadonlyArray<readonly Buffer[]>): RespError | null;
+  /**
+   * Run a resolved command now, for a command that runs others (a script's
+   * redis.call): none of dispatch's checks (the caller makes its own), and
+   * its writes go into `collect`, which the caller logs as its own record.
+   */
+  execute(client: ClientState, spec: CommandSpec, argv: Buffer[], collect: Array<[db: number, argv: Buffer[]]>): Reply | Promise<Reply>;
   /**
    * Log commands already applied (a replica applying its primary's records
    * through `replay`), as a write's record: to the WAL, and to replication.

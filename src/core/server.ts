@@ -243,7 +243,10 @@ export class Server implements ModuleHost, ConnectionHost {
   dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.dispatch(client, argv); }
   replay(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.replay(client, argv); }
   runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply> { return this.dispatcher.runBatch(client, queued); }
-  refuseWrites(): RespError | null { return this.dispatcher.refuseWrites(); }
+  refuseWrites(commands?: ReadonlyArray<readonly Buffer[]>): RespError | null { return this.dispatcher.refuseWrites(commands); }
+  execute(client: ClientState, spec: CommandSpec, argv: Buffer[], collect: Array<[db: number, argv: Buffer[]]>): Reply | Promise<Reply> {
+    return this.dispatcher.execute(client, spec, argv, collect);
+  }
   appendToLog(entries: Array<[db: number, argv: Buffer[]]>): Promise<void> | null { return this.hooks.writeLog?.append(entries) ?? null; }
   dataset(): Dataset | null { return this.datasetProvider; }
 

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 export type CommandFlag =
   | 'write' | 'readonly' | 'denyoom' | 'admin' | 'pubsub' | 'noscript' | 'blocking'
   | 'loading' | 'stale' | 'skip_monitor' | 'skip_slowlog' | 'fast' | 'no_auth'
-  | 'may_replicate' | 'no_mandatory_keys' | 'no_multi' | 'allow_busy';
+  | 'may_replicate' | 'no_mandatory_keys' | 'no_multi' | 'allow_busy' | 'movablekeys';
 
 /** One argument, as COMMAND DOCS describes it (redis-cli builds its hints from these). */
 export interface ArgSpec {
@@ -47,6 +47,13 @@ export interface CommandSpec {
   arguments?: ArgSpec[];
   /** Subcommands (CONFIG GET, CLIENT ID…): dispatched on argv[1]. */
   subcommands?: CommandSpec[];
+  /** The key arguments, when positions cannot say where they are (EVAL's numkeys; flag `movablekeys`). */
+  keys?(argv: Buffer[]): Buffer[];
+  /**
+   * The reply may complete later (engine work on worker threads): scripts
+   * refuse the command before it runs, since a script cannot wait.
+   */
+  completesLater?: boolean;
   /** Absent on containers whose subcommands carry the handlers. */
   handler?: Handler;
 }
@@ -217,4 +224,11 @@ export interface Ctx {
    * is not dropped on restart.
    */
   readonly replaying?: boolean;
+  /**
+   * Set by a command not flagged `write` that wrote through other commands
+   * (EVAL's redis.call): those writes, each with its database, in the order
+   * they ran. Logged as this command's record (or into the enclosing EXEC's)
+   * whatever it replies: a script that fails after writing keeps its writes.
+   */
+  nestedWrites?: Array<[db: number, argv: Buffer[]]>;
 }

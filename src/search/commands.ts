@@ -198,7 +198,7 @@ export function searchCommands(reg: Registry): CommandSpec[] {
         { name: 'dialect', type: 'integer', token: 'DIALECT', optional: true },
         { name: 'timeout', type: 'integer', token: 'TIMEOUT', optional: true },
       ],
-      handler: ftSearch,
+      handler: ftSearch, completesLater: true,
     },
     {
       ...base, name: 'ft.info', arity: 2, flags: ['readonly'], summary: 'Returns information and statistics on the index.',

@@ -273,7 +273,7 @@ export const vecCommands: CommandSpec[] = [
     ...base, name: 'vec.add', arity: -5, flags: ['write', 'denyoom'], summary: 'Adds an element (id, vector, optional JSON payload) or replaces its vector.',
     complexity: 'O(log(N)) for each element added, where N is the number of elements in the set.',
     arguments: [{ name: 'key', type: 'key' }, { name: 'id', type: 'string' }, vectorArg, { name: 'payload', type: 'string', token: 'PAYLOAD', optional: true }, ...createArgs],
-    handler: vecAdd,
+    handler: vecAdd, completesLater: true,
   },
   {
     ...base, name: 'vec.del', arity: -3, flags: ['write', 'fast'], summary: 'Removes elements from a vector set.',
@@ -287,12 +287,12 @@ export const vecCommands: CommandSpec[] = [
       { name: 'count', type: 'integer', token: 'COUNT', optional: true }, { name: 'ef', type: 'integer', token: 'EF', optional: true },
       { name: 'expression', type: 'string', token: 'FILTER', optional: true }, { name: 'withscores', type: 'pure-token', token: 'WITHSCORES', optional: true },
       { name: 'withpayloads', type: 'pure-token', token: 'WITHPAYLOADS', optional: true }, { name: 'exact', type: 'pure-token', token: 'EXACT', optional: true }],
-    handler: vecSearch,
+    handler: vecSearch, completesLater: true,
   },
   {
     ...base, name: 'vec.get', arity: 3, flags: ['readonly', 'fast'], summary: 'Returns an element\'s vector and payload.',
     arguments: [{ name: 'key', type: 'key' }, { name: 'id', type: 'string' }],
-    handler: vecGet,
+    handler: vecGet, completesLater: true,
   },
   {
     ...base, name: 'vec.setpayload', arity: 4, flags: ['write', 'fast'], summary: 'Sets or (with "") removes an element\'s JSON payload.',

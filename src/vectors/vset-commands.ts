@@ -452,7 +452,7 @@ export const vsetCommands: CommandSpec[] = [
       { name: 'attributes', type: 'string', token: 'SETATTR', optional: true },
       { name: 'numlinks', type: 'integer', token: 'M', optional: true },
     ],
-    handler: vadd,
+    handler: vadd, completesLater: true,
   },
   {
     ...base, name: 'vsim', arity: -4, flags: ['readonly'],
@@ -470,7 +470,7 @@ export const vsetCommands: CommandSpec[] = [
       { name: 'truth', type: 'pure-token', token: 'TRUTH', optional: true },
       { name: 'nothread', type: 'pure-token', token: 'NOTHREAD', optional: true },
     ],
-    handler: vsim,
+    handler: vsim, completesLater: true,
   },
   {
     ...base, name: 'vrem', arity: 3, flags: ['write', 'fast'], summary: 'Removes an element from a vector set; the key goes with its last element.',
@@ -499,7 +499,7 @@ export const vsetCommands: CommandSpec[] = [
     ...base, name: 'vemb', arity: -3, flags: ['readonly', 'fast'], summary: 'Returns the vector of an element (RAW: its stored, quantized form).',
     complexity: 'O(1)',
     arguments: [key, element, { name: 'raw', type: 'pure-token', token: 'RAW', optional: true }],
-    handler: vemb,
+    handler: vemb, completesLater: true,
   },
   {
     ...base, name: 'vgetattr', arity: 3, flags: ['readonly', 'fast'], summary: 'Returns the attributes (JSON) of an element.',
@@ -530,7 +530,7 @@ export const vsetCommands: CommandSpec[] = [
     ...base, name: 'vlinks', arity: -3, flags: ['readonly'], summary: 'Returns the HNSW neighbours of an element at each level, top level first.',
     complexity: 'O(1)',
     arguments: [key, element, { name: 'withscores', type: 'pure-token', token: 'WITHSCORES', optional: true }],
-    handler: vlinks,
+    handler: vlinks, completesLater: true,
   },
   {
     ...base, name: 'vrandmember', arity: -2, flags: ['readonly'], summary: 'Returns one or more random elements of a vector set.',
