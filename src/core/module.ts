@@ -77,6 +77,18 @@ export interface Dataset {
   loader(): DatasetLoader;
   /** Make the dataset as it is now durable on its own (a snapshot), so the log after it suffices. */
   persist(): Promise<void>;
+  /**
+   * Where the write log stands: the dataset is every record below this
+   * number (the sequence number the next record gets). A record appended
+   * moves it synchronously, so read beside other state it names the same instant.
+   */
+  position(): number;
+  /**
+   * Resolves once recovery has loaded the dataset (before writes are taken):
+   * `position()` then, or null when recovery skipped or repaired data, when
+   * nothing ties the dataset to a position.
+   */
+  recovered(): Promise<number | null>;
 }
 
 /** Told of every executed command with its duration (the slow log, latency events). */

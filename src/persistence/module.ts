@@ -43,8 +43,13 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
    * sync): the keyspace freezes once at a time, so the next waits for it.
    */
   private capturing: Promise<void> | null = null;
+  /** Settles once open() ends: the WAL position the loaded dataset stands at (see Dataset.recovered). */
+  private readonly recoveredAt: Promise<number | null>;
+  private settleRecovered!: (at: number | null) => void;
 
-  constructor(private readonly server: ModuleHost) {}
+  constructor(private readonly server: ModuleHost) {
+    this.recoveredAt = new Promise((resolve) => { this.settleRecovered = resolve; });
+  }
 
   // ---- WriteLog ----
 
@@ -134,6 +139,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
       if (replayed > 0) server.log.info({ records: replayed, ms: Date.now() - t1 }, 'WAL replayed');
       await store.startWriting();
     } catch (err) {
+      this.settleRecovered(null);
       // Release the directory (its lock) for whoever tries next, in this process too.
       await store.close().catch(() => undefined);
       throw err;
@@ -141,6 +147,8 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
       clearInterval(progress);
     }
     this.store = store;
+    // Skipped or repaired data is not what any earlier position described.
+    this.settleRecovered(rec.degraded ? null : store.nextSeq);
     if (repair) {
       server.log.warn({ kept: rec.snapshot?.path ?? null, walRecords: rec.replayed, dropped: rec.notes }, repairSummary(rec));
       if (rec.degraded) {
@@ -200,6 +208,9 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
       return;
     }
   }
+
+  position(): number { return this.store?.nextSeq ?? 0; }
+  recovered(): Promise<number | null> { return this.recoveredAt; }
 
   async persist(): Promise<void> {
     if (!this.store) return;

@@ -16,7 +16,7 @@ import { RespError } from '../errors.js';
 import { encodeCommands } from '../store/format/command-record.js';
 import { chunksOf } from '../store/snapshot-writer.js';
 import { Backlog } from './backlog.js';
-import { DATA_CHUNK, FRAME, frame, sectionBegin } from './stream.js';
+import { DATA_CHUNK, FRAME, frame, frameHeader, sectionBegin } from './stream.js';
 
 /** Stream bytes and identity, shared by both roles: a replica keeps its primary's, so it can serve them once promoted. */
 export class ReplState {
@@ -31,6 +31,13 @@ export class ReplState {
   syncFull = 0;
   syncPartialOk = 0;
   syncPartialErr = 0;
+  /** Full syncs received, and the last of them a local snapshot holds: the data loaded is in no WAL. */
+  fullSyncsReceived = 0;
+  fullSyncsSnapshotted = 0;
+  /** The local snapshot of the last full sync, while it is being written. */
+  snapshotting: Promise<void> | null = null;
+
+  get unsnapshotted(): boolean { return this.fullSyncsSnapshotted < this.fullSyncsReceived; }
 
   /** Start a new history that continues the current one (a promotion). */
   shift(): void {
@@ -65,8 +72,6 @@ const SYNC_HIGH_WATER = 8 * 1024 * 1024;
 /** Stream frames held for one replica during its full sync past which it is dropped (Redis's replica hard limit). */
 const PENDING_LIMIT = 256 * 1024 * 1024;
 const NO_REPLY = new RawReply(Buffer.alloc(0));
-/** Work between two yields to the event loop while a full sync encodes and ships the snapshot, ms. */
-const SYNC_SLICE_MS = 5;
 
 export class NoReplicasError extends RespError {
   constructor() { super('NOREPLICAS', 'Not enough good replicas to write.'); }
@@ -77,7 +82,6 @@ export class Primary {
   private readonly announced = new WeakMap<ClientState, Announced>();
   private waiters: Array<{ target: number; want: number; resolve: (n: number) => void; timer: NodeJS.Timeout | null }> = [];
   private lastPing = Date.now();
-  private lastYield = 0;
   /** Only while this server is a primary: a replica's records reach its backlog as received, not from its own log. */
   active = true;
 
@@ -105,6 +109,16 @@ export class Primary {
     st.backlog!.append(f);
     st.offset += f.length;
     for (const peer of this.peers.values()) this.send(peer, f);
+  }
+
+  /**
+   * A frame received from our own primary (chained replication): forwarded
+   * as it came, so that our replicas count the same offsets under the same
+   * id as every other replica of that history.
+   */
+  relay(f: Buffer): void {
+    if (this.state.backlog) this.feed(f);
+    else this.state.offset += f.length;
   }
 
   private send(peer: Peer, f: Buffer): void {
@@ -226,7 +240,10 @@ export class Primary {
       addSection: async (kind, name, data) => {
         await this.ship(peer, sectionBegin(kind, name));
         for await (const c of chunksOf(data)) {
-          for (let o = 0; o < c.length; o += DATA_CHUNK) await this.ship(peer, frame(FRAME.SECTION_DATA, c.subarray(o, Math.min(c.length, o + DATA_CHUNK))));
+          for (let o = 0; o < c.length; o += DATA_CHUNK) {
+            const part = Buffer.from(c.buffer, c.byteOffset + o, Math.min(c.length - o, DATA_CHUNK));
+            await this.ship(peer, frameHeader(FRAME.SECTION_DATA, part), part);
+          }
         }
       },
     };
@@ -254,17 +271,17 @@ export class Primary {
 
   /**
    * Deliver snapshot bytes, waiting while the replica's socket holds too much
-   * of them. Sections are encoded as this pulls them, so it also gives the
-   * event loop a turn every few milliseconds: a full sync of a large dataset
-   * must not hold up the clients (the socket may drain as fast as we encode).
+   * of them. The event loop gets a turn after every frame (at most DATA_CHUNK
+   * bytes): clients are served in between, and the connection writes each
+   * frame out on its own, from one reused output buffer. Frames left to pile
+   * up within a turn made it grow, copy and reallocate megabytes, and the
+   * garbage collector chasing that memory stalled the loop for tens of ms.
    */
-  private async ship(peer: Peer, f: Buffer): Promise<void> {
+  private async ship(peer: Peer, f: Buffer, payload?: Buffer): Promise<void> {
     if (this.peers.get(peer.client) !== peer) throw new Error('replica gone');
     if (!peer.client.deliver?.(new RawReply(f))) throw new Error('replica gone');
-    if (performance.now() - this.lastYield > SYNC_SLICE_MS) {
-      await new Promise((r) => setImmediate(r));
-      this.lastYield = performance.now();
-    }
+    if (payload && !peer.client.deliver(new RawReply(payload))) throw new Error('replica gone');
+    await new Promise((r) => setImmediate(r));
     const view = peer.view;
     if (!view) return;
     while (view.outputBytes > SYNC_HIGH_WATER) {
@@ -327,7 +344,7 @@ export class Primary {
     const now = this.acked(target);
     if (now >= want) return now;
     // Ask for acknowledgements now rather than at the replicas' next second.
-    if (this.state.backlog && this.peers.size > 0) this.feed(frame(FRAME.GETACK));
+    if (this.active && this.state.backlog && this.peers.size > 0) this.feed(frame(FRAME.GETACK));
     return new Promise<number>((resolve) => {
       const w = { target, want, resolve, timer: null as NodeJS.Timeout | null };
       if (timeoutMs > 0) {
@@ -351,11 +368,38 @@ export class Primary {
     });
   }
 
-  /** Once a second: pings into the stream (replicas see the link alive), silent replicas dropped. */
-  cron(): void {
+  /** Ask every replica for its offset now (REPLCONF GETACK) rather than at its next second. */
+  requestAcks(): void {
+    if (this.active && this.state.backlog && this.peers.size > 0) this.feed(frame(FRAME.GETACK));
+  }
+
+  /**
+   * A replica (the one at host:port, or any) that is online and has
+   * acknowledged the whole stream, as the address it announced; null if none.
+   */
+  caughtUp(target: { host: string; port: number } | null): { host: string; port: number } | null {
+    for (const p of this.peers.values()) {
+      if (p.state !== 'online' || p.ackOffset < this.state.offset) continue;
+      if (!target || (p.ip === target.host && p.port === target.port)) return { host: p.ip, port: p.port };
+    }
+    return null;
+  }
+
+  /** The replica announced as host:port, if attached: 'online' once it streams. */
+  find(host: string, port: number): PeerState | null {
+    for (const p of this.peers.values()) if (p.ip === host && p.port === port) return p.state;
+    return null;
+  }
+
+  /**
+   * Once a second: pings into the stream (replicas see the link alive),
+   * silent replicas dropped. No pings while `pings` is false (a FAILOVER
+   * waits for the replicas to reach an offset, which a ping would move).
+   */
+  cron(pings = true): void {
     const cfg = this.host.config;
     const now = Date.now();
-    if (this.active && this.state.backlog && this.peers.size > 0 && now - this.lastPing >= cfg['repl-ping-replica-period'] * 1000) {
+    if (pings && this.active && this.state.backlog && this.peers.size > 0 && now - this.lastPing >= cfg['repl-ping-replica-period'] * 1000) {
       this.lastPing = now;
       this.feed(frame(FRAME.PING));
     }

@@ -23,6 +23,12 @@ import { FRAME, FrameReader, StreamError, decodeSectionBegin, respCommand, type 
 
 export type LinkState = 'connect' | 'connecting' | 'handshake' | 'sync' | 'connected';
 
+/** A link opened by FAILOVER: its PSYNC asks the target to take over, and the outcome ends the failover. */
+export interface FailoverHooks {
+  done(): void;
+  refused(line: string): void;
+}
+
 /** Received bytes buffered past which the socket is paused until they are applied. */
 const READ_HIGH_WATER = 64 * 1024 * 1024;
 /** Replayed commands whose engine work may still be running before the link stops reading. */
@@ -65,6 +71,7 @@ export class ReplicaLink {
     private readonly primary: Primary,
     readonly masterHost: string,
     readonly masterPort: number,
+    private failover: FailoverHooks | null = null,
   ) {
     this.client = {
       id: 0, name: 'master', proto: 2, db: 0, authenticated: true, libName: '', libVer: '', addr: `${masterHost}:${masterPort}`, laddr: 'replication',
@@ -181,16 +188,23 @@ export class ReplicaLink {
     expectOk('REPLCONF capa', await ask(['REPLCONF', 'capa', 'eof', 'capa', 'psync2']));
     // Without a backlog this server has no stream history to continue (it never fed or followed one): ask for everything.
     const r = this.repl;
-    const reply = await ask(r.backlog ? ['PSYNC', r.replid, String(r.offset + 1)] : ['PSYNC', '?', '-1']);
+    const psync = r.backlog ? ['PSYNC', r.replid, String(r.offset + 1)] : ['PSYNC', '?', '-1'];
+    // FAILOVER: the target, still our replica, checks the id is its primary's and promotes itself first.
+    if (this.failover) psync.push('FAILOVER');
+    const reply = await ask(psync);
     const words = reply.split(' ');
     if (words[0] === '+FULLRESYNC' && words.length === 3 && /^[0-9a-f]{40}$/.test(words[1]) && /^\d+$/.test(words[2])) {
       this.beginFullSync(words[1], Number(words[2]));
     } else if (words[0] === '+CONTINUE') {
       this.continueFrom(words[1]);
     } else {
+      if (this.failover && reply.startsWith('-') && !reply.startsWith('-LOADING')) this.failover.refused(reply.slice(0, 200));
       throw new Error(`PSYNC refused by the primary: ${reply.slice(0, 200)}`);
     }
     this.phase = 'frames';
+    const f = this.failover;
+    this.failover = null;
+    f?.done();
     void this.pump(socket);
   }
 
@@ -200,6 +214,9 @@ export class ReplicaLink {
     this.state = 'sync';
     this.host.log.info({ primary: `${this.masterHost}:${this.masterPort}`, replid, offset }, 'full sync from the primary: replacing the dataset');
     const release = this.host.holdLoading();
+    // Our replicas hold the history being replaced: they resync from what we load.
+    this.primary.dropAll();
+    this.repl.fullSyncsReceived++;
     this.host.keyspace.flushAll();
     // In the WAL too: a restart before the local snapshot commits must not mix the old dataset with the new stream.
     this.host.appendToLog([[0, FLUSHALL]])?.catch(() => {});
@@ -213,6 +230,8 @@ export class ReplicaLink {
       r.replid2 = r.replid;
       r.secondOffset = r.offset + 1;
       r.replid = replid;
+      // Our replicas learn the new id by reconnecting (they resume: replid2 is what they hold).
+      this.primary.dropAll();
     }
     if (!r.backlog) r.backlog = new Backlog(this.host.config['repl-backlog-size'], r.offset);
     this.state = 'connected';
@@ -279,10 +298,8 @@ export class ReplicaLink {
     }
     if (f.type === FRAME.SECTION_BEGIN || f.type === FRAME.SECTION_DATA || f.type === FRAME.SNAPSHOT_END) throw new StreamError('snapshot frame outside a full sync');
     if (f.type === FRAME.RECORD) this.apply(f.payload);
-    const r = this.repl;
-    // Kept as received so that, once promoted, this server serves the same bytes at the same offsets.
-    r.backlog?.append(Buffer.from(f.raw));
-    r.offset += f.raw.length;
+    // Kept as received so that our replicas, and we once promoted, serve the same bytes at the same offsets.
+    this.primary.relay(Buffer.from(f.raw));
     if (f.type === FRAME.GETACK) this.ack();
   }
 
@@ -306,7 +323,12 @@ export class ReplicaLink {
     this.state = 'connected';
     this.host.log.info({ keys: this.host.keyspace.totalKeys(), ms: Date.now() - s.started, offset: s.offset }, 'full sync from the primary done: streaming');
     // From here a restart must find this dataset without the primary: snapshot it locally.
-    this.host.dataset()?.persist().catch((e: unknown) => this.host.log.error({ err: e }, 'could not snapshot the dataset received from the primary'));
+    const gen = r.fullSyncsReceived;
+    const persisting = this.host.dataset()?.persist().then(
+      () => { if (r.fullSyncsSnapshotted < gen) r.fullSyncsSnapshotted = gen; },
+      (e: unknown) => this.host.log.error({ err: e }, 'could not snapshot the dataset received from the primary'),
+    ).finally(() => { if (r.snapshotting === persisting) r.snapshotting = null; });
+    r.snapshotting = persisting ?? null;
     this.ack();
   }
 

@@ -30,10 +30,17 @@ export const DATA_CHUNK = 1024 * 1024;
 
 export function frame(type: number, payload: Uint8Array = EMPTY): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
+  out.set(frameHeader(type, payload), 0);
+  out.set(payload, FRAME_HEADER);
+  return out;
+}
+
+/** A frame's header alone: snapshot data is sent as header then payload, never copied into one buffer. */
+export function frameHeader(type: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER);
   out[0] = type;
   out.writeUInt32LE(payload.length, 1);
   out.writeUInt32LE(crc32c(payload), 5);
-  out.set(payload, FRAME_HEADER);
   return out;
 }
 
