@@ -108,7 +108,18 @@ function infoNumber(text: string, field: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-async function reading(c: Redis, pid: number, maxMs: number): Promise<MemReading> {
+async function reclaims(c: Redis): Promise<number> { return infoNumber(await c.info('memory'), 'mem_reclaims'); }
+
+/**
+ * `reclaimsBefore` (INFO's mem_reclaims before a burst): first wait, up to 15 s, for the
+ * reclaim the server makes after it (its first quiet second, at most every 10 s:
+ * src/ops/reclaim.ts), so the reading is the steady state and not the burst's garbage.
+ */
+async function reading(c: Redis, pid: number, maxMs: number, reclaimsBefore?: number): Promise<MemReading> {
+  if (reclaimsBefore !== undefined) {
+    const end = Date.now() + 15_000;
+    while (Date.now() < end && (await reclaims(c)) <= reclaimsBefore) await sleep(250);
+  }
   const rss = await settledRss(pid, maxMs);
   const text = await c.info('memory');
   return { rss, used: infoNumber(text, 'used_memory'), dataset: infoNumber(text, 'used_memory_dataset') };
@@ -278,6 +289,7 @@ async function ingest(port: number, n: number, cmd: (i: number) => [string, ...(
 async function buildSet(quant: QuantName, srvPort: number, pid: number, c: Redis, ds: Dataset, settleMs: number): Promise<Built> {
   const key = `scale:${quant.toLowerCase()}`;
   const fresh = await reading(c, pid, settleMs);
+  const before = await reclaims(c);
   const blob = (i: number) => rowBlob(ds.vectors, i, DIM);
   let ingestRate: number;
   let how: string;
@@ -291,7 +303,7 @@ async function buildSet(quant: QuantName, srvPort: number, pid: number, c: Redis
   }
   const card = Number(await c.call('VEC.CARD', key));
   if (card !== ds.n) throw new Error(`${quant}: VEC.CARD ${card} after adding ${ds.n}`);
-  const loaded = await reading(c, pid, settleMs);
+  const loaded = await reading(c, pid, settleMs, before);
   const info = await vecInfo(c, key);
   return {
     quant, how, key, port: srvPort, pid, fresh, loaded, ingestRate,
@@ -439,8 +451,9 @@ async function runSize(ctx: Context, o: ScaleOptions, n: number): Promise<SizeRe
           log(`snapshot load: ${loaded.ms} ms for ${fmtBytes(loaded.bytes)}; first query ${(fqSnap.ms / 1000).toFixed(2)} s after spawn`);
           let flushF32: Attempt['flushF32'];
           if (a === 0) {
+            const before = await reclaims(c2);
             await c2.call('FLUSHALL');
-            flushF32 = { fresh: setOf('F32').fresh, after: await reading(c2, srv2.pid, settleMs) };
+            flushF32 = { fresh: setOf('F32').fresh, after: await reading(c2, srv2.pid, settleMs, before) };
           }
           c2.disconnect();
           const search = { F32: searchF32 } as Record<QuantName, SearchFigures>;
@@ -476,8 +489,9 @@ async function runSize(ctx: Context, o: ScaleOptions, n: number): Promise<SizeRe
     for (const quant of ['I8', 'Q8'] as const) {
       const s = others.get(quant)!;
       const c = await connect(s.port);
+      const before = await reclaims(c);
       await c.call('FLUSHALL');
-      const after = await reading(c, s.pid, settleMs);
+      const after = await reading(c, s.pid, settleMs, before);
       c.disconnect();
       const fresh = setOf(quant).fresh;
       flush[quant] = { fresh, after, ratio: after.rss / (fresh.rss + Math.max(0, after.dataset)) };
@@ -494,21 +508,23 @@ async function runSize(ctx: Context, o: ScaleOptions, n: number): Promise<SizeRe
 
 export interface OneElementResult { sets: number; fresh: MemReading; loaded: MemReading; after: MemReading; memoryUsage: number; reservedBytes: number; perSetRss: number; flushRatio: number }
 
-async function oneElementSets(count: number, seed: number): Promise<OneElementResult> {
+export async function oneElementSets(count: number, seed: number): Promise<OneElementResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-scale-one-'));
   const srv = spawnAstronautIn(dir, await freePort(), PERSIST_ARGS);
   try {
     const c = await untilPong(srv);
     const ds = clustered(count, DIM, 1, seed);
-    const fresh = await reading(c, srv.pid, 5000);
+    const fresh = await reading(c, srv.pid, 10_000);
+    const before = await reclaims(c);
     const p = c.pipeline();
     for (let i = 0; i < count; i++) p.callBuffer('VADD', `one:${i}`, 'FP32', rowBlob(ds.vectors, i, DIM), idOf(i));
     for (const [err] of (await p.exec()) ?? []) if (err) throw err;
-    const loaded = await reading(c, srv.pid, 5000);
+    const loaded = await reading(c, srv.pid, 10_000, before);
     const memoryUsage = Number(await c.call('MEMORY', 'USAGE', 'one:0'));
     const reservedBytes = Number((await vecInfo(c, 'one:0')).index_reserved_bytes);
+    const flushed = await reclaims(c);
     await c.call('FLUSHALL');
-    const after = await reading(c, srv.pid, 5000);
+    const after = await reading(c, srv.pid, 10_000, flushed);
     c.disconnect();
     return { sets: count, fresh, loaded, after, memoryUsage, reservedBytes, perSetRss: (loaded.rss - fresh.rss) / count,
       flushRatio: after.rss / (fresh.rss + Math.max(0, after.dataset)) };

@@ -191,10 +191,13 @@ export interface PersistentServer {
  * Astronaut on `dir` with exactly `args` (no defaults added: a repeated option
  * reaches the server as a list, which it refuses). Does not wait for it to answer.
  */
+/** Extra node/V8 flags for spawned servers, for profiling a bench (BENCH_NODE_ARGS="--trace-gc --cpu-prof"). */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+
 export function spawnAstronautIn(dir: string, port: number, args: string[]): PersistentServer {
   hookExit();
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'astronaut.js'), '--port', String(port), '--dir', dir, ...args],
+  const child = spawn(process.execPath, [...NODE_ARGS, path.join(ROOT, 'bin', 'astronaut.js'), '--port', String(port), '--dir', dir, ...args],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
