@@ -28,7 +28,7 @@ const BUSY_MS = 1;
 
 export class ExpireCycle {
   private timer: NodeJS.Timeout | null = null;
-  private readonly cursors = new Map<Database, Iterator<[string, number]>>();
+  private readonly cursors = new Map<Database, Iterator<string>>();
   /** Where the next tick starts, so a tick cut short does not starve the later databases. */
   private nextDb = 0;
 
@@ -62,7 +62,6 @@ export class ExpireCycle {
       if (db.expiresCount === 0) { this.cursors.delete(db); continue; }
       for (;;) {
         let sampled = 0, expired = 0, wrapped = false;
-        const now = Date.now();
         while (sampled < KEYS_PER_ROUND) {
           let it = this.cursors.get(db);
           if (!it) { it = db.expiring(); this.cursors.set(db, it); }
@@ -74,8 +73,8 @@ export class ExpireCycle {
             break;
           }
           sampled++;
-          // The iterator's deadline may be stale (changed since): expireIfNeeded checks the current one.
-          if (r.value[1] <= now && db.expireIfNeeded(r.value[0])) expired++;
+          // expireIfNeeded reads the key's current deadline (the walk carries keys only: no pair allocated per step).
+          if (db.expireIfNeeded(r.value)) expired++;
         }
         if (performance.now() - start >= deadlineMs) {
           this.nextDb = i;

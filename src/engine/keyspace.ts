@@ -217,6 +217,18 @@ export class CowMap<V> {
     for (const [k, o] of d) if (o !== REMOVED && (this.hidden || !this.table.has(k))) yield [k, o];
   }
 
+  /**
+   * The keys alone: the Map's own iterator while nothing is frozen, which allocates no
+   * [key, value] pair per step (the expire cycle walks every deadline, again and again).
+   */
+  keys(): IterableIterator<string> {
+    return this.delta === null ? this.table.keys() : this.keysWithDelta();
+  }
+
+  private *keysWithDelta(): IterableIterator<string> {
+    for (const [k] of this.entries()) yield k;
+  }
+
   freeze(): ReadonlyMap<string, V> {
     if (this.delta !== null) while (!this.thawStep(Infinity));
     this.frozen = true;
@@ -413,7 +425,7 @@ export class Database {
   }
 
   /** Keys with a deadline, as the active expire cycle walks them (a live Map iterator: robust to deletes). */
-  expiring(): IterableIterator<[string, number]> { return this.expires.entries(); }
+  expiring(): IterableIterator<string> { return this.expires.keys(); }
 
   clear(): number {
     this.observer.flushing(this);
