@@ -134,7 +134,11 @@ export interface Feature {
   connections?(): number;
   /** The dataset is not complete until start() resolves: the server answers -LOADING meanwhile. */
   loadsData?: boolean;
-  /** After the server listens, in module order (data loads here). */
+  /**
+   * After the server listens, in module order (data loads here). A step may hold
+   * loading (ModuleHost.holdLoading) beyond its return, for work that waits on a
+   * later step: the server's start resolves once such holds are released too.
+   */
   start?(): Promise<void>;
   /**
    * At shutdown, in module order (as start: the HTTP front stops before

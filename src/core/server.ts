@@ -55,6 +55,8 @@ export class Server implements ModuleHost, ConnectionHost {
   private readonly features: Array<{ name: string; feature: Feature }> = [];
   private sections: InfoSection[] = [];
   private loadingDepth = 0;
+  /** Loading holds taken while start() runs its steps: start() resolves once they are released. */
+  private startHolds: Array<Promise<void>> | null = null;
   private port = 0;
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Map<number, Connection>();
@@ -168,12 +170,22 @@ export class Server implements ModuleHost, ConnectionHost {
 
   /** Run the features' start steps in module order; -LOADING until the data-loading ones finish. */
   async start(): Promise<void> {
-    for (const { name, feature } of this.features) {
-      if (!feature.start) continue;
-      await feature.start();
-      if (feature.loadsData) this.loadingDepth--;
-      this.log.debug({ module: name }, 'module started');
+    const holds: Array<Promise<void>> = [];
+    this.startHolds = holds;
+    try {
+      for (const { name, feature } of this.features) {
+        if (!feature.start) continue;
+        await feature.start();
+        if (feature.loadsData) this.loadingDepth--;
+        this.log.debug({ module: name }, 'module started');
+      }
+    } finally {
+      this.startHolds = null;
     }
+    // A step may hold loading past its return for work that waits on a later step
+    // (replication takes back its offset once persistence has recovered): started
+    // means serving, so wait for those holds too.
+    await Promise.all(holds);
   }
 
   /**
@@ -237,7 +249,14 @@ export class Server implements ModuleHost, ConnectionHost {
   holdLoading(): () => void {
     this.loadingDepth++;
     let released = false;
-    return () => { if (!released) { released = true; this.loadingDepth--; } };
+    let settle: (() => void) | null = null;
+    this.startHolds?.push(new Promise<void>((resolve) => { settle = resolve; }));
+    return () => {
+      if (released) return;
+      released = true;
+      this.loadingDepth--;
+      (settle as (() => void) | null)?.();
+    };
   }
 
   dispatch(client: ClientState, argv: Buffer[]): Reply | Promise<Reply> { return this.dispatcher.dispatch(client, argv); }

@@ -166,9 +166,12 @@ test('SIGKILL mid-writes with TTLs: every acknowledged write survives, no expire
   const r = await io(srv.port);
   const acked = new Map<string, { value: string; deadline: number | null }>();
   let stop = false;
+  // The write in flight at the kill may or may not be applied and logged: its key is not checked.
+  let inFlight: string | null = null;
   const writer = (async () => {
     for (let i = 0; !stop; i++) {
       const key = `k:${i % 500}`;
+      inFlight = key;
       const short = i % 3 === 0;
       try {
         if (short) {
@@ -186,6 +189,7 @@ test('SIGKILL mid-writes with TTLs: every acknowledged write survives, no expire
           else acked.delete(key); // raced an expiry: its state is uncertain, not checked
         }
       } catch { break; }
+      inFlight = null;
     }
   })();
   await new Promise((res) => setTimeout(res, 700));
@@ -200,6 +204,7 @@ test('SIGKILL mid-writes with TTLs: every acknowledged write survives, no expire
   try {
     t.true(acked.size > 50, `${acked.size} keys written`);
     let checked = 0;
+    if (inFlight !== null) acked.delete(inFlight);
     for (const [key, { value, deadline }] of acked) {
       const got = await r2.get(key);
       if (deadline !== null && deadline < Date.now()) { t.is(got, null, `${key} expired and stays gone`); continue; }
