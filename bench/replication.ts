@@ -1,19 +1,22 @@
 /**
  * What replication costs, with 0, 1 and 2 replicas on loopback:
  *
- *   node dist/bench/replication.js [--seconds 5] [--clients 8] [--sync 100000] [--dim 128]
+ *   node dist/bench/replication.js [--seconds 5] [--clients 8] [--sync 100000] [--dim 128] [--from <data dir>]
  *
  * - write throughput: `clients` connections pipelining VEC.ADD (dim-d FP32, 64 per
  *   pipeline) against the primary for `seconds`;
  * - replication lag while that load runs: a side connection sends SET then WAIT 1 0
  *   every 10 ms; the time until one replica acknowledged the write (p50/p99, ms);
  * - full-sync time: a replica attached to a primary holding `sync` × dim vectors,
- *   from REPLICAOF to master_link_status:up (snapshot captured, shipped, loaded: graph included).
+ *   from REPLICAOF to master_link_status:up (snapshot captured, shipped, loaded: graph included),
+ *   and the primary's slowest PING meanwhile. `--from` starts the primary on a copy of an
+ *   existing data directory instead (a 1 M set takes long to build), and checks that
+ *   DEBUG DIGEST is equal on both once the link is up.
  *
  * Each server is a child process (`bin/astronaut.js`, appendonly yes, everysec).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, sync: { type: 'string', default: '100000' }, dim: { type: 'string', default: '128' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, sync: { type: 'string', default: '100000' }, dim: { type: 'string', default: '128' }, from: { type: 'string' } } });
 const SECONDS = Number(values.seconds), CLIENTS = Number(values.clients), SYNC = Number(values.sync), DIM = Number(values.dim);
 
 const dirs: string[] = [];
@@ -33,10 +36,11 @@ function freePort(): Promise<number> {
   return new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
 }
 
-async function start(args: string[] = []): Promise<{ port: number; r: Redis; child: ChildProcess }> {
+async function start(args: string[] = [], copyFrom?: string): Promise<{ port: number; r: Redis; child: ChildProcess }> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-bench-repl-'));
   dirs.push(dir);
+  if (copyFrom) for (const f of readdirSync(copyFrom)) if (f !== 'LOCK') copyFileSync(path.join(copyFrom, f), path.join(dir, f));
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/astronaut.js'), '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--save', '', ...args], { stdio: 'ignore' });
   children.push(child);
   for (;;) {
@@ -96,16 +100,19 @@ async function throughput(replicas: number): Promise<{ ops: number; p50: number;
 }
 
 async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: number }> {
-  const p = await start();
+  const debug = ['--enable-debug-command', 'yes'];
+  const p = await start(debug, values.from);
+  // PING answers while the data loads: the sync (and the probe) start once it is in.
+  while (/^loading:1/m.test(await p.r.info('persistence'))) await new Promise((res) => setTimeout(res, 100));
   const t0 = performance.now();
   const w = new Redis({ port: p.port, host: '127.0.0.1' });
-  for (let i = 0; i < SYNC; i += 1000) {
+  for (let i = 0; i < (values.from ? 0 : SYNC); i += 1000) {
     const pipe = w.pipeline();
     for (let j = i; j < Math.min(SYNC, i + 1000); j++) pipe.call('VEC.ADD', 'big', `e${j}`, 'FP32', vec());
     await pipe.exec();
   }
   const loadS = (performance.now() - t0) / 1000;
-  const s = await start();
+  const s = await start(debug);
   const t1 = performance.now();
   // The primary keeps serving while it ships the snapshot: the slowest PING meanwhile.
   let syncing = true, pingMax = 0;
@@ -124,8 +131,13 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
   syncing = false;
   await probing;
   probe.disconnect();
-  const n = await s.r.call('VCARD', 'big');
-  if (n !== SYNC) throw new Error(`replica holds ${String(n)} of ${SYNC}`);
+  if (values.from) {
+    const [a, b] = [await p.r.call('DEBUG', 'DIGEST'), await s.r.call('DEBUG', 'DIGEST')];
+    if (a !== b) throw new Error(`DEBUG DIGEST differs: primary ${String(a)}, replica ${String(b)}`);
+  } else {
+    const n = await s.r.call('VCARD', 'big');
+    if (n !== SYNC) throw new Error(`replica holds ${String(n)} of ${SYNC}`);
+  }
   w.disconnect(); p.r.disconnect(); s.r.disconnect();
   p.child.kill('SIGKILL'); s.child.kill('SIGKILL');
   return { loadS, syncS, pingMax };
@@ -140,5 +152,6 @@ for (const n of SKIP_THROUGHPUT ? [] : [0, 1, 2]) {
   console.log(`| ${n} | ${Math.round(r.ops)} | ${n === 0 ? '–' : `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`} |`);
 }
 const f = await fullSync();
-console.log(`full sync of ${SYNC} × ${DIM} F32: ${f.syncS.toFixed(2)} s from REPLICAOF to link up (building it on the primary took ${f.loadS.toFixed(1)} s); slowest PING to the primary meanwhile ${f.pingMax.toFixed(1)} ms`);
+const what = values.from ? `the data in ${values.from} (digests equal after)` : `${SYNC} × ${DIM} F32 (building it on the primary took ${f.loadS.toFixed(1)} s)`;
+console.log(`full sync of ${what}: ${f.syncS.toFixed(2)} s from REPLICAOF to link up; slowest PING to the primary meanwhile ${f.pingMax.toFixed(1)} ms; load ${os.loadavg()[0].toFixed(2)}`);
 process.exit(0);

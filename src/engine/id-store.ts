@@ -33,6 +33,8 @@ export class IdTable {
     readonly offsets: Uint32Array,
     readonly lengths: Int32Array,
     readonly bytes: Buffer,
+    /** Ids held and their bytes, when known (a freeze knows them): spares an encoder a pass over every slot. */
+    readonly totals: { count: number; idBytes: number } | null = null,
   ) {}
 
   /** From ids per slot (undefined: none): the layout older snapshots and tests produce. */
@@ -197,8 +199,11 @@ export class IdStore {
   /** A copy of slots [0, nextSlot) as they are now: memory copies only (snapshots cut on the event loop). */
   freeze(nextSlot: number): IdTable {
     if (nextSlot > this.lengths.length) this.growSlots(nextSlot);
-    // One copy each (slice), no fill first: at 1 M elements the cut copies ~18 MB on the event loop.
-    return new IdTable(nextSlot, this.offsets.slice(0, nextSlot), this.lengths.slice(0, nextSlot), Buffer.from(this.bytes.subarray(0, this.used)));
+    // The per-slot arrays change in place: one copy each (slice, no fill first). The arena's bytes
+    // below `used` never do (ids are appended; growth and rewrites move to a new buffer), so the
+    // table shares them: at 1 M elements that spares a ~10 MB copy on the event loop at the cut.
+    return new IdTable(nextSlot, this.offsets.slice(0, nextSlot), this.lengths.slice(0, nextSlot), this.bytes.subarray(0, this.used),
+      { count: this.size, idBytes: this.byteLength });
   }
 
   /** Bytes this store holds (its arrays and arena). */

@@ -700,6 +700,7 @@ export class VectorSet implements StoredValue {
       tombstones: this.tombstones,
       ids: this.ids.freeze(this.nextSlot),
       payloads: this.payloads.slice(0, this.nextSlot),
+      payloadCount: this.attributesCount,
       scales: this.storage === 'unit' || this.storage === 'maxabs' ? this.scales.slice(0, this.nextSlot) : null,
       zero: this.zeroSlots ? [...this.zeroSlots] : [],
     };
@@ -783,6 +784,8 @@ export interface VectorSetState {
   ids: IdTable;
   /** Sparse: only slots with an attribute have an entry. */
   payloads: Array<string | undefined>;
+  /** How many entries `payloads` has, when known (a set's cut knows it). */
+  payloadCount?: number;
   /** Per-slot norm or max |x| for the normalized storages, else null. */
   scales: Float32Array | null;
   /** Slots holding zero vectors (kept out of the graph). */

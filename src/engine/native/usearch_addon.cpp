@@ -62,6 +62,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -279,6 +280,22 @@ class ContextPool {
 };
 
 class Index;
+
+/// Finalizer of the Buffers serialize() hands out: a graph's serialization is hundreds of MB
+/// (600 MB at 1 M x 128), and returning that to the system (munmap of every page) took tens of
+/// ms on the JS thread, in the middle of a GC, stalling a primary at the end of a full sync.
+/// Small ones are freed at once; large ones by a short-lived thread of their own.
+void free_off_thread(char* bytes, std::size_t length) {
+    if (length < (std::size_t(16) << 20)) {
+        std::free(bytes);
+        return;
+    }
+    try {
+        std::thread([bytes] { std::free(bytes); }).detach();
+    } catch (...) {
+        std::free(bytes); // no thread to be had: pay for it here
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Async jobs: one promise, split over one or more AsyncWorkers ("chunks") on the libuv pool.
@@ -1177,8 +1194,9 @@ class Index : public Napi::ObjectWrap<Index> {
         job->result = [output](Napi::Env env) -> Napi::Value {
             char* data = output->data;
             output->data = nullptr; // ownership moves to the Buffer (or is freed after a copy)
-            return Napi::Buffer<char>::NewOrCopy(env, data, output->length,
-                                                 [](Napi::Env, char* bytes) { std::free(bytes); });
+            std::size_t length = output->length;
+            return Napi::Buffer<char>::NewOrCopy(env, data, length,
+                                                 [length](Napi::Env, char* bytes) { free_off_thread(bytes, length); });
         };
         return start(env, job, 1);
     }
