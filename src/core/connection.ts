@@ -303,16 +303,22 @@ export class Connection implements ClientView {
     if (this.encoder.length > 0) {
       this.host.stats.netOutputBytes += this.encoder.length;
       this.send();
-      const queued = this.socket.writableLength + this.heldBytes;
-      // Nothing unsent, the usual case after a direct write: no limit to look up.
-      if ((queued > 0 || this.softLimitSince !== 0) && this.overOutputLimit(queued)) {
-        this.closeForOutputLimit();
-        return;
-      }
-      if (queued > SOFT_OUTPUT_BYTES) this.pauseReading();
+      if (this.checkOutput()) return;
     }
     this.maybeEnd();
     if (this.pausedForOutput && this.inFlight < MAX_IN_FLIGHT / 2 && this.socket.writableLength <= SOFT_OUTPUT_BYTES) this.resumeReading();
+  }
+
+  /** After a write: close the client past its output limit (true), or stop reading from it past the soft mark. */
+  private checkOutput(): boolean {
+    const queued = this.socket.writableLength + this.heldBytes;
+    // Nothing unsent, the usual case after a direct write: no limit to look up.
+    if ((queued > 0 || this.softLimitSince !== 0) && this.overOutputLimit(queued)) {
+      this.closeForOutputLimit();
+      return true;
+    }
+    if (queued > SOFT_OUTPUT_BYTES) this.pauseReading();
+    return false;
   }
 
   /** Past the hard limit, or past the soft one for longer than it allows (Redis's checkClientOutputBufferLimits). */
@@ -382,6 +388,8 @@ export class Connection implements ClientView {
       bytes = bytes.subarray(n);
     }
     socket.write(bytes);
+    // These bytes never pass through flush(): the output limits are applied here.
+    this.checkOutput();
   }
 
   /** Read nothing more and close once the replies already queued are out (none for this command). */

@@ -180,4 +180,17 @@ const f32 = (v: number[]) => Buffer.from(new Float32Array(v).buffer);
   const digests = await Promise.all([np, other, old].map((n) => n.call('DEBUG', 'DIGEST')));
   t.is(digests[1], digests[0]);
   t.is(digests[2], digests[0]);
+
+  // Reads scaled out: a Sentinel-configured client asking for a replica gets one, and it answers searches.
+  const reader = new Redis({
+    sentinels: sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: 'mymaster', role: 'slave',
+    sentinelRetryStrategy: () => 200, retryStrategy: () => 200,
+  });
+  reader.on('error', () => {});
+  clients.push(reader);
+  t.is(((await reader.call('ROLE')) as unknown[])[0], 'slave');
+  t.deepEqual(await reader.call('VSIM', 'app-vs', 'VALUES', '2', '0', '1', 'COUNT', '1'), ['e2']);
+  const b0 = acknowledged[0];
+  t.deepEqual(await reader.call('VEC.SEARCH', 'docs', 'FP32', f32([0, b0, 1]), 'COUNT', '1', 'EXACT'), [`b${b0}-0`]);
+  await t.throwsAsync(reader.set('x', 'y'), { message: /^READONLY/ });
 });
