@@ -14,7 +14,7 @@
  * snapshot), and a file written whole with a rename cannot be half old.
  */
 import * as nodePath from 'node:path';
-import { crc32c, writeAll, readWholeFile, type Fs } from '../store/index.js';
+import { crc32c, isNotFound, readWholeFile, replaceFile, type Fs } from '../store/index.js';
 
 export const STATE_FILE = 'REPLICATION';
 const MAGIC = 'astronaut-replication 1';
@@ -58,28 +58,15 @@ export async function readState(fs: Fs, dir: string): Promise<SavedState | null 
   try {
     buf = await readWholeFile(fs, nodePath.join(dir, STATE_FILE));
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return 'absent';
+    if (isNotFound(e)) return 'absent';
     throw e;
   }
   return decodeState(buf);
 }
 
-/**
- * Replace the file durably (temporary file, fsync, rename, directory fsync):
- * after a power loss it is the old content or the new one, never a mix.
- */
-export async function writeState(fs: Fs, dir: string, s: SavedState): Promise<void> {
-  const path = nodePath.join(dir, STATE_FILE);
-  const tmp = `${path}.tmp`;
-  const file = await fs.open(tmp, 'w');
-  try {
-    await writeAll(file, encodeState(s), 0);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await fs.rename(tmp, path);
-  await fs.syncDir(dir);
+/** Replace the file durably: after a power loss it is the old content or the new one, never a mix. */
+export function writeState(fs: Fs, dir: string, s: SavedState): Promise<void> {
+  return replaceFile(fs, dir, STATE_FILE, encodeState(s));
 }
 
 /** Remove the file durably: a claim that no longer holds must not survive a crash. */
@@ -87,7 +74,7 @@ export async function removeState(fs: Fs, dir: string): Promise<void> {
   try {
     await fs.unlink(nodePath.join(dir, STATE_FILE));
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return;
+    if (isNotFound(e)) return;
     throw e;
   }
   await fs.syncDir(dir);

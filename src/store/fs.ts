@@ -10,6 +10,7 @@
  * so after a failed write they can truncate back and rewrite at a known place.
  */
 import * as fsp from 'node:fs/promises';
+import * as nodePath from 'node:path';
 
 /**
  * Open modes: `r` read only; `r+` read/write an existing file; `wx` create a
@@ -121,6 +122,29 @@ export async function readWholeFile(fs: Fs, path: string): Promise<Buffer> {
   } finally {
     await file.close();
   }
+}
+
+/**
+ * Replace `dir/name` durably: write `name.tmp`, fsync it, rename it over `name`, fsync the
+ * directory. Once this resolves the new content survives power loss; if it throws, the file
+ * holds the old content or the new, never a mix. `step` hears of the two points in between
+ * (failpoints).
+ */
+export async function replaceFile(fs: Fs, dir: string, name: string, bytes: Uint8Array,
+  step?: (point: 'tmp-written' | 'renamed') => Promise<void>): Promise<void> {
+  const target = nodePath.join(dir, name);
+  const tmp = `${target}.tmp`;
+  const file = await fs.open(tmp, 'w');
+  try {
+    await writeAll(file, bytes, 0);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await step?.('tmp-written');
+  await fs.rename(tmp, target);
+  await step?.('renamed');
+  await fs.syncDir(dir);
 }
 
 /** `stat` that answers null instead of throwing ENOENT. */

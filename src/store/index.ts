@@ -1,11 +1,11 @@
 /** Persistence: WAL, snapshots, manifest and recovery behind one Fs seam. Stores records; knows nothing of commands. */
 export type { Fs, FsFile, FsStat, OpenMode } from './fs.js';
-export { RealFs, writeAll, readFully, readWholeFile } from './fs.js';
+export { RealFs, writeAll, readFully, readWholeFile, replaceFile } from './fs.js';
 export { SimulatedFs } from './simulated-fs.js';
 export type { FaultSpec, FsOp, PowerLossOptions } from './simulated-fs.js';
 export { crc32c, crc32cAsync, crc32cJs, setCrc32cImplementation, crc32cImplementationName } from './crc32c.js';
 export type { Crc32cImplementation } from './crc32c.js';
-export { CorruptionError, WalWriteError, SnapshotInProgressError, StoreUnwritableError, DirLockedError } from './errors.js';
+export { CorruptionError, WalWriteError, SnapshotInProgressError, StoreUnwritableError, DirLockedError, isNotFound } from './errors.js';
 export type { CorruptionKind, UnwritableReason } from './errors.js';
 export { DirLock, lockHolder, LOCK_FILE } from './lock.js';
 export type { LockHolder } from './lock.js';

@@ -14,7 +14,7 @@
  */
 import * as nodePath from 'node:path';
 import type { Fs } from './fs.js';
-import { readWholeFile, writeAll } from './fs.js';
+import { readWholeFile, replaceFile } from './fs.js';
 import { crc32c } from './crc32c.js';
 import { CorruptionError, isNotFound } from './errors.js';
 import type { WalSegmentRef } from './wal-writer.js';
@@ -120,16 +120,5 @@ export type ManifestStep = 'manifest:tmp-written' | 'manifest:renamed';
  * survives power loss; if it throws, either the old or the new one is in place.
  */
 export async function writeManifest(fs: Fs, dir: string, m: Manifest, failpoint?: (step: ManifestStep) => Promise<void>): Promise<void> {
-  const tmp = nodePath.join(dir, MANIFEST_FILE + '.tmp');
-  const file = await fs.open(tmp, 'w');
-  try {
-    await writeAll(file, encodeManifest(m), 0);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await failpoint?.('manifest:tmp-written');
-  await fs.rename(tmp, nodePath.join(dir, MANIFEST_FILE));
-  await failpoint?.('manifest:renamed');
-  await fs.syncDir(dir);
+  await replaceFile(fs, dir, MANIFEST_FILE, encodeManifest(m), failpoint && ((point) => failpoint(`manifest:${point}`)));
 }
