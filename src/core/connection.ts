@@ -351,20 +351,22 @@ export class Connection implements ClientView {
    * destroyed (its descriptor may already be reused) or ended.
    */
   private send(): void {
-    const socket = this.socket;
     const encoder = this.encoder;
-    if (this.fd >= 0 && !socket.destroyed && !socket.writableEnded && socket.writableLength === 0) {
-      const length = encoder.length;
-      let n = 0;
-      try {
-        n = writeSync(this.fd, encoder.pendingBuffer, encoder.pendingOffset, length);
-      } catch {
-        // EAGAIN, EPIPE…: socket.write finds out again and deals with it.
-      }
-      encoder.drop(n);
-      if (n === length) return;
+    const length = encoder.length;
+    const n = this.writeDirect(encoder.pendingBuffer, encoder.pendingOffset, length);
+    encoder.drop(n);
+    if (n < length) this.socket.write(encoder.take());
+  }
+
+  /** send()'s direct write(2): the bytes the kernel took, 0 when the socket has bytes queued (or is gone). */
+  private writeDirect(buf: Buffer, offset: number, length: number): number {
+    const socket = this.socket;
+    if (this.fd < 0 || socket.destroyed || socket.writableEnded || socket.writableLength > 0) return 0;
+    try {
+      return writeSync(this.fd, buf, offset, length);
+    } catch {
+      return 0; // EAGAIN, EPIPE…: socket.write finds out again and deals with it
     }
-    socket.write(encoder.take());
   }
 
   /**
@@ -380,14 +382,8 @@ export class Connection implements ClientView {
       this.send();
     }
     this.host.stats.netOutputBytes += bytes.length;
-    const socket = this.socket;
-    if (this.fd >= 0 && !socket.destroyed && !socket.writableEnded && socket.writableLength === 0) {
-      let n = 0;
-      try { n = writeSync(this.fd, bytes, 0, bytes.length); } catch { /* EAGAIN, EPIPE…: socket.write deals with it */ }
-      if (n === bytes.length) return;
-      bytes = bytes.subarray(n);
-    }
-    socket.write(bytes);
+    const n = this.writeDirect(bytes, 0, bytes.length);
+    if (n < bytes.length) this.socket.write(bytes.subarray(n));
     // These bytes never pass through flush(): the output limits are applied here.
     this.checkOutput();
   }
