@@ -246,6 +246,46 @@ std::uint32_t crc32c(std::uint32_t seed, std::uint8_t const* p, std::size_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Snapshot sections read straight from their file
+
+/// A file opened read-only for positioned reads, closed with the object.
+class SectionFile {
+    int fd_;
+    int error_;
+
+  public:
+    explicit SectionFile(std::string const& path)
+        : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), error_(fd_ < 0 ? errno : 0) {}
+    ~SectionFile() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    SectionFile(SectionFile const&) = delete;
+    SectionFile& operator=(SectionFile const&) = delete;
+
+    bool opened() const noexcept { return fd_ >= 0; }
+    /// Throws "cannot open …" unless the file opened.
+    void require(std::string const& path) const {
+        if (fd_ < 0)
+            throw std::runtime_error("cannot open " + path + ": " + std::strerror(error_));
+    }
+    /// Exactly `n` bytes at `offset`, through short reads and EINTR; false when the file ends
+    /// first or a read fails.
+    bool read_at(std::uint8_t* out, std::size_t n, std::int64_t offset) const noexcept {
+        std::size_t got = 0;
+        while (got < n) {
+            ssize_t r = ::pread(fd_, out + got, n - got, offset + std::int64_t(got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return false;
+            got += std::size_t(r);
+        }
+        return true;
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
 // Context ids for async workers
 
 /// Hands out usearch context ids 1..N to libuv workers; id 0 is the JS thread's. N matches the
@@ -1100,14 +1140,10 @@ class Index : public Napi::ObjectWrap<Index> {
     static bool file_holds_flat(std::string const& path, std::int64_t offset, std::size_t length) {
         if (length < sizeof(astronaut::flat_magic))
             return false;
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return false; // the load itself reports why
+        SectionFile file(path); // not opened or short: the load itself reports why
         std::uint8_t head[sizeof(astronaut::flat_magic)];
-        ssize_t n;
-        do n = ::pread(fd, head, sizeof(head), offset); while (n < 0 && errno == EINTR);
-        ::close(fd);
-        return n == ssize_t(sizeof(head)) && astronaut::is_flat_serialization(head, sizeof(head));
+        return file.opened() && file.read_at(head, sizeof(head), offset) &&
+               astronaut::is_flat_serialization(head, sizeof(head));
     }
 
     /// loadFile for a flat store: the range is read and checksummed on the pool, parsed there,
@@ -1133,18 +1169,10 @@ class Index : public Napi::ObjectWrap<Index> {
     /// Reads `length` bytes at `offset` of `path` whose crc32c must be `expected`.
     static void read_range(std::string const& path, std::int64_t offset, std::uint8_t* out, std::size_t length,
                            std::uint32_t expected) {
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-        struct closer { int fd; ~closer() { ::close(fd); } } guard{fd};
-        std::size_t got = 0;
-        while (got < length) {
-            ssize_t n = ::pread(fd, out + got, length - got, offset + std::int64_t(got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0)
-                throw std::runtime_error("file " + path + " ends inside the section");
-            got += std::size_t(n);
-        }
+        SectionFile file(path);
+        file.require(path);
+        if (!file.read_at(out, length, offset))
+            throw std::runtime_error("file " + path + " ends inside the section");
         if (crc32c(0, out, length) != expected)
             throw std::runtime_error("section checksum mismatch: the file changed since it was verified");
     }
@@ -1268,10 +1296,8 @@ class Index : public Napi::ObjectWrap<Index> {
         metric_kind_t metric = metric_;
         scalar_kind_t scalar = scalar_;
         job->body = [=](std::size_t) {
-            int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0)
-                throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-            struct closer { int fd; ~closer() { ::close(fd); } } guard{fd};
+            SectionFile file(path);
+            file.require(path);
             constexpr std::size_t window_k = 1 << 20;
             std::unique_ptr<std::uint8_t[]> window(new std::uint8_t[window_k]);
             // [at, filled) of the window is read from the file and not yet handed to usearch.
@@ -1281,16 +1307,13 @@ class Index : public Napi::ObjectWrap<Index> {
             // The next window of the section, read once the last one is used up, checksummed as read.
             auto refill = [&]() -> bool {
                 std::size_t want = (std::min)(window_k, length - consumed);
-                std::size_t got = 0;
-                while (got < want) {
-                    ssize_t n = ::pread(fd, window.get() + got, want - got, offset + std::int64_t(consumed + got));
-                    if (n < 0 && errno == EINTR) continue;
-                    if (n <= 0) { short_read = true; return false; }
-                    got += std::size_t(n);
+                if (!file.read_at(window.get(), want, offset + std::int64_t(consumed))) {
+                    short_read = true;
+                    return false;
                 }
-                crc = crc32c(crc, window.get(), got);
+                crc = crc32c(crc, window.get(), want);
                 at = 0;
-                filled = got;
+                filled = want;
                 return true;
             };
             auto result = index->load_from_stream([&](void* out, std::size_t n) {
