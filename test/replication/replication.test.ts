@@ -10,48 +10,15 @@ import net from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { spawnServer, tempDir, removeTempDirs, type Child } from '../helpers/server.js';
+import { tempDir, removeTempDirs, type Child } from '../helpers/server.js';
+import { connect, disconnectAll, f32, info, spawn, until as waitUntil } from '../helpers/replication.js';
 import { encodeCommand, exchange } from '../helpers/raw.js';
 
 test.after.always(removeTempDirs);
+test.after.always(disconnectAll);
 
-const clients: Redis[] = [];
-test.after.always(() => { for (const c of clients) c.disconnect(); });
-
-function connect(port: number): Redis {
-  const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: false });
-  r.on('error', () => {});
-  clients.push(r);
-  return r;
-}
-
-/** INFO section as a map. */
-async function info(r: Redis, section: string): Promise<Record<string, string>> {
-  const text = await r.info(section);
-  const out: Record<string, string> = {};
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
-}
-
-/** Poll until `check` returns true (generous deadline: no timing is asserted). */
-async function until(what: string, check: () => Promise<boolean>, ms = 20000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try { if (await check()) return; } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A server process killed when the test ends, whatever its outcome. */
-async function spawn(t: ExecutionContext, args: string[], opts: Parameters<typeof spawnServer>[1] = {}): Promise<Child> {
-  const c = await spawnServer(args, opts);
-  t.teardown(async () => { await c.kill('SIGKILL'); });
-  return c;
-}
+/** The shared poll with this file's deadline (no timing is asserted). */
+const until = (what: string, check: () => Promise<boolean>): Promise<void> => waitUntil(what, check, 20000);
 
 async function pair(t: ExecutionContext, replicaArgs: string[] = []): Promise<{ p: Child; s: Child; primary: Redis; replica: Redis }> {
   const p = await spawn(t, ['--appendonly', 'yes']);
@@ -60,10 +27,6 @@ async function pair(t: ExecutionContext, replicaArgs: string[] = []): Promise<{ 
   const replica = connect(s.port);
   await until('link up', async () => (await info(replica, 'replication')).master_link_status === 'up');
   return { p, s, primary, replica };
-}
-
-function f32(values: number[]): Buffer {
-  return Buffer.from(new Float32Array(values).buffer);
 }
 
 test('full sync carries vector sets bit-exact, hashes and deadlines; the stream follows; WAIT counts the replica', async (t) => {

@@ -6,10 +6,11 @@
  * id, so its replica resumes. INFO's sync_full / sync_partial_ok on the primary
  * prove which sync happened, DEBUG DIGEST that the data is the same.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import type { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, tempDir, removeTempDirs } from '../helpers/server.js';
+import { freePort, tempDir, removeTempDirs, type Child } from '../helpers/server.js';
 import { caughtUp, connect, digest, disconnectAll, info, linkUp, spawn, stats, until, writeSome } from '../helpers/replication.js';
 
 test.after.always(removeTempDirs);
@@ -17,11 +18,20 @@ test.after.always(disconnectAll);
 
 const COMMON = ['--appendonly', 'yes', '--enable-debug-command', 'yes'];
 
-/** The replica's state file, parsed (null while absent). */
+/** A data directory's state file, parsed (null while absent). */
 function stateFile(dir: string): Record<string, string> | null {
   let text: string;
   try { text = readFileSync(path.join(dir, 'REPLICATION'), 'utf8'); } catch { return null; }
   return Object.fromEntries(text.trim().split('\n').map((l) => l.split(' ', 2) as [string, string]));
+}
+
+/** Start the replica again on its directory and port, and wait until it has caught up with `primary`. */
+async function respawn(t: ExecutionContext, primary: Redis, args: string[], where: { dir: string; port: number }): Promise<{ s: Child; replica: Redis }> {
+  const s = await spawn(t, args, where);
+  const replica = connect(s.port);
+  await linkUp(replica);
+  await caughtUp(primary, replica);
+  return { s, replica };
 }
 
 test('a replica stopped cleanly (SIGTERM, then SHUTDOWN) resumes with a partial resync', async (t) => {
@@ -49,10 +59,7 @@ test('a replica stopped cleanly (SIGTERM, then SHUTDOWN) resumes with a partial 
     t.is(saved?.replid, replid, `${how}: the file names the primary's id`);
     // Written while the replica is down: the backlog covers it.
     await writeSome(primary, `down${round}`);
-    s = await spawn(t, args, { dir, port });
-    replica = connect(s.port);
-    await linkUp(replica);
-    await caughtUp(primary, replica);
+    ({ s, replica } = await respawn(t, primary, args, { dir, port }));
     t.deepEqual(await stats(primary), { full: 1, partial: round }, `${how}: partial resync, no full sync`);
     t.is(await digest(replica), await digest(primary), `${how}: same data`);
     t.is(await replica.hget(`h:down${round}`, 'a'), `down${round}`);
@@ -79,10 +86,7 @@ test('after SIGKILL a replica resumes partially only when its offset is provable
   });
   await s.kill('SIGKILL');
   await writeSome(primary, 'b');
-  s = await spawn(t, args, { dir, port });
-  replica = connect(s.port);
-  await linkUp(replica);
-  await caughtUp(primary, replica);
+  ({ s, replica } = await respawn(t, primary, args, { dir, port }));
   t.deepEqual(await stats(primary), { full: 1, partial: 1 }, 'the WAL ended where the file said: partial resync');
   t.is(await digest(replica), await digest(primary));
 
@@ -93,10 +97,7 @@ test('after SIGKILL a replica resumes partially only when its offset is provable
   t.is(await primary.call('WAIT', 1, 10000), 1);
   await s.kill('SIGKILL');
   await writeSome(primary, 'd');
-  s = await spawn(t, args, { dir, port });
-  replica = connect(s.port);
-  await linkUp(replica);
-  await caughtUp(primary, replica);
+  ({ s, replica } = await respawn(t, primary, args, { dir, port }));
   t.deepEqual(await stats(primary), { full: 2, partial: 1 }, 'unprovable offset: full sync');
   t.is(await digest(replica), await digest(primary));
   t.is(await replica.get('s:d'), 'd');
@@ -141,10 +142,7 @@ test('a primary restarted cleanly keeps its replication id: its replica resumes 
   // SIGKILLed idle: the data is provably at the saved offset, but pings may have gone out
   // after it, so the id is new and continues the old one up to that offset (as a
   // promotion): the replica, exactly there, resumes.
-  await until('state file current', async () => {
-    const off = (await info(primary, 'replication')).master_repl_offset;
-    return readFileSync(path.join(pdir, 'REPLICATION'), 'utf8').includes(`\noffset ${off}\n`);
-  });
+  await until('state file current', async () => stateFile(pdir)?.offset === (await info(primary, 'replication')).master_repl_offset);
   await p.kill('SIGKILL');
   p = await spawn(t, COMMON, { dir: pdir, port: pport });
   primary = connect(p.port);
