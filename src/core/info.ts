@@ -211,7 +211,8 @@ export function coreInfoSections(server: Server): InfoSection[] {
   ];
 }
 
-function human(bytes: number): string {
+/** Redis's bytesToHuman (`1.50M`), for the `*_human` fields of every INFO section. */
+export function human(bytes: number): string {
   const units = ['B', 'K', 'M', 'G', 'T'];
   let v = bytes, i = 0;
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }

@@ -5,17 +5,9 @@
  */
 import { LuaFactory } from 'wasmoon';
 import type { FeatureModule } from '../core/module.js';
+import { human } from '../core/info.js';
 import { scriptingCommands } from './commands.js';
 import { Scripts } from './scripts.js';
-
-/** Redis's bytesToHuman. */
-function human(n: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
-}
 
 const DEFAULT_TIME_LIMIT = 5000;
 
