@@ -228,7 +228,7 @@ export class Dispatcher {
       this.finish(entry, client, argv, start, true);
       return this.errorReply(e, spec);
     }
-    const logged = ctx.nestedWrites ? this.logNested(ctx.nestedWrites, collect)
+    const logged = ctx.nestedWrites ? this.record(ctx.nestedWrites, collect)
       : entry.write && !(result instanceof ErrorReply) ? this.log(ctx, argv, collect) : null;
     // Any write that changed something touches the keys it names (Redis's signalModifiedKey), in-place changes included.
     if (entry.write && ctx.propagate !== null && this.hooks.watches?.active && !(result instanceof ErrorReply) && spec.firstKey > 0) {
@@ -279,17 +279,18 @@ export class Dispatcher {
 
   /** Log a write now, or into `collect`: the writes of a transaction, logged as one record at its end. */
   private log(ctx: Ctx, argv: Buffer[], collect: LoggedCommands | null): Promise<void> | null {
-    const writeLog = this.hooks.writeLog;
-    if (!writeLog) return null;
+    if (!this.hooks.writeLog) return null;
     const commands = ctx.propagate === undefined ? [argv] : ctx.propagate;
     if (!commands || commands.length === 0) return null;
     const db = ctx.client.db;
-    if (collect) { for (const c of commands) collect.push([db, c]); return null; }
-    return writeLog.append(commands.map((c) => [db, c] as [number, Buffer[]]));
+    return this.record(commands.map((c) => [db, c] as [number, Buffer[]]), collect);
   }
 
-  /** A script's writes (`Ctx.nestedWrites`): one record, or part of the enclosing EXEC's. */
-  private logNested(entries: LoggedCommands, collect: LoggedCommands | null): Promise<void> | null {
+  /**
+   * Logged writes (a command's, or a script's `Ctx.nestedWrites`): part of the enclosing
+   * EXEC's record when there is one (`collect`), else one record of their own.
+   */
+  private record(entries: LoggedCommands, collect: LoggedCommands | null): Promise<void> | null {
     if (entries.length === 0) return null;
     if (collect) { for (const e of entries) collect.push(e); return null; }
     return this.hooks.writeLog?.append(entries) ?? null;
