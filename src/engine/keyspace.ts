@@ -3,7 +3,8 @@
  * State only (like mini-redis's db.rs): no RESP, no sockets.
  *
  * Keys are binary-safe: they are stored as latin1 strings, one char per byte,
- * so a JS Map can hold them and `Buffer.from(key, 'latin1')` gives the bytes back.
+ * so a JS Map can hold them (split by key hash: sharded-map.ts says why) and
+ * `Buffer.from(key, 'latin1')` gives the bytes back.
  *
  * Memory. A plain string value of up to INLINE_MAX bytes is kept as a latin1
  * JS string right in the database's Map, with no object around it: a Buffer
@@ -30,6 +31,8 @@
  * replayed commands must see the keys as the primary did, as Redis's
  * expireIfNeeded does when `server.loading`).
  */
+
+import { ShardedMap } from './sharded-map.js';
 
 /** What every value stored under a key provides. */
 export interface StoredValue {
@@ -166,7 +169,7 @@ const slotOf = (v: StoredValue): Slot => (v instanceof StringValue && v.value.le
  * of the file): the deadlines, frozen and released together with the values.
  */
 export class CowMap<V> {
-  private table = new Map<string, V>();
+  private table = new ShardedMap<V>();
   private delta: Map<string, V | typeof REMOVED> | null = null;
   private frozen = false;
   private hidden = false;
@@ -200,7 +203,7 @@ export class CowMap<V> {
   }
 
   clear(): void {
-    if (this.frozen) { this.delta = new Map(); this.hidden = true; } else { this.table = new Map(); this.delta = null; }
+    if (this.frozen) { this.delta = new Map(); this.hidden = true; } else { this.table = new ShardedMap(); this.delta = null; }
     this.count = 0;
   }
 
@@ -239,7 +242,7 @@ export class CowMap<V> {
   thawStep(budget: number): boolean {
     if (this.frozen) {
       this.frozen = false;
-      if (this.hidden) { this.table = new Map(); this.hidden = false; }
+      if (this.hidden) { this.table = new ShardedMap(); this.hidden = false; }
     }
     const d = this.delta;
     if (d === null) return true;
@@ -267,7 +270,7 @@ export interface FrozenDatabase {
 
 export class Database {
   /** Key → value. While frozen (`delta` set), only a running release writes to it. */
-  private table = new Map<string, Slot>();
+  private table = new ShardedMap<Slot>();
   /** Writes since the freeze, looked up before `table`: a new slot, or REMOVED. Folded back by `thawStep`. */
   private delta: Map<string, Slot | typeof REMOVED> | null = null;
   /** A snapshot is reading `table`. */
@@ -438,7 +441,7 @@ export class Database {
       this.delta = new Map();
       this.tableHidden = true;
     } else {
-      this.table = new Map();
+      this.table = new ShardedMap();
       this.delta = null;
     }
     this.count = 0;
@@ -507,7 +510,7 @@ export class Database {
     if (this.frozen) {
       this.frozen = false;
       this.epoch++;
-      if (this.tableHidden) { this.table = new Map(); this.tableHidden = false; }
+      if (this.tableHidden) { this.table = new ShardedMap(); this.tableHidden = false; }
     }
     if (!this.expires.thawStep(budget)) return false;
     const d = this.delta;
