@@ -88,6 +88,8 @@ export class Dispatcher {
    */
   private statEpoch = 0;
   private statSize = 0;
+  /** Writes `propagate` collects while `propagating` runs, logged as one record at its end. */
+  private propagated: LoggedCommands | null = null;
   private histogramEpoch = 0;
   private histogramSize = 0;
   private histogramResets = 0;
@@ -273,7 +275,29 @@ export class Dispatcher {
    * waits on it: a failed commit is reported by the commits that follow.
    */
   propagate(db: number, argv: Buffer[]): void {
-    const logged = this.hooks.writeLog?.append([[db, argv]]);
+    if (this.propagated !== null) { this.propagated.push([db, argv]); return; }
+    this.appendUnawaited([[db, argv]]);
+  }
+
+  /**
+   * Run `work` (synchronous, no command inside) and log what it propagates as
+   * one record at its end: the active expire cycle's tick, which would
+   * otherwise pay a frame, a checksum and a commit per reclaimed key.
+   */
+  propagating<T>(work: () => T): T {
+    if (this.propagated !== null) return work();
+    const batch: LoggedCommands = [];
+    this.propagated = batch;
+    try {
+      return work();
+    } finally {
+      this.propagated = null;
+      if (batch.length > 0) this.appendUnawaited(batch);
+    }
+  }
+
+  private appendUnawaited(entries: LoggedCommands): void {
+    const logged = this.hooks.writeLog?.append(entries);
     if (logged) logged.catch(() => {});
   }
 

@@ -80,7 +80,7 @@ export class Server implements ModuleHost, ConnectionHost {
     this.keyspace = new Keyspace(config.databases, this.keyspaceObserver());
     this.dispatcher = new Dispatcher(this.table, this, this.latency, this.hooks);
     // Not while loading (replay must find keys as they were), nor while the log refuses the DELs.
-    this.expireCycle = new ExpireCycle(this.keyspace, log, () => this.expiryMode() !== 'delete');
+    this.expireCycle = new ExpireCycle(this.keyspace, log, () => this.expiryMode() !== 'delete', (tick) => this.dispatcher.propagating(tick));
     this.latency.enabled = config['latency-tracking'];
     this.sections = coreInfoSections(this);
   }
