@@ -9,7 +9,9 @@
  *   every 10 ms; the time until one replica acknowledged the write (p50/p99, ms);
  * - full-sync time: a replica attached to a primary holding `sync` × dim vectors,
  *   from REPLICAOF to master_link_status:up (snapshot captured, shipped, loaded: graph included),
- *   and the primary's slowest PING meanwhile. `--from` starts the primary on a copy of an
+ *   and the primary's slowest PING meanwhile, beside its own longest event-loop stall
+ *   (LATENCY's `event-loop` event: the PING probe lives in this process, on the same two
+ *   cores as both servers, and its own delays show in its figure). `--from` starts the primary on a copy of an
  *   existing data directory instead (a 1 M set takes long to build), and checks that
  *   DEBUG DIGEST is equal on both once the link is up.
  *
@@ -99,7 +101,7 @@ async function throughput(replicas: number): Promise<{ ops: number; p50: number;
   return { ops, p50: pct(lags, 0.5), p99: pct(lags, 0.99) };
 }
 
-async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: number }> {
+async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: number; loopMax: number }> {
   const debug = ['--enable-debug-command', 'yes'];
   const p = await start(debug, values.from);
   // PING answers while the data loads: the sync (and the probe) start once it is in.
@@ -116,6 +118,8 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
   const t1 = performance.now();
   // The primary keeps serving while it ships the snapshot: the slowest PING meanwhile.
   let syncing = true, pingMax = 0;
+  await p.r.call('CONFIG', 'SET', 'latency-monitor-threshold', '1');
+  await p.r.call('LATENCY', 'RESET');
   const probe = new Redis({ port: p.port, host: '127.0.0.1' });
   const probing = (async () => {
     while (syncing) {
@@ -131,6 +135,8 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
   syncing = false;
   await probing;
   probe.disconnect();
+  const events = await p.r.call('LATENCY', 'LATEST') as Array<[string, number, number, number]>;
+  const loopMax = events.find((e) => e[0] === 'event-loop')?.[3] ?? 0;
   if (values.from) {
     const [a, b] = [await p.r.call('DEBUG', 'DIGEST'), await s.r.call('DEBUG', 'DIGEST')];
     if (a !== b) throw new Error(`DEBUG DIGEST differs: primary ${String(a)}, replica ${String(b)}`);
@@ -140,7 +146,7 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
   }
   w.disconnect(); p.r.disconnect(); s.r.disconnect();
   p.child.kill('SIGKILL'); s.child.kill('SIGKILL');
-  return { loadS, syncS, pingMax };
+  return { loadS, syncS, pingMax, loopMax };
 }
 
 const cpus = os.cpus();
@@ -153,5 +159,5 @@ for (const n of SKIP_THROUGHPUT ? [] : [0, 1, 2]) {
 }
 const f = await fullSync();
 const what = values.from ? `the data in ${values.from} (digests equal after)` : `${SYNC} × ${DIM} F32 (building it on the primary took ${f.loadS.toFixed(1)} s)`;
-console.log(`full sync of ${what}: ${f.syncS.toFixed(2)} s from REPLICAOF to link up; slowest PING to the primary meanwhile ${f.pingMax.toFixed(1)} ms; load ${os.loadavg()[0].toFixed(2)}`);
+console.log(`full sync of ${what}: ${f.syncS.toFixed(2)} s from REPLICAOF to link up; slowest PING to the primary meanwhile ${f.pingMax.toFixed(1)} ms, its longest event-loop stall ${f.loopMax} ms; load ${os.loadavg()[0].toFixed(2)}`);
 process.exit(0);

@@ -155,7 +155,7 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   'slowlog-max-len': { kind: 'int', default: '128', mutable: true, min: 0, max: 2 ** 31, describe: 'entries kept in SLOWLOG' },
   'latency-tracking': { kind: 'bool', default: 'yes', mutable: true, describe: 'per-command latency percentiles in INFO latencystats' },
   'enable-debug-command': { kind: 'enum', default: 'no', mutable: false, values: ['yes', 'no', 'local'], describe: 'allow the DEBUG command (local: from loopback clients only)' },
-  'latency-monitor-threshold': { kind: 'int', default: '0', mutable: true, min: 0, max: 2 ** 40, describe: 'milliseconds past which a command is a LATENCY event (0: off)' },
+  'latency-monitor-threshold': { kind: 'int', default: '0', mutable: true, min: 0, max: 2 ** 40, describe: 'milliseconds past which a command, or a stall of the event loop, is a LATENCY event (0: off)' },
   'busy-reply-threshold': { kind: 'int', default: '5000', mutable: true, min: 0, max: 2 ** 40, describe: 'milliseconds after which a running Lua script is aborted with an error (0: never)' },
   'lua-time-limit': { kind: 'int', default: '5000', mutable: true, min: 0, max: 2 ** 40, describe: 'the older name of busy-reply-threshold' },
   'http-port': { kind: 'int', default: '0', mutable: false, min: 0, max: 65535, describe: 'HTTP JSON API port (0: off)' },

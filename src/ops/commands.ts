@@ -109,7 +109,7 @@ function latencyDoctor(ctx: Ctx, state: OpsState): string {
     out.push('The latency monitor is disabled: LATENCY events are recorded only when latency-monitor-threshold is above 0.',
       'Enable it with CONFIG SET latency-monitor-threshold <milliseconds>.');
   } else if (state.events.events.size === 0) {
-    out.push(`No latency spike was observed: no command took ${threshold} milliseconds or more since the last reset.`);
+    out.push(`No latency spike was observed: no command took ${threshold} milliseconds or more, nor did the event loop stall that long, since the last reset.`);
   } else {
     out.push(`Latency spikes observed (threshold ${threshold} ms):`);
     let i = 1;
@@ -119,7 +119,8 @@ function latencyDoctor(ctx: Ctx, state: OpsState): string {
       out.push(`${i++}. ${name}: ${samples} latency spikes (average ${avg}ms, max ${e.max}ms, latest ${e.latest}ms at ${new Date(e.latestTime * 1000).toISOString()}).`);
     }
     out.push('', 'SLOWLOG GET lists the commands that took longest; INFO latencystats and LATENCY HISTOGRAM give per-command percentiles.',
-      'Vector searches scale with EF and COUNT; large VEC.ADD batches and snapshots of big sets are the usual sources of spikes.');
+      'Vector searches scale with EF and COUNT; large VEC.ADD batches and snapshots of big sets are the usual sources of spikes.',
+      'An event-loop spike with no command spike is work outside commands (snapshots, full syncs, expiry, garbage collection) or the process waiting for a CPU.');
   }
   const slowerThan = ctx.server.config['slowlog-log-slower-than'];
   if (slowerThan < 0) out.push('The slow log is disabled (slowlog-log-slower-than is negative).');

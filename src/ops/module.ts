@@ -10,6 +10,7 @@ import { opsCommands } from './commands.js';
 import { LatencyMonitor, SlowLog } from './slowlog.js';
 import { MemoryReclaimer } from './reclaim.js';
 import { reloadDataset } from './reload.js';
+import { LoopWatch } from './loop-watch.js';
 
 export class Ops {
   readonly slowlog = new SlowLog();
@@ -39,6 +40,7 @@ export const opsModule: FeatureModule = {
     const m = process.memoryUsage();
     let timer: NodeJS.Timeout | null = null;
     const reclaimer = new MemoryReclaimer(() => host.stats.commandsProcessed, () => host.loading);
+    const loop = new LoopWatch(() => host.config['latency-monitor-threshold'], (ms) => ops.events.record('event-loop', ms));
     return {
       commands: opsCommands({
         slowlog: ops.slowlog, events: ops.events, histograms: host.latency, startupBytes: m.heapUsed + m.external,
@@ -55,7 +57,9 @@ export const opsModule: FeatureModule = {
         ],
       }],
       observe: (client, spec, argv, usec) => ops.observe(client, spec, argv, usec),
+      onConfig: { 'latency-monitor-threshold': () => loop.configure() },
       start: async () => {
+        loop.configure();
         // INFO's used_memory_peak is sampled when the memory section is computed: do so every second, not only when asked.
         const memory = host.infoSections.find((s) => s.name === 'memory');
         if (!memory) return;
@@ -64,7 +68,7 @@ export const opsModule: FeatureModule = {
           reclaimer.tick();
         });
       },
-      stop: async () => { if (timer) clearInterval(timer); },
+      stop: async () => { if (timer) clearInterval(timer); loop.stop(); },
     };
   },
 };

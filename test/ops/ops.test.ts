@@ -107,17 +107,27 @@ test('LATENCY: events past latency-monitor-threshold, history, reset, doctor; HI
   await r.call('DEBUG', 'SLEEP', '0.02');
   await r.call('PING');
   const latest = await r.call('LATENCY', 'LATEST') as Array<[string, number, number, number]>;
-  t.is(latest.length, 1);
-  const [event, when, last, max] = latest[0];
+  // The sleep is a command spike and, the event loop being held meanwhile, an event-loop one too.
+  t.deepEqual(latest.map((e) => e[0]).sort(), ['command', 'event-loop']);
+  const [event, when, last, max] = latest.find((e) => e[0] === 'command')!;
   t.is(event, 'command');
   t.true(Math.abs(when - Date.now() / 1000) < 5);
   t.true(last >= 20 && max >= last);
+  // The loop's 1 ms timer came at least the sleep minus its own period late.
+  t.true(latest.find((e) => e[0] === 'event-loop')![3] >= 19);
   const history = await r.call('LATENCY', 'HISTORY', 'command') as Array<[number, number]>;
   t.is(history.length, 1);
   t.is(history[0][1], last);
   t.deepEqual(await r.call('LATENCY', 'HISTORY', 'nothing'), []);
-  t.regex(await r.call('LATENCY', 'DOCTOR') as string, /command: 1 latency spikes/);
+  const doctor = await r.call('LATENCY', 'DOCTOR') as string;
+  t.regex(doctor, /command: 1 latency spikes/);
+  t.regex(doctor, /event-loop: \d+ latency spikes/);
+  t.is(await r.call('LATENCY', 'RESET', 'command', 'nothing'), 1);
+  t.deepEqual((await r.call('LATENCY', 'LATEST') as Array<[string]>).map((e) => e[0]), ['event-loop']);
+  // Back to 0: the loop is no longer watched, and RESET forgets what it saw.
+  await r.call('CONFIG', 'SET', 'latency-monitor-threshold', '0');
   t.is(await r.call('LATENCY', 'RESET'), 1);
+  await r.call('DEBUG', 'SLEEP', '0.02');
   t.deepEqual(await r.call('LATENCY', 'LATEST'), []);
 
   for (let i = 0; i < 10; i++) await r.call('ECHO', 'h');
