@@ -1,7 +1,7 @@
 /**
  * What replication costs, with 0, 1 and 2 replicas on loopback:
  *
- *   node dist/bench/replication.js [--seconds 5] [--clients 8] [--sync 100000] [--dim 128] [--from <data dir>]
+ *   node dist/bench/replication.js [--seconds 5] [--clients 8] [--sync 100000] [--dim 128] [--from <data dir>] [--nice-replica]
  *
  * - write throughput: `clients` connections pipelining VEC.ADD (dim-d FP32, 64 per
  *   pipeline) against the primary for `seconds`;
@@ -13,7 +13,9 @@
  *   (LATENCY's `event-loop` event: the PING probe lives in this process, on the same two
  *   cores as both servers, and its own delays show in its figure). `--from` starts the primary on a copy of an
  *   existing data directory instead (a 1 M set takes long to build), and checks that
- *   DEBUG DIGEST is equal on both once the link is up.
+ *   DEBUG DIGEST is equal on both once the link is up. `--nice-replica` runs the replica
+ *   at nice 19: the stand-in, on one machine, for a replica on a machine of its own
+ *   (loading a snapshot keeps about a core busy, which the primary otherwise waits for).
  *
  * Each server is a child process (`bin/astronaut.js`, appendonly yes, everysec).
  */
@@ -27,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, sync: { type: 'string', default: '100000' }, dim: { type: 'string', default: '128' }, from: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, sync: { type: 'string', default: '100000' }, dim: { type: 'string', default: '128' }, from: { type: 'string' }, 'nice-replica': { type: 'boolean', default: false } } });
 const SECONDS = Number(values.seconds), CLIENTS = Number(values.clients), SYNC = Number(values.sync), DIM = Number(values.dim);
 
 const dirs: string[] = [];
@@ -38,12 +40,13 @@ function freePort(): Promise<number> {
   return new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
 }
 
-async function start(args: string[] = [], copyFrom?: string): Promise<{ port: number; r: Redis; child: ChildProcess }> {
+async function start(args: string[] = [], copyFrom?: string, niced = false): Promise<{ port: number; r: Redis; child: ChildProcess }> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-bench-repl-'));
   dirs.push(dir);
   if (copyFrom) for (const f of readdirSync(copyFrom)) if (f !== 'LOCK') copyFileSync(path.join(copyFrom, f), path.join(dir, f));
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/astronaut.js'), '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--save', '', ...args], { stdio: 'ignore' });
+  const argv = [path.join(ROOT, 'bin/astronaut.js'), '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--save', '', ...args];
+  const child = niced ? spawn('nice', ['-n', '19', process.execPath, ...argv], { stdio: 'ignore' }) : spawn(process.execPath, argv, { stdio: 'ignore' });
   children.push(child);
   for (;;) {
     const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -114,7 +117,7 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
     await pipe.exec();
   }
   const loadS = (performance.now() - t0) / 1000;
-  const s = await start(debug);
+  const s = await start(debug, undefined, values['nice-replica']);
   const t1 = performance.now();
   // The primary keeps serving while it ships the snapshot: the slowest PING meanwhile.
   let syncing = true, pingMax = 0;
@@ -158,6 +161,7 @@ for (const n of SKIP_THROUGHPUT ? [] : [0, 1, 2]) {
   console.log(`| ${n} | ${Math.round(r.ops)} | ${n === 0 ? '–' : `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`} |`);
 }
 const f = await fullSync();
-const what = values.from ? `the data in ${values.from} (digests equal after)` : `${SYNC} × ${DIM} F32 (building it on the primary took ${f.loadS.toFixed(1)} s)`;
+const what = (values.from ? `the data in ${values.from} (digests equal after)` : `${SYNC} × ${DIM} F32 (building it on the primary took ${f.loadS.toFixed(1)} s)`)
+  + (values['nice-replica'] ? ', the replica at nice 19' : '');
 console.log(`full sync of ${what}: ${f.syncS.toFixed(2)} s from REPLICAOF to link up; slowest PING to the primary meanwhile ${f.pingMax.toFixed(1)} ms, its longest event-loop stall ${f.loopMax} ms; load ${os.loadavg()[0].toFixed(2)}`);
 process.exit(0);
