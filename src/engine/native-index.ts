@@ -273,11 +273,24 @@ function validateOptions(opts: NativeIndexOptions): NativeIndexOptions {
   checkInt('connectivity', opts.connectivity, 2, 1024);
   checkInt('expansionAdd', opts.expansionAdd, 1, 1 << 20);
   checkInt('expansionSearch', opts.expansionSearch, 1, 1 << 20);
-  return Object.freeze({
+  const key = `${opts.dimensions}/${opts.metric}/${opts.scalar}/${opts.connectivity}/${opts.expansionAdd}/${opts.expansionSearch}`;
+  const known = sharedOptions.get(key);
+  if (known) return known;
+  const frozen = Object.freeze({
     dimensions: opts.dimensions, metric: opts.metric, scalar: opts.scalar,
     connectivity: opts.connectivity, expansionAdd: opts.expansionAdd, expansionSearch: opts.expansionSearch,
   });
+  if (sharedOptions.size < SHARED_OPTIONS_MAX) sharedOptions.set(key, frozen);
+  return frozen;
 }
+
+/**
+ * Frozen options, one object per distinct set of values: each set's index holds its options,
+ * ~100 bytes of heap apiece (the object and its scalar's string), and sets mostly share them.
+ */
+const sharedOptions = new Map<string, NativeIndexOptions>();
+/** Distinct options remembered; past this (options chosen per set by clients) each index has its own. */
+const SHARED_OPTIONS_MAX = 256;
 
 /**
  * One HNSW index (usearch `index_dense_t`) over vectors addressed by u32 slots.

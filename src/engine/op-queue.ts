@@ -84,13 +84,16 @@ const CATCH_UP_ROUNDS = 8;
  */
 const PUMP_BUDGET = 1024;
 
+/** An idle queue's operation list: most sets are idle nearly always, and an Array costs 32 bytes. */
+const NO_OPS: Op[] = Object.freeze([]) as unknown as Op[];
+
 export class OpQueue {
-  private readonly ops: Op[] = [];
+  private ops: Op[] = NO_OPS;
   private head = 0;
   private running: Running = 'none';
   private inFlight = 0;
   private scheduled = false;
-  private idleWaiters: Array<() => void> = [];
+  private idleWaiters: Array<() => void> | null = null;
   private closed = false;
   private serving: NativeIndex;
   /** Mutations applied since the running rebuild took its starting point; null when none runs. */
@@ -114,11 +117,16 @@ export class OpQueue {
 
   private checkOpen(): void { if (this.closed) throw new SetDeletedError(); }
 
+  private push(op: Op): void {
+    if (this.ops === NO_OPS) this.ops = [];
+    this.ops.push(op);
+  }
+
   /** Queue an insertion (vector null: a zero vector kept out of the graph). */
   add(slot: number, vector: Float32Array | null, applied: () => void): Promise<void> {
     this.checkOpen();
     return new Promise<void>((resolve, reject) => {
-      this.ops.push({ type: 'add', slot, vector, applied, resolve, reject });
+      this.push({ type: 'add', slot, vector, applied, resolve, reject });
       this.schedule();
     });
   }
@@ -126,14 +134,14 @@ export class OpQueue {
   /** Queue a removal; runs at once when nothing is pending. */
   remove(slot: number, zero: boolean, applied: () => void): void {
     this.checkOpen();
-    this.ops.push({ type: 'remove', slot, inGraph: !zero, applied });
+    this.push({ type: 'remove', slot, inGraph: !zero, applied });
     if (this.running === 'none' && this.ops.length - this.head === 1) this.pump(); else this.schedule();
   }
 
   search(job: SearchJob): Promise<SearchResult> {
     this.checkOpen();
     return new Promise<SearchResult>((resolve, reject) => {
-      this.ops.push({ type: 'search', job, resolve, reject });
+      this.push({ type: 'search', job, resolve, reject });
       this.schedule();
     });
   }
@@ -143,7 +151,7 @@ export class OpQueue {
     this.checkOpen();
     if (this.empty && (this.running === 'none' || this.running === 'read')) return fn();
     return new Promise<T>((resolve, reject) => {
-      this.ops.push({ type: 'read', fn, resolve: resolve as (r: unknown) => void, reject });
+      this.push({ type: 'read', fn, resolve: resolve as (r: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -152,7 +160,7 @@ export class OpQueue {
   readAsync<T>(fn: (index: NativeIndex) => Promise<T>): Promise<T> {
     this.checkOpen();
     return new Promise<T>((resolve, reject) => {
-      this.ops.push({ type: 'readAsync', fn, resolve: resolve as (r: unknown) => void, reject });
+      this.push({ type: 'readAsync', fn, resolve: resolve as (r: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -161,7 +169,7 @@ export class OpQueue {
   exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
     this.checkOpen();
     return new Promise<T>((resolve, reject) => {
-      this.ops.push({ type: 'exclusive', fn, resolve: resolve as (r: unknown) => void, reject });
+      this.push({ type: 'exclusive', fn, resolve: resolve as (r: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -175,7 +183,7 @@ export class OpQueue {
 
   idle(): Promise<void> {
     if (this.empty && this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve));
   }
 
   /**
@@ -438,13 +446,13 @@ export class OpQueue {
 
   private compactOps(): void {
     if (this.head > 1024 && this.head * 2 > this.ops.length) { this.ops.splice(0, this.head); this.head = 0; }
-    else if (this.empty) { this.ops.length = 0; this.head = 0; }
+    else if (this.empty) { this.ops = NO_OPS; this.head = 0; }
   }
 
   private wakeIdle(): void {
-    if (this.idleWaiters.length === 0) return;
+    if (!this.idleWaiters) return;
     const w = this.idleWaiters;
-    this.idleWaiters = [];
+    this.idleWaiters = null;
     for (const f of w) f();
   }
 }

@@ -100,19 +100,25 @@ export const PROBE_SPAN = 8;
 const HITS_SLICE = 16384;
 
 /**
- * What a new set's per-slot arrays start as: each typed array costs ~250 bytes even empty, and
- * a set of one element is common (one per user, per document). Replaced, never written, on growth.
+ * What a new set's arrays start as: a typed array costs ~225 bytes of heap however short, an
+ * empty Array 32, and a set of one element is common (one per user, per document). Replaced,
+ * never written, when first needed.
  */
 const EMPTY_I32 = new Int32Array(0);
-const EMPTY_U8 = new Uint8Array(0);
-const EMPTY_F32 = new Float32Array(0);
+const NO_PAYLOADS = Object.freeze([]) as unknown as Array<string | undefined>;
+
+/** A scale lives in the per-slot Int32Array as its float32 bits: these reinterpret them. */
+const SCALE_BITS = new Int32Array(1);
+const SCALE_F32 = new Float32Array(SCALE_BITS.buffer);
 
 /**
- * What a set costs whatever it holds: its objects (set, queue, id store, index wrapper, a dozen
- * small typed arrays) and the native index object. Measured: 4.7 KB of V8 heap per one-element
- * set in a heap snapshot of 5 000 of them, plus ~0.6 KB native; RSS grew 7.2 KB per set.
+ * What a set costs whatever it holds: its objects (set, queue, id store, index wrapper, one
+ * per-slot array), the native index object, and the V8 page and malloc overhead around them.
+ * Measured on one-element sets: ~1 KB of V8 heap per set in a heap snapshot of 5 000 of them
+ * (the set's own objects; ~1.1 KB of old space in all), ~0.6 KB of malloc; RSS grew 3.5-4.4 KB
+ * per set over 5 000 (bench/scale.ts's oneElementSets).
  */
-const SET_FIXED_BYTES = 5 * 1024;
+const SET_FIXED_BYTES = 4 * 1024;
 
 /** Process-wide counter for set uids (VINFO's vset-uid). */
 let nextUid = 1;
@@ -151,23 +157,34 @@ export class VectorSet implements StoredValue {
   private readonly queue: OpQueue;
 
   // Logical view.
-  /** id ↔ slot as the commands see it (the physical `held` lags behind queued operations). */
+  /** id ↔ slot as the commands see it (the physical view, `isHeld`, lags behind queued operations). */
   private ids = new IdStore();
   /** Sparse: only slots with an attribute are written. */
-  private payloads: Array<string | undefined> = [];
-  private scales: Float32Array = EMPTY_F32;
-  /** Live slots in [0, liveCount), for uniform random picks (swap-remove keeps it dense). */
-  private live: Int32Array = EMPTY_I32;
+  private payloads: Array<string | undefined> = NO_PAYLOADS;
+  /**
+   * The per-slot arrays, as segments of one Int32Array (`slotCap` slots each, but the last):
+   * - [0, slotCap): the live slots in [0, liveCount), for uniform random picks (swap-remove
+   *   keeps them dense);
+   * - [slotCap, 2 slotCap): each live slot's position in that list;
+   * - [2 slotCap, 3 slotCap), normalized storages only: each slot's scale, as float32 bits;
+   * - from `heldAt`, one bit per slot: the physical view. 1 where the native index holds the
+   *   slot's vector. A slot is reused only once its removal has reached the index, so a held
+   *   slot that is live in the logical view holds that element's vector.
+   * Why one array: four typed arrays cost ~900 bytes of heap for a one-element set.
+   */
+  private slotData: Int32Array = EMPTY_I32;
+  private slotCap = 0;
+  private heldAt = 0;
   private liveCount = 0;
-  private livePos: Int32Array = EMPTY_I32;
   /** Slots whose vector is all zeros (kept out of the index); made by the first. */
   private zeroSlots: Set<number> | null = null;
   private nextSlot = 0;
-  /** Slots released by the physical view, safe to hand out again. */
-  private readonly freeSlots: number[] = [];
+  /** Slots released by the physical view, safe to hand out again (made by the first). */
+  private freeSlots: number[] | null = null;
   /** Ids in byte order for VRANGE: built by the first one, then kept up to date. */
   private sorted: SortedIds | null = null;
-  readonly filters = new FilterCache();
+  /** Made by the first FILTER: most sets never see one. */
+  private filterCache: FilterCache | null = null;
   /** Elements added then removed or replaced since the last rebuild (usearch keeps tombstones). */
   private tombstones = 0;
   attributesCount = 0;
@@ -177,15 +194,8 @@ export class VectorSet implements StoredValue {
   /** What the planner measured of the walk on this set's queries (created by the first candidate query). */
   private trust: GraphTrust | null = null;
 
-  /**
-   * Physical view: 1 where the native index holds the slot's vector. A slot is reused only
-   * once its removal has reached the index, so a held slot that is live in the logical view
-   * holds that element's vector.
-   */
-  private held: Uint8Array = EMPTY_U8;
-
-  /** Tests only: awaited at the named points of the next compactions. */
-  compactionHooks: RebuildHooks = {};
+  /** Made when a test asks for them (see compactionHooks). */
+  private hooks: RebuildHooks | null = null;
   private compactionRun: Promise<boolean> | null = null;
   /** Physical removals applied since the last compaction's starting point (those its fresh index drops). */
   private removalsApplied = 0;
@@ -193,11 +203,16 @@ export class VectorSet implements StoredValue {
 
   /** `index`: a loaded one (restore); else an empty one is made. */
   constructor(params: SetParams, index?: NativeIndex) {
-    this.params = params;
+    this.params = sharedParams(params);
     this.storage = storageFor(params.metric, params.quant);
     // A new set starts without worker contexts: most sets that stay small never need them.
     this.queue = new OpQueue(index ?? new NativeIndex({ ...nativeOptions(params), workers: false }));
   }
+
+  /** Tests only: awaited at the named points of the next compactions. */
+  get compactionHooks(): RebuildHooks { return (this.hooks ??= {}); }
+
+  private get filters(): FilterCache { return (this.filterCache ??= new FilterCache()); }
 
   /** The serving index: the queue swaps it when a compaction completes. */
   private get index(): NativeIndex { return this.queue.index; }
@@ -235,12 +250,11 @@ export class VectorSet implements StoredValue {
     }
     this.ids.set(id, slot);
     this.setPayloadAt(slot, payload ?? undefined);
-    this.livePos[slot] = this.liveCount;
-    this.live[this.liveCount++] = slot;
+    this.appendLive(slot);
     if (old < 0) this.sorted?.add(id);
     const zero = prepared === null;
     if (zero) (this.zeroSlots ??= new Set()).add(slot);
-    const done = this.queue.add(slot, prepared, () => { this.held[slot] = 1; });
+    const done = this.queue.add(slot, prepared, () => { this.setHeld(slot, true); });
     if (old >= 0) this.compactIfNeeded();
     return { added: old < 0, done };
   }
@@ -332,7 +346,7 @@ export class VectorSet implements StoredValue {
       const out = new Float32Array(this.params.dim);
       if (this.zeroSlots?.has(slot)) return { vector: out, scale: 0 };
       if (!this.index.get(slot, out)) return null;
-      return { vector: out, scale: this.storage === 'raw' || this.storage === 'bits' ? 1 : this.scales[slot] };
+      return { vector: out, scale: this.scaled ? this.scaleAt(slot) : 1 };
     });
   }
 
@@ -340,8 +354,8 @@ export class VectorSet implements StoredValue {
     const out = new Float32Array(this.params.dim);
     if (this.zeroSlots?.has(slot)) return out;
     if (!this.index.get(slot, out)) return null;
-    if (this.storage === 'unit' || this.storage === 'maxabs') {
-      const s = this.scales[slot];
+    if (this.scaled) {
+      const s = this.scaleAt(slot);
       for (let i = 0; i < out.length; i++) out[i] *= s;
     }
     return out;
@@ -438,7 +452,7 @@ export class VectorSet implements StoredValue {
     const hits: Hit[] = [];
     if (!filter) {
       for (let i = 0; i < this.liveCount && hits.length < k; i++) {
-        const slot = this.live[i];
+        const slot = this.slotData[i];
         hits.push({ id: this.ids.idAt(slot)!, slot, distance: 1 });
       }
       return hits;
@@ -506,24 +520,24 @@ export class VectorSet implements StoredValue {
     const out: string[] = [];
     if (n === 0) return out;
     if (count < 0) {
-      for (let i = 0; i < -count; i++) out.push(this.slotIdLogical(this.live[Math.floor(Math.random() * n)]));
+      for (let i = 0; i < -count; i++) out.push(this.slotIdLogical(this.slotData[Math.floor(Math.random() * n)]));
       return out;
     }
     const want = Math.min(count, n);
     if (want * 2 > n) {
-      // Most of the set: a partial Fisher–Yates over `live` itself (its order means nothing;
-      // livePos follows), so the work is the reply's size, not a copy of the whole set.
-      const live = this.live, pos = this.livePos;
+      // Most of the set: a partial Fisher–Yates over the live list itself (its order means
+      // nothing; positions follow), so the work is the reply's size, not a copy of the whole set.
+      const d = this.slotData, pos = this.slotCap;
       for (let i = 0; i < want; i++) {
         const j = i + Math.floor(Math.random() * (n - i));
-        const a = live[i], b = live[j];
-        live[i] = b; live[j] = a; pos[b] = i; pos[a] = j;
+        const a = d[i], b = d[j];
+        d[i] = b; d[j] = a; d[pos + b] = i; d[pos + a] = j;
         out.push(this.slotIdLogical(b));
       }
       return out;
     }
     const picked = new Set<number>();
-    while (picked.size < want) picked.add(this.live[Math.floor(Math.random() * n)]);
+    while (picked.size < want) picked.add(this.slotData[Math.floor(Math.random() * n)]);
     for (const s of picked) out.push(this.slotIdLogical(s));
     return out;
   }
@@ -532,10 +546,15 @@ export class VectorSet implements StoredValue {
 
   /** The id of a slot both the index and the logical view hold (a search result's), or undefined. */
   private heldId(slot: number): string | undefined {
-    return this.held[slot] === 1 ? this.ids.idAt(slot) : undefined;
+    return this.isHeld(slot) ? this.ids.idAt(slot) : undefined;
   }
 
-  private liveSlots(): Uint32Array { return Uint32Array.from(this.live.subarray(0, this.liveCount)); }
+  private liveSlots(): Uint32Array {
+    // Copied one by one: a subarray view would move a short array's bytes off V8's heap for good.
+    const out = new Uint32Array(this.liveCount);
+    for (let i = 0; i < out.length; i++) out[i] = this.slotData[i];
+    return out;
+  }
 
   /** Ids in byte order between bounds (VRANGE): O(log n + count) once the sorted index exists. */
   range(lower: { value: Buffer; inclusive: boolean } | null, upper: { value: Buffer; inclusive: boolean } | null, count: number): Buffer[] {
@@ -574,7 +593,7 @@ export class VectorSet implements StoredValue {
    * and per-slot arrays.
    */
   usedBytes(): number {
-    const js = SET_FIXED_BYTES + this.scales.byteLength + this.livePos.byteLength + this.live.byteLength + this.held.byteLength + this.ids.memoryBytes() + this.payloadBytes;
+    const js = SET_FIXED_BYTES + this.slotData.byteLength + this.ids.memoryBytes() + this.payloadBytes;
     return this.indexUsedBytes() + js;
   }
   /** usearch's bytes in use, counting the index a running compaction is building. */
@@ -596,7 +615,7 @@ export class VectorSet implements StoredValue {
    */
   dispose(): Promise<void> {
     if (!this.disposing) {
-      this.filters.clear();
+      this.filterCache?.clear();
       this.disposing = this.queue.close();
     }
     return this.disposing;
@@ -605,16 +624,51 @@ export class VectorSet implements StoredValue {
   // ---- internals ----
 
   private allocSlot(): number {
-    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.nextSlot++;
-    if (slot >= this.livePos.length) this.grow(Math.max(4, this.livePos.length * 2, slot + 1));
+    const slot = this.freeSlots && this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.nextSlot++;
+    if (slot >= this.slotCap) this.grow(Math.max(4, this.slotCap * 2, slot + 1));
     return slot;
   }
 
-  private grow(n: number): void {
-    const lp = new Int32Array(n); lp.set(this.livePos); this.livePos = lp;
-    const lv = new Int32Array(n); lv.set(this.live); this.live = lv;
-    const h = new Uint8Array(n); h.set(this.held); this.held = h;
-    if (this.storage === 'unit' || this.storage === 'maxabs') { const s = new Float32Array(n); s.set(this.scales); this.scales = s; }
+  /** Whether vectors are stored divided by a per-slot scale. */
+  private get scaled(): boolean { return this.storage === 'unit' || this.storage === 'maxabs'; }
+
+  /** Room for `cap` slots: every segment of `slotData` moves to its place in a new array. */
+  private grow(cap: number): void {
+    const old = this.slotData, oldCap = this.slotCap;
+    const segments = this.scaled ? 3 : 2;
+    const heldAt = segments * cap;
+    const d = new Int32Array(heldAt + ((cap + 31) >>> 5));
+    copyInts(d, 0, old, 0, this.liveCount);
+    for (let seg = 1; seg < segments; seg++) copyInts(d, seg * cap, old, seg * oldCap, oldCap);
+    copyInts(d, heldAt, old, this.heldAt, (oldCap + 31) >>> 5);
+    this.slotData = d;
+    this.slotCap = cap;
+    this.heldAt = heldAt;
+  }
+
+  private appendLive(slot: number): void {
+    this.slotData[this.slotCap + slot] = this.liveCount;
+    this.slotData[this.liveCount++] = slot;
+  }
+
+  private isHeld(slot: number): boolean {
+    return slot < this.slotCap && ((this.slotData[this.heldAt + (slot >>> 5)] >>> (slot & 31)) & 1) === 1;
+  }
+
+  private setHeld(slot: number, on: boolean): void {
+    const w = this.heldAt + (slot >>> 5), bit = 1 << (slot & 31);
+    this.slotData[w] = on ? this.slotData[w] | bit : this.slotData[w] & ~bit;
+  }
+
+  private scaleAt(slot: number): number {
+    SCALE_BITS[0] = this.slotData[2 * this.slotCap + slot];
+    return SCALE_F32[0];
+  }
+
+  /** Stored rounded to float32, as the scales have always been kept and snapshotted. */
+  private setScale(slot: number, scale: number): void {
+    SCALE_F32[0] = scale;
+    this.slotData[2 * this.slotCap + slot] = SCALE_BITS[0];
   }
 
   private setPayloadAt(slot: number, payload: string | undefined): void {
@@ -624,22 +678,24 @@ export class VectorSet implements StoredValue {
     if (payload !== undefined && !had) this.attributesCount++;
     if (payload === undefined && !had) return;
     this.payloadBytes += payloadHeapBytes(payload) - payloadHeapBytes(old);
+    if (this.payloads === NO_PAYLOADS) this.payloads = [];
     this.payloads[slot] = payload;
-    this.filters.update(slot, payload);
+    this.filterCache?.update(slot, payload);
   }
 
   /** Drop a slot from the logical view and queue its physical removal. */
   private forgetSlot(slot: number): void {
     this.ids.deleteSlot(slot);
     this.setPayloadAt(slot, undefined);
-    const pos = this.livePos[slot];
-    const last = this.live[--this.liveCount];
-    if (last !== slot) { this.live[pos] = last; this.livePos[last] = pos; }
+    const d = this.slotData, cap = this.slotCap;
+    const pos = d[cap + slot];
+    const last = d[--this.liveCount];
+    if (last !== slot) { d[pos] = last; d[cap + last] = pos; }
     const zero = this.zeroSlots?.delete(slot) ?? false;
     this.tombstones++;
     this.queue.remove(slot, zero, () => {
-      this.held[slot] = 0;
-      this.freeSlots.push(slot);
+      this.setHeld(slot, false);
+      (this.freeSlots ??= []).push(slot);
       this.removalsApplied++;
     });
   }
@@ -659,7 +715,7 @@ export class VectorSet implements StoredValue {
         let ss = 0;
         for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
         const norm = Math.sqrt(ss);
-        this.scales[slot] = norm;
+        this.setScale(slot, norm);
         const out = new Float32Array(v.length);
         for (let i = 0; i < v.length; i++) out[i] = v[i] / norm;
         return out;
@@ -667,7 +723,7 @@ export class VectorSet implements StoredValue {
       case 'maxabs': {
         let max = 0;
         for (let i = 0; i < v.length; i++) { const a = Math.abs(v[i]); if (a > max) max = a; }
-        this.scales[slot] = max;
+        this.setScale(slot, max);
         const out = new Float32Array(v.length);
         for (let i = 0; i < v.length; i++) out[i] = v[i] / max;
         return out;
@@ -701,7 +757,7 @@ export class VectorSet implements StoredValue {
       ids: this.ids.freeze(this.nextSlot),
       payloads: this.payloads.slice(0, this.nextSlot),
       payloadCount: this.attributesCount,
-      scales: this.storage === 'unit' || this.storage === 'maxabs' ? this.scales.slice(0, this.nextSlot) : null,
+      scales: this.scaled ? new Float32Array(this.slotData.slice(2 * this.slotCap, 2 * this.slotCap + this.nextSlot).buffer) : null,
       zero: this.zeroSlots ? [...this.zeroSlots] : [],
     };
     return { state, graph: this.queue.exclusive(() => this.index.serialize()) };
@@ -759,15 +815,17 @@ export class VectorSet implements StoredValue {
     for (let slot = 0; slot < state.nextSlot; slot++) {
       if (lengths[slot] < 0) {
         // Not live at the cut: free for reuse (its removal had reached the index, which was serialized after it).
-        this.freeSlots.push(slot);
+        (this.freeSlots ??= []).push(slot);
         continue;
       }
-      this.held[slot] = 1;
-      this.livePos[slot] = this.liveCount;
-      this.live[this.liveCount++] = slot;
+      this.setHeld(slot, true);
+      this.appendLive(slot);
     }
     state.payloads.forEach((p, slot) => { if (p !== undefined && slot < state.nextSlot) this.setPayloadAt(slot, p); });
-    if (state.scales) this.scales.set(state.scales.subarray(0, state.nextSlot));
+    if (state.scales && this.scaled) {
+      const n = Math.min(state.nextSlot, state.scales.length);
+      for (let slot = 0; slot < n; slot++) this.setScale(slot, state.scales[slot]);
+    }
     if (state.zero.length > 0) this.zeroSlots = new Set(state.zero);
     this.tombstones = state.tombstones;
   }
@@ -792,6 +850,25 @@ export interface VectorSetState {
   zero: number[];
 }
 
+/** Frozen parameters, one object per distinct set of values (see sharedParams). */
+const paramsSeen = new Map<string, SetParams>();
+/** Distinct parameter sets remembered; past this each set keeps its own copy. */
+const PARAMS_SEEN_MAX = 256;
+
+/**
+ * The parameters a set keeps: frozen, and shared with every set made with the same values
+ * (~100 bytes of heap per set otherwise; most sets of a server are made alike).
+ */
+function sharedParams(p: SetParams): Readonly<SetParams> {
+  const key = JSON.stringify(p);
+  let shared = paramsSeen.get(key);
+  if (!shared) {
+    shared = Object.freeze({ ...p });
+    if (paramsSeen.size < PARAMS_SEEN_MAX) paramsSeen.set(key, shared);
+  }
+  return shared;
+}
+
 function storageFor(metric: Metric, quant: Quant): Storage {
   if (quant === 'B1') return 'bits';
   if (metric !== 'COSINE') return 'raw';
@@ -804,4 +881,10 @@ export function nativeOptions(p: SetParams) {
   const metric: NativeMetric = p.metric === 'COSINE' ? 'cos' : p.metric === 'L2' ? 'l2sq' : p.metric === 'IP' ? 'ip' : p.metric === 'HAMMING' ? 'hamming' : 'jaccard';
   const scalar: NativeScalar = p.quant.toLowerCase() as NativeScalar;
   return { dimensions: p.dim, metric, scalar, connectivity: p.m, expansionAdd: p.efConstruction, expansionSearch: p.ef };
+}
+
+/** dst[at, at + n) = src[from, from + n): short runs by hand, so no on-heap array's bytes move off the heap for a view. */
+function copyInts(dst: Int32Array, at: number, src: Int32Array, from: number, n: number): void {
+  if (n > 64) { dst.set(src.subarray(from, from + n), at); return; }
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
 }

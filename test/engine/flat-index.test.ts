@@ -260,3 +260,58 @@ test('replacing one element of a small set many times never schedules a compacti
   t.is(set.card, 1);
   set.dispose();
 });
+
+test('a small set keeps its per-slot state in one array: growth, removal, slot reuse, scales and snapshots stay exact', async (t) => {
+  // I8 keeps a scale per slot; 70 slots cross the held bitmap's 32-bit words and several growths.
+  const set = new VectorSet(params({ quant: 'I8' }));
+  const v = data(70, 5);
+  const vec = (i: number) => row(v, i).map((x) => x * (1 + i)); // a different max |x| (scale) per element
+  for (let i = 0; i < 70; i++) set.add(`e${i}`, vec(i), null);
+  await set.idle();
+  const removed = ['e0', 'e31', 'e32', 'e33', 'e69'];
+  t.is(set.remove(removed), removed.length);
+  await set.idle();
+  // Freed slots are reused by later adds, whose state must not leak from the old occupants.
+  for (const id of ['n0', 'n1']) set.add(id, vec(7), null);
+  await set.idle();
+  const live = new Map<string, Float32Array>();
+  for (let i = 0; i < 70; i++) if (!removed.includes(`e${i}`)) live.set(`e${i}`, vec(i));
+  live.set('n0', vec(7)).set('n1', vec(7));
+  t.is(set.card, live.size);
+  const checkAll = async (s: VectorSet) => {
+    for (const [id, want] of live) {
+      const stored = (await s.getStored(id))!;
+      let max = 0;
+      for (const x of want) max = Math.max(max, Math.abs(x));
+      t.is(stored.scale, Math.fround(max), id);
+      const got = (await s.get(id))!;
+      for (let j = 0; j < D; j++) if (Math.abs(got[j] - want[j]) > max / 100) t.fail(`${id}[${j}] = ${got[j]}, want ${want[j]}`);
+    }
+    for (const id of removed) t.is(await s.get(id), null);
+    t.deepEqual(s.random(live.size).sort(), [...live.keys()].sort());
+    for (const id of s.random(-200)) t.true(live.has(id), id);
+    const hits = await s.search(vec(31), { k: live.size, ef: 64 });
+    t.is(hits.length, live.size);
+    t.false(hits.some((h) => removed.includes(h.id)));
+  };
+  await checkAll(set);
+  const { state, graph } = set.snapshot();
+  const back = await VectorSet.restore(state, await graph);
+  await checkAll(back);
+  set.dispose();
+  back.dispose();
+});
+
+test('sets made alike share one frozen copy of their parameters and index options', (t) => {
+  const p = params({ quant: 'I8' });
+  const a = new VectorSet(p), b = new VectorSet({ ...p });
+  t.is(a.params, b.params);
+  t.true(Object.isFrozen(a.params));
+  t.not(a.params, p, 'the caller keeps its own object');
+  t.not(new VectorSet(params({ quant: 'F32' })).params, a.params);
+  const o = opts('cos', 'i8');
+  const x = new NativeIndex({ ...o, workers: false }), y = new NativeIndex({ ...o, workers: false });
+  t.is(x.options, y.options);
+  for (const s of [a, b]) s.dispose();
+  x.free(); y.free();
+});

@@ -1,6 +1,6 @@
 /** The compact id store against a Map model: lookups, slot reuse, churn, arena rewrites, freeze and reload. */
 import test from 'ava';
-import { IdStore, IdTable } from '../../src/engine/id-store.js';
+import { IdStore, IdTable, SMALL_SLOTS } from '../../src/engine/id-store.js';
 
 /** Deterministic pseudo-random numbers (the test must fail the same way twice). */
 function rng(seed: number): () => number {
@@ -95,4 +95,33 @@ test('a store loaded from a table holds each slot once: a power-of-two count lea
     t.is(store.get('k0'), -1);
     t.is(store.get(`j${2 * n - 1}`), 2 * n - 1);
   }
+});
+
+test('a store of a few slots keeps plain strings; its first slot at SMALL_SLOTS moves every id into an arena of its own', (t) => {
+  const store = new IdStore();
+  const ids = ['\u0000\u00ff', '', 'el0', 'x'.repeat(300)];
+  ids.forEach((id, slot) => store.set(id, slot));
+  store.deleteSlot(2);
+  store.set('el2', 2);
+  const model = new Map(ids.map((id, slot) => [slot === 2 ? 'el2' : id, slot]));
+  check(t, store, model, SMALL_SLOTS);
+  t.is(store.get('el0'), -1);
+  const small = store.memoryBytes();
+  // Small tables freeze and load back small.
+  check(t, IdStore.fromTable(store.freeze(4)), model, SMALL_SLOTS);
+  store.set('late', SMALL_SLOTS + 3);
+  model.set('late', SMALL_SLOTS + 3);
+  check(t, store, model, SMALL_SLOTS * 2);
+  t.true(store.memoryBytes() > small, 'the arena layout is the larger one');
+  t.deepEqual([...store.keys()], [...model.keys()]);
+  const arenaOf = (s: IdStore) => (s as unknown as { bytes: Buffer }).bytes;
+  t.is(arenaOf(store).buffer.byteLength, arenaOf(store).length, 'not a slice of a shared pool');
+  // A table whose bytes are a slice of a shared pool: the store copies them rather than keep the pool alive.
+  const pooled = Buffer.from('abcdefghij');
+  t.true(pooled.buffer.byteLength > pooled.length);
+  const table = IdTable.fromPacked(Int32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), pooled);
+  const loaded = IdStore.fromTable(table);
+  t.is(arenaOf(loaded).buffer.byteLength, arenaOf(loaded).length);
+  t.is(loaded.get('j'), 9);
+  t.is(loaded.idAt(0), 'a');
 });

@@ -26,8 +26,9 @@
  *  explicitly (`index_limits_t::threads`, the `thread` argument of add/search). Context 0 belongs
  *  to the JS thread (all synchronous calls); ids 1..N go to async workers through `ContextPool`,
  *  where N is the libuv pool size the TS wrapper passes in, so a worker never waits in practice.
- *  `reserve` reallocates those contexts and the cast buffers, so it is refused while any async job
- *  is in flight (the TS wrapper surfaces the same rule). Mutations (add, addBatch, remove) are
+ *  `reserve` reallocates those contexts, so it is refused while any async job is in flight (the
+ *  TS wrapper surfaces the same rule). Vectors converted to the storage type go through a buffer
+ *  per thread (`scratch`), not per context. Mutations (add, addBatch, remove) are
  *  refused while a serialisation runs, so a snapshot is a consistent cut.
  *
  *  Per-query EF without shared state: `index_dense_t::search` reads the index-wide
@@ -419,7 +420,8 @@ class Index : public Napi::ObjectWrap<Index> {
     /// usearch's own distance kernel and storage casts: a flat index measures and reads back
     /// exactly as the graph it becomes.
     metric_punned_t metric_fn_;
-    casts_punned_t casts_;
+    /// Storage -> f32, the one cast read back here (usearch's whole cast table is 176 bytes per index).
+    cast_punned_t to_f32_ = nullptr;
     std::size_t dims_ = 0;
     std::size_t bytes_per_vector_ = 0;
     std::size_t contexts_ = 1; // 1 (JS thread) + async worker contexts
@@ -430,12 +432,14 @@ class Index : public Napi::ObjectWrap<Index> {
     metric_kind_t metric_ = metric_kind_t::unknown_k;
     scalar_kind_t scalar_ = scalar_kind_t::unknown_k;
     std::size_t connectivity_ = 0;
-    ContextPool pool_;
+    /// Made with the first worker contexts: an index without them never runs a job that leases
+    /// one (`require_workers`), and a pool's mutex and condition variable cost ~100 bytes per set.
+    /// Kept once made, so a job still running never finds it gone.
+    std::unique_ptr<ContextPool> pool_;
     std::size_t in_flight_ = 0;  // JS thread only: async jobs not yet completed
     std::size_t writers_ = 0;    // of which mutate the index
     bool serializing_ = false;   // a serialize job is running
     bool promoting_ = false;     // a promote job is building the graph from the flat store
-    std::vector<std::uint8_t> packed_; // per-context scratch: a vector converted to the storage type
     /// `free()` was called: every later call throws. The memory itself goes once the last
     /// in-flight job completes (its workers still read it), see `release_native`.
     bool closed_ = false;
@@ -469,7 +473,6 @@ class Index : public Napi::ObjectWrap<Index> {
         unregister();
         native_.reset();
         flat_.reset();
-        std::vector<std::uint8_t>().swap(packed_);
     }
 
     bool holds_memory() const noexcept { return native_ || flat_; }
@@ -491,11 +494,25 @@ class Index : public Napi::ObjectWrap<Index> {
         return index;
     }
 
-    /// Thread contexts (and their cast buffers) for the JS thread plus `workers` pool threads.
+    /// Thread contexts for the JS thread plus `workers` pool threads.
     void set_contexts(std::size_t contexts) {
         contexts_ = contexts;
-        packed_.resize(contexts_ * bytes_per_vector_, 0);
-        pool_.reset(1, contexts_ - 1);
+        if (contexts_ > 1 && !pool_)
+            pool_ = std::make_unique<ContextPool>();
+        if (pool_)
+            pool_->reset(1, contexts_ - 1);
+    }
+
+    /// Where a vector converted to the storage type is written before usearch or the flat store
+    /// reads it: one buffer per thread, not per index and context. Each thread converts one vector
+    /// at a time (a job's chunk runs its items in turn; the JS thread, one call), and the callee
+    /// copies it or is done with it before the next conversion. Per index it cost a vector's bytes
+    /// times its contexts: 3 KB for a one-element set of 1 536-d f16 vectors.
+    std::uint8_t* scratch() const {
+        thread_local std::vector<std::uint8_t> buffer;
+        if (buffer.size() < bytes_per_vector_)
+            buffer.resize(bytes_per_vector_);
+        return buffer.data();
     }
 
     /// Call `fn` with a stored vector typed as usearch's add() expects for the storage scalar.
@@ -549,7 +566,7 @@ class Index : public Napi::ObjectWrap<Index> {
         if (i < 0)
             return false;
         auto const* stored = reinterpret_cast<byte_t const*>(flat_->vector_at(std::size_t(i)));
-        if (!casts_.to.f32(stored, dims_, reinterpret_cast<byte_t*>(out)))
+        if (!to_f32_(stored, dims_, reinterpret_cast<byte_t*>(out)))
             std::memcpy(out, stored, bytes_per_vector_);
         return true;
     }
@@ -585,8 +602,8 @@ class Index : public Napi::ObjectWrap<Index> {
 
     /// For b1, packs floats into bits (x > 0 -> 1, most significant bit first, as usearch does)
     /// with the tail of the last byte zeroed; usearch's own f32->b1 cast leaves that tail stale.
-    b1x8_t const* pack_bits(float const* v, std::size_t context) {
-        std::uint8_t* out = packed_.data() + context * bytes_per_vector_;
+    b1x8_t const* pack_bits(float const* v, std::size_t) {
+        std::uint8_t* out = scratch();
         std::memset(out, 0, bytes_per_vector_);
         for (std::size_t i = 0; i < dims_; ++i)
             if (v[i] > 0)
@@ -598,8 +615,8 @@ class Index : public Napi::ObjectWrap<Index> {
     /// range (for cosine, by its largest |component|, as Redis 8's Q8 does). usearch's own
     /// f32->i8 cast divides by the L2 norm and truncates instead, which leaves ~11 levels per
     /// component on 128-d data and cost 0.1 of recall here.
-    std::int8_t const* quantize_i8(float const* v, std::size_t context) {
-        auto* out = reinterpret_cast<std::int8_t*>(packed_.data() + context * bytes_per_vector_);
+    std::int8_t const* quantize_i8(float const* v, std::size_t) {
+        auto* out = reinterpret_cast<std::int8_t*>(scratch());
         for (std::size_t i = 0; i < dims_; ++i) {
             float x = std::min(1.0f, std::max(-1.0f, v[i]));
             out[i] = static_cast<std::int8_t>(std::lround(x * 127.0f));
@@ -607,8 +624,8 @@ class Index : public Napi::ObjectWrap<Index> {
         return out;
     }
 
-    template <typename half_at> half_at const* to_half(float const* v, std::size_t context) {
-        auto* out = reinterpret_cast<half_at*>(packed_.data() + context * bytes_per_vector_);
+    template <typename half_at> half_at const* to_half(float const* v, std::size_t) {
+        auto* out = reinterpret_cast<half_at*>(scratch());
         for (std::size_t i = 0; i < dims_; ++i)
             out[i] = half_at(v[i]);
         return out;
@@ -1352,7 +1369,7 @@ void ChunkWorker::Execute() {
     bool leased = false;
     try {
         if (job.needs_context) {
-            context = job.index->pool_.acquire();
+            context = job.index->pool_->acquire();
             leased = true;
         }
         job.body(context);
@@ -1362,7 +1379,7 @@ void ChunkWorker::Execute() {
         job.fail("unknown native error");
     }
     if (leased)
-        job.index->pool_.release(context);
+        job.index->pool_->release(context);
 }
 
 void Job::chunk_done(Napi::Env env) {
@@ -1407,7 +1424,7 @@ Index::Index(Napi::CallbackInfo const& info) : Napi::ObjectWrap<Index>(info) {
     metric_fn_ = metric_punned_t::builtin(dims_, metric_, scalar_);
     if (metric_fn_.missing() || !metric_fn_)
         throw Napi::Error::New(env, "usearch has no kernel for this metric and scalar");
-    casts_ = casts_punned_t::make(scalar_);
+    to_f32_ = casts_punned_t::make(scalar_).to.f32;
     bytes_per_vector_ = metric_fn_.bytes_per_vector();
 
     // An index made without worker contexts is for a new set, most of which stay small: it
