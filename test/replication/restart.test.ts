@@ -25,6 +25,21 @@ function stateFile(dir: string): Record<string, string> | null {
   return Object.fromEntries(text.trim().split('\n').map((l) => l.split(' ', 2) as [string, string]));
 }
 
+/** A replica of the primary on `primaryPort`, on a directory and port of its own (kept for `respawn`), linked up. */
+async function attachReplica(t: ExecutionContext, primaryPort: number): Promise<{ dir: string; port: number; args: string[]; s: Child; replica: Redis }> {
+  const dir = tempDir();
+  const port = await freePort();
+  const args = [...COMMON, '--replicaof', `127.0.0.1 ${primaryPort}`];
+  const s = await spawn(t, args, { dir, port });
+  const replica = connect(s.port);
+  await linkUp(replica);
+  return { dir, port, args, s, replica };
+}
+
+/** Until `node` has rewritten the state file in `dir` with the offset it has reached (its WAL stood still). */
+const stateFileCurrent = (dir: string, node: Redis) =>
+  until('state file current', async () => stateFile(dir)?.offset === (await info(node, 'replication')).master_repl_offset);
+
 /** Start the replica again on its directory and port, and wait until it has caught up with `primary`. */
 async function respawn(t: ExecutionContext, primary: Redis, args: string[], where: { dir: string; port: number }): Promise<{ s: Child; replica: Redis }> {
   const s = await spawn(t, args, where);
@@ -38,12 +53,8 @@ test('a replica stopped cleanly (SIGTERM, then SHUTDOWN) resumes with a partial 
   const p = await spawn(t, COMMON);
   const primary = connect(p.port);
   await writeSome(primary, 'before');
-  const dir = tempDir();
-  const port = await freePort();
-  const args = [...COMMON, '--replicaof', `127.0.0.1 ${p.port}`];
-  let s = await spawn(t, args, { dir, port });
-  let replica = connect(s.port);
-  await linkUp(replica);
+  const { dir, port, args, ...linked } = await attachReplica(t, p.port);
+  let { s, replica } = linked;
   t.deepEqual(await stats(primary), { full: 1, partial: 0 });
   const replid = (await info(primary, 'replication')).master_replid;
 
@@ -70,20 +81,13 @@ test('a replica stopped cleanly (SIGTERM, then SHUTDOWN) resumes with a partial 
 test('after SIGKILL a replica resumes partially only when its offset is provable; otherwise a full sync; never diverges', async (t) => {
   const p = await spawn(t, COMMON);
   const primary = connect(p.port);
-  const dir = tempDir();
-  const port = await freePort();
-  const args = [...COMMON, '--replicaof', `127.0.0.1 ${p.port}`];
-  let s = await spawn(t, args, { dir, port });
-  let replica = connect(s.port);
-  await linkUp(replica);
+  const { dir, port, args, ...linked } = await attachReplica(t, p.port);
+  let { s, replica } = linked;
   await writeSome(primary, 'a');
   t.is(await primary.call('WAIT', 1, 10000), 1);
 
   // Idle: the file is rewritten once the WAL position has stood still, with the offset reached.
-  await until('state file current', async () => {
-    const off = (await info(replica, 'replication')).master_repl_offset;
-    return stateFile(dir)?.offset === off;
-  });
+  await stateFileCurrent(dir, replica);
   await s.kill('SIGKILL');
   await writeSome(primary, 'b');
   ({ s, replica } = await respawn(t, primary, args, { dir, port }));
@@ -92,7 +96,7 @@ test('after SIGKILL a replica resumes partially only when its offset is provable
 
   // Killed right after applying writes: its WAL holds records past the position the file
   // names (the file waits a quiet second), so nothing proves an offset: full sync.
-  await until('state file current', async () => stateFile(dir)?.offset === (await info(replica, 'replication')).master_repl_offset);
+  await stateFileCurrent(dir, replica);
   await writeSome(primary, 'c');
   t.is(await primary.call('WAIT', 1, 10000), 1);
   await s.kill('SIGKILL');
@@ -142,7 +146,7 @@ test('a primary restarted cleanly keeps its replication id: its replica resumes 
   // SIGKILLed idle: the data is provably at the saved offset, but pings may have gone out
   // after it, so the id is new and continues the old one up to that offset (as a
   // promotion): the replica, exactly there, resumes.
-  await until('state file current', async () => stateFile(pdir)?.offset === (await info(primary, 'replication')).master_repl_offset);
+  await stateFileCurrent(pdir, primary);
   await p.kill('SIGKILL');
   p = await spawn(t, COMMON, { dir: pdir, port: pport });
   primary = connect(p.port);
