@@ -26,6 +26,7 @@ import type { Context } from './lib/context.js';
 import { freePort, spawnAstronautIn, type PersistentServer } from './lib/server.js';
 import { percentiles, fmtMs } from './lib/stats.js';
 import { printTable } from './lib/report.js';
+import { watchLoopStalls } from './lib/loop-stall.js';
 
 interface Round { keys: number; setSeconds: number; lastGoneMs: number; worstExcess: number; worstLateMs: number; pingP99Ms: number; pingMaxMs: number; loopMaxMs: number; pings: number; load: number }
 
@@ -89,9 +90,7 @@ async function expiryRound(port: number, n: number): Promise<Round> {
   const deadlines = await load(r, n, 'exp:');
   const setSeconds = (Date.now() - t0) / 1000;
   const sorted = Float64Array.from(deadlines).sort();
-  // The server's own view of its stalls (LATENCY's event-loop event), free of this process's delays.
-  await r.call('CONFIG', 'SET', 'latency-monitor-threshold', '1');
-  await r.call('LATENCY', 'RESET');
+  const loopStall = await watchLoopStalls(r);
   const ping = pinger(port);
   let worstExcess = 0, worstLateMs = 0, lastGoneMs = NaN;
   const lastDeadline = sorted[sorted.length - 1];
@@ -113,8 +112,7 @@ async function expiryRound(port: number, n: number): Promise<Round> {
   }
   const lat = await ping.stop();
   const [p99, max] = percentiles(lat, [99, 100]);
-  const events = await r.call('LATENCY', 'LATEST') as Array<[string, number, number, number]>;
-  const loopMaxMs = events.find((e) => e[0] === 'event-loop')?.[3] ?? 0;
+  const loopMaxMs = await loopStall();
   await r.call('CONFIG', 'SET', 'latency-monitor-threshold', '0');
   r.disconnect();
   return { keys: n, setSeconds, lastGoneMs, worstExcess, worstLateMs, pingP99Ms: p99, pingMaxMs: max, loopMaxMs, pings: lat.length, load: os.loadavg()[0] };

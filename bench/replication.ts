@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { watchLoopStalls } from './lib/loop-stall.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, sync: { type: 'string', default: '100000' }, dim: { type: 'string', default: '128' }, from: { type: 'string' }, 'nice-replica': { type: 'boolean', default: false } } });
@@ -121,8 +122,7 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
   const t1 = performance.now();
   // The primary keeps serving while it ships the snapshot: the slowest PING meanwhile.
   let syncing = true, pingMax = 0;
-  await p.r.call('CONFIG', 'SET', 'latency-monitor-threshold', '1');
-  await p.r.call('LATENCY', 'RESET');
+  const loopStall = await watchLoopStalls(p.r);
   const probe = new Redis({ port: p.port, host: '127.0.0.1' });
   const probing = (async () => {
     while (syncing) {
@@ -138,8 +138,7 @@ async function fullSync(): Promise<{ loadS: number; syncS: number; pingMax: numb
   syncing = false;
   await probing;
   probe.disconnect();
-  const events = await p.r.call('LATENCY', 'LATEST') as Array<[string, number, number, number]>;
-  const loopMax = events.find((e) => e[0] === 'event-loop')?.[3] ?? 0;
+  const loopMax = await loopStall();
   if (values.from) {
     const [a, b] = [await p.r.call('DEBUG', 'DIGEST'), await s.r.call('DEBUG', 'DIGEST')];
     if (a !== b) throw new Error(`DEBUG DIGEST differs: primary ${String(a)}, replica ${String(b)}`);
