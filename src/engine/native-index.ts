@@ -97,6 +97,8 @@ interface AddonIndex {
   searchBatch(queries: Float32Array, n: number, k: number, ef: number, filter: Uint8Array | undefined,
     exact: boolean, outSlots: Uint32Array, outDistances: Float32Array, outCounts: Uint32Array,
     outVisited: Uint32Array, chunks: number): Promise<void>;
+  searchTeam(queries: Float32Array, n: number, k: number, ef: number, outSlots: Uint32Array,
+    outDistances: Float32Array, outCounts: Uint32Array, outVisited: Uint32Array, helpers: number): void;
   searchSubset(query: Float32Array, slots: Uint32Array, k: number, outSlots: Uint32Array,
     outDistances: Float32Array): number;
   searchSubsetAsync(query: Float32Array, slots: Uint32Array, k: number, outSlots: Uint32Array,
@@ -516,6 +518,33 @@ export class NativeIndex {
       }
       return out;
     });
+  }
+
+  /**
+   * Many plain graph searches (`n` × dimensions, row-major; no filter, not exact) run now: the
+   * calling thread takes queries from a shared cursor alongside up to `threads − 1` helper
+   * threads, and returns when every query is answered. Unlike `searchBatch` there is no pool
+   * hop, no promise and no core left idle, but the event loop waits for the batch: for batches
+   * whose total cost the caller keeps small (the op queue's budget per turn).
+   */
+  searchTeam(queries: Float32Array, n: number, k: number, ef: number): SearchResult[] {
+    checkInt('n', n, 1, MAX_CAPACITY);
+    checkF32('queries', queries, n * this.options.dimensions);
+    checkInt('k', k, 1, MAX_CAPACITY);
+    checkInt('ef', ef, 1, MAX_CAPACITY);
+    k = this.#clampK(k);
+    if (n * k > 0x7FFFFFFF) throw new RangeError(`n × k = ${n * k} results is too many for one batch`);
+    const slots = new Uint32Array(n * k);
+    const distances = new Float32Array(n * k);
+    const counts = new Uint32Array(n);
+    const visited = new Uint32Array(n);
+    this.#native.searchTeam(queries, n, k, ef, slots, distances, counts, visited, threads - 1);
+    const out = new Array<SearchResult>(n);
+    for (let i = 0; i < n; i++) {
+      const c = counts[i];
+      out[i] = { slots: slots.subarray(i * k, i * k + c), distances: distances.subarray(i * k, i * k + c), count: c, visited: visited[i] };
+    }
+    return out;
   }
 
   /**

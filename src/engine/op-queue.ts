@@ -4,11 +4,11 @@
  * - every operation takes effect in the order its command ran (a search
  *   queued after an add sees it; one queued before a remove still sees that
  *   element), which is what a Redis client expects;
- * - searches arriving in the same event-loop turn (many clients) run as one
- *   batch on the worker threads, so both cores search while the event loop
- *   keeps parsing and answering; a lone *cheap* search runs inline (lowest
- *   latency), anything whose cost grows with the set (wide beams, big COUNT,
- *   long scans) goes to a worker so no client stalls the others;
+ * - cheap searches arriving in the same event-loop turn (many clients) run
+ *   as one batch on every core at once, the event loop's thread included
+ *   (`NativeIndex.searchTeam`), a bounded amount per turn; anything whose
+ *   cost grows with the set (wide beams, big COUNT, long scans, filtered
+ *   walks) goes to the libuv pool so no client stalls the others;
  * - adds arriving together are inserted as one multi-threaded batch;
  * - operations that usearch cannot run concurrently with others (remove,
  *   reserve, serialize) wait until nothing is in flight;
@@ -43,6 +43,15 @@ export const INLINE_WALK_BYTES = 256 * 128 * 4;
  * many vectors (the planner's crossover), and growing past it inserts them into a fresh graph.
  */
 export const SMALL_SET = FLAT_MAX;
+/**
+ * Cheap walks answered per event-loop turn and core as one team batch, in beam bytes
+ * (max(k, EF) × a stored vector's bytes, as INLINE_WALK_BYTES); the rest wait for the next turn.
+ * 8 walks of EF 64 on 128-d f32 per core, ~0.5-1 ms. Chosen with bench/latency.ts (20 k × 128,
+ * 50 clients, two rounds, QPS ÷ in-process 1-query QPS of the same run): 1, 2 and 4 ×
+ * INLINE_WALK_BYTES served 1.01/1.00, 1.25/1.09 and 1.08/0.97 of it, with a side PING p99 of
+ * 4.65/3.56, 4.81/4.67 and 6.35/4.33 ms.
+ */
+const TEAM_TURN_BYTES = 2 * INLINE_WALK_BYTES;
 /** Exact scans of at most this many slots run inline (a worker round trip costs more). */
 export const INLINE_SCAN_MAX = 2048;
 
@@ -58,6 +67,8 @@ type Op =
   | { type: 'add'; slot: number; vector: Float32Array | null; applied: () => void; resolve: () => void; reject: (e: unknown) => void }
   | { type: 'remove'; slot: number; inGraph: boolean; applied: () => void }
   | { type: 'exclusive'; fn: () => unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void };
+
+type SearchOp = Extract<Op, { type: 'search' }>;
 
 type Running = 'none' | 'read' | 'add' | 'exclusive';
 
@@ -297,7 +308,7 @@ export class OpQueue {
           Promise.resolve(index).then(op.fn).then(op.resolve, op.reject).finally(() => this.done());
           continue;
         }
-        this.runSearches(index);
+        if (this.runSearches(index)) { this.schedule(); return; }
         continue;
       }
       if (this.inFlight > 0) return;
@@ -325,17 +336,26 @@ export class OpQueue {
   }
 
   /**
-   * Take every consecutive search at the head and run them: a cheap lone one inline, the rest
-   * as worker batches. Whether a search is cheap depends on its beam and scan length, never on
-   * the set's size alone, so nothing proportional to the set runs on the event loop.
+   * Take the consecutive searches at the head and run them. Cheap plain walks (no filter, not
+   * exact, a beam of at most INLINE_WALK_BYTES) run now as one team batch (`searchTeam`: this
+   * thread and the helper threads share the queries), at most TEAM_TURN_BYTES of them per core
+   * and turn; the rest stay queued for the next turn, so sockets are read in between. Whether
+   * a search is cheap depends on its beam and scan length, never on the set's size alone, so
+   * wide walks, filtered walks and long scans go to the libuv pool and nothing proportional to
+   * the set holds the event loop. Returns whether searches were left for a later turn.
    */
-  private runSearches(index: NativeIndex): void {
-    const group: Array<Extract<Op, { type: 'search' }>> = [];
-    while (!this.empty && this.ops[this.head].type === 'search') group.push(this.ops[this.head++] as Extract<Op, { type: 'search' }>);
-    const batched = new Map<string, Array<Extract<Op, { type: 'search' }>>>();
-    for (const op of group) {
+  private runSearches(index: NativeIndex): boolean {
+    const perVector = vectorBytes(index);
+    const turnBytes = TEAM_TURN_BYTES * threads;
+    let team: Map<string, SearchOp[]> | null = null;
+    let teamBytes = 0;
+    let left = false;
+    const batched = new Map<string, SearchOp[]>();
+    while (!this.empty && this.ops[this.head].type === 'search') {
+      const op = this.ops[this.head] as SearchOp;
       const j = op.job;
       if (j.subset) {
+        this.head++;
         if (j.subset.length <= INLINE_SCAN_MAX) {
           try { op.resolve(index.searchSubset(j.query, j.subset, j.k)); } catch (e) { op.reject(e); }
         } else {
@@ -346,17 +366,31 @@ export class OpQueue {
         continue;
       }
       // An index without worker contexts holds at most SMALL_SET elements: everything is cheap.
-      if (!index.hasWorkers || (group.length === 1 && !j.filter && !j.exact && Math.max(j.k, j.ef) * vectorBytes(index) <= INLINE_WALK_BYTES)) {
+      if (!index.hasWorkers) {
+        this.head++;
         try { op.resolve(index.search(j.query, j.k, j.ef, { filter: j.filter ?? undefined, exact: j.exact })); } catch (e) { op.reject(e); }
         continue;
       }
-      const key = `${j.k}/${j.ef}/${j.exact ? 1 : 0}`;
+      const walk = cheapWalk(j, perVector);
+      if (walk > 0) {
+        if (teamBytes > 0 && teamBytes + walk > turnBytes) { left = true; break; }
+        this.head++;
+        teamBytes += walk;
+        team ??= new Map();
+        const key = `${j.k}/${j.ef}`;
+        const list = team.get(key);
+        if (list) list.push(op); else team.set(key, [op]);
+        continue;
+      }
+      this.head++;
       if (j.filter) { this.launchSearch(index, [op]); continue; }
-      let list = batched.get(key);
-      if (!list) batched.set(key, (list = []));
-      list.push(op);
+      const key = `${j.k}/${j.ef}/${j.exact ? 1 : 0}`;
+      const list = batched.get(key);
+      if (list) list.push(op); else batched.set(key, [op]);
     }
     for (const list of batched.values()) this.launchSearch(index, list);
+    if (team) for (const list of team.values()) runTeam(index, list);
+    return left;
   }
 
   /** Count an asynchronous read as in flight until it settles (mutations wait for it). */
@@ -366,7 +400,7 @@ export class OpQueue {
     p.finally(() => this.done());
   }
 
-  private launchSearch(index: NativeIndex, list: Array<Extract<Op, { type: 'search' }>>): void {
+  private launchSearch(index: NativeIndex, list: SearchOp[]): void {
     const j0 = list[0].job;
     const dim = j0.query.length;
     const queries = new Float32Array(list.length * dim);
@@ -458,6 +492,33 @@ export class OpQueue {
 }
 
 /** Bytes of one stored vector (what a distance computation reads). */
+/** One team batch (all the same k and EF): answered before this returns. */
+function runTeam(index: NativeIndex, list: SearchOp[]): void {
+  const { k, ef } = list[0].job;
+  const dim = index.options.dimensions;
+  let results: SearchResult[];
+  try {
+    if (list.length === 1) {
+      results = [index.search(list[0].job.query, k, ef)];
+    } else {
+      const queries = new Float32Array(list.length * dim);
+      for (let i = 0; i < list.length; i++) queries.set(list[i].job.query, i * dim);
+      results = index.searchTeam(queries, list.length, k, ef);
+    }
+  } catch (e) {
+    for (const op of list) op.reject(e);
+    return;
+  }
+  for (let i = 0; i < list.length; i++) list[i].resolve(results[i]);
+}
+
+/** A cheap plain walk's beam bytes (what TEAM_TURN_BYTES counts), or 0 if the search is not one. */
+function cheapWalk(j: SearchJob, perVector: number): number {
+  if (j.subset || j.filter || j.exact) return 0;
+  const walk = Math.max(j.k, j.ef) * perVector;
+  return walk <= INLINE_WALK_BYTES ? walk : 0;
+}
+
 function vectorBytes(index: NativeIndex): number {
   const { dimensions, scalar } = index.options;
   return scalar === 'f32' ? dimensions * 4 : scalar === 'i8' ? dimensions : scalar === 'b1' ? Math.ceil(dimensions / 8) : dimensions * 2;

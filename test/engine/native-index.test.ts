@@ -354,6 +354,42 @@ test('searchBatch equals sync search, query by query', async (t) => {
   t.is((await empty.searchBatch(row(QUERIES, 0, D), 1, 10, 64))[0].count, 0);
 });
 
+test('searchTeam (this thread and the helper threads) equals sync search, query by query', async (t) => {
+  const index = await shared();
+  t.true(index.hasWorkers);
+  for (const n of [1, 2, 7, 200]) {
+    for (const [k, ef] of [[10, 64], [3, 16], [25, 200]]) {
+      const team = index.searchTeam(QUERIES.subarray(0, n * D), n, k, ef);
+      t.is(team.length, n);
+      for (let q = 0; q < n; q++) {
+        const one = index.search(row(QUERIES, q, D), k, ef);
+        t.deepEqual(team[q].slots, one.slots, `n ${n}, k ${k}, ef ${ef}, query ${q}`);
+        t.deepEqual(team[q].distances, one.distances);
+      }
+    }
+  }
+  // Repeated back to back: helpers that slept or joined late never mix up two batches.
+  const first = index.searchTeam(QUERIES, 200, 10, 64);
+  for (let round = 0; round < 50; round++) {
+    const again = index.searchTeam(QUERIES, 200, 10, 64);
+    t.true(again.every((r, i) => r.count === first[i].count && r.slots.every((s, j) => s === first[i].slots[j])));
+  }
+  // Alongside a batch on the libuv pool: each leases its own contexts.
+  const pooled = index.searchBatch(QUERIES, 200, 10, 64);
+  const team = index.searchTeam(QUERIES, 200, 10, 64);
+  const pool = await pooled;
+  for (let q = 0; q < 200; q++) t.deepEqual(team[q].slots, pool[q].slots);
+  t.throws(() => index.searchTeam(QUERIES, 201, 10, 64), { instanceOf: RangeError });
+  t.throws(() => index.searchTeam(QUERIES, 0, 10, 64), { instanceOf: RangeError });
+  // An index without worker contexts (flat, or a graph not yet given workers) searches alone.
+  const flat = new NativeIndex({ ...options(), workers: false });
+  flat.reserve(100);
+  for (let s = 0; s < 100; s++) flat.add(s, row(DATA, s, D));
+  const flatTeam = flat.searchTeam(QUERIES.subarray(0, 5 * D), 5, 4, 64);
+  for (let q = 0; q < 5; q++) t.deepEqual(flatTeam[q].slots, flat.search(row(QUERIES, q, D), 4, 64).slots);
+  flat.free();
+});
+
 test('filter bitmap: never returns a disallowed slot; exact filtered search equals brute force', async (t) => {
   const index = await shared();
   const rand = rng(5);

@@ -12,6 +12,7 @@
 import test from 'ava';
 import { VectorSet, type Hit, type SetParams } from '../../src/engine/vector-set.js';
 import { compileFilter } from '../../src/engine/filter.js';
+import { GraphTrust } from '../../src/engine/graph-trust.js';
 import { seeded, normal } from '../helpers/data.js';
 
 const DIM = 32;
@@ -108,4 +109,35 @@ test.serial('a new filter is evaluated over the payloads in slices, and payload 
   t.deepEqual(new Set(ids(all)), new Set(bruteForce(data[0], now).map((x) => x.id)));
   set.setPayload('e10', JSON.stringify({ tenant: 0, i: 10 }));
   set.setPayload('e5001', JSON.stringify({ tenant: 1, i: 5001 }));
+});
+
+test.serial('many cheap searches of one turn: answered by the team a budget per turn, in order with writes', async (t) => {
+  // 300 walks at EF 64 (32 × 64 × 4 bytes of beam each; EF given, so the planner keeps it)
+  // exceed one turn's team budget, so they are answered over several turns; every one must
+  // still equal a lone search, and a write queued among them must be seen exactly by the
+  // searches queued after it.
+  const queries = Array.from({ length: 300 }, () => Float32Array.from({ length: DIM }, () => normal(rand)));
+  // The planner off: it would answer a sample of the searches with exact scans.
+  const target = GraphTrust.target;
+  GraphTrust.target = 0;
+  t.teardown(() => { GraphTrust.target = target; });
+  const alone: string[][] = [];
+  for (const q of queries) alone.push(ids(await set.search(q, { k: 5, ef: 64, efGiven: true })));
+  const fresh = 'team-order';
+  const near = queries[250];
+  const turns: number[] = [];
+  let turn = 0;
+  const counter = () => { turn++; if (turn < 1000) setImmediate(counter); };
+  setImmediate(counter);
+  const pending = queries.map((q, i) => Promise.resolve(set.search(q, { k: 5, ef: 64, efGiven: true })).then((h) => { turns[i] = turn; return h; }));
+  const added = set.add(fresh, near, undefined);
+  const after = Promise.resolve(set.search(near, { k: 1, ef: 64, efGiven: true }));
+  const hits = await Promise.all(pending);
+  await added.done;
+  hits.forEach((h, i) => t.deepEqual(ids(h), alone[i], `query ${i}`));
+  t.false(hits[250].some((h) => h.id === fresh), 'a search queued before the add does not see it');
+  t.deepEqual(ids(await after), [fresh], 'a search queued after the add sees it');
+  t.true(Math.max(...turns) > Math.min(...turns), 'the searches were spread over several turns');
+  t.is(set.remove([fresh]), 1);
+  await set.idle();
 });

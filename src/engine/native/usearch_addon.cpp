@@ -54,6 +54,7 @@
 #endif
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <condition_variable>
@@ -311,12 +312,143 @@ class ContextPool {
         free_.pop_back();
         return id;
     }
+    /// An id if one is free now, without waiting (the search team's helpers never wait for one).
+    bool try_acquire(std::size_t& id) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (free_.empty())
+            return false;
+        id = free_.back();
+        free_.pop_back();
+        return true;
+    }
     void release(std::size_t id) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             free_.push_back(id);
         }
         released_.notify_one();
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The search team: helper threads that join the JS thread in one synchronous batch of searches
+
+/// One synchronous batch. `run(context)` pulls items from a shared cursor until none is left;
+/// the JS thread runs it with context 0, each helper with a context leased from `pool`.
+struct TeamWork {
+    std::function<void(std::size_t context)> run;
+    ContextPool* pool = nullptr;
+    std::mutex error_mutex;
+    std::string error;
+    std::atomic<bool> failed{false};
+
+    void fail(std::string message) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!failed.exchange(true))
+            error = std::move(message);
+    }
+    /// `run` on this thread, exceptions kept for the JS thread to throw.
+    void run_here(std::size_t context) noexcept {
+        try {
+            run(context);
+        } catch (std::exception const& e) {
+            fail(e.what());
+        } catch (...) {
+            fail("unknown native error");
+        }
+    }
+};
+
+/// Why not the libuv pool: a batch of searches there costs a queue hop per chunk, a wake-up per
+/// pool thread, an async completion and a promise per batch, and the JS thread idles meanwhile.
+/// Here the JS thread searches too, and the helpers (one fewer than the cores) only join in: a
+/// helper that wakes after the JS thread has taken every item finds nothing and sleeps again.
+/// The JS thread is held for at most its share of the batch plus one item (the op queue bounds a
+/// batch's cost). Process-wide, created on first use, never destroyed (they sleep when idle).
+class SearchTeam {
+    std::mutex mutex_;
+    std::condition_variable wake_, idle_;
+    std::atomic<TeamWork*> work_{nullptr};  // the batch helpers may join, or null
+    std::atomic<std::uint64_t> generation_{0}; // so a helper joins each batch at most once
+    std::atomic<std::size_t> busy_{0};        // helpers inside the current batch
+    std::size_t started_ = 0;
+    bool waiting_ = false;                     // the JS thread sleeps on idle_ (under mutex_)
+    std::mutex submit_;                        // one batch at a time (several JS threads may load the addon)
+
+    /// Spin until `ready()` or `ns` have passed; true if ready.
+    template <typename ready_at> static bool spin(ready_at&& ready, std::int64_t ns) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+        for (unsigned i = 0;; ++i) {
+            if (ready())
+                return true;
+#if defined(ASTRONAUT_X86)
+            _mm_pause();
+#endif
+            if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until)
+                return ready();
+        }
+    }
+
+    void loop() {
+        std::uint64_t seen = 0;
+        for (;;) {
+            // No spinning between batches: measured, a helper spinning 50-200 us for the next
+            // batch took CPU the event loop and the clients needed and gained nothing.
+            auto fresh = [&] { return generation_.load() != seen && work_.load() != nullptr; };
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, fresh);
+            }
+            seen = generation_.load();
+            busy_.fetch_add(1); // before reading work_: the JS thread clears work_, then waits for busy_ == 0
+            TeamWork* work = work_.load();
+            std::size_t context = 0;
+            if (work && work->pool && work->pool->try_acquire(context)) {
+                work->run_here(context);
+                work->pool->release(context);
+            }
+            if (busy_.fetch_sub(1) == 1) {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (waiting_)
+                    idle_.notify_all();
+            }
+        }
+    }
+
+  public:
+    static SearchTeam& instance() {
+        static SearchTeam* team = new SearchTeam(); // never destroyed: helpers outlive static destructors
+        return *team;
+    }
+
+    /// Runs `work` here (context 0) and on up to `helpers` helper threads; returns when all are done.
+    void run(TeamWork& work, std::size_t helpers) {
+        std::unique_lock<std::mutex> solo(submit_, std::try_to_lock);
+        if (!solo.owns_lock() || helpers == 0 || !work.pool) {
+            work.run_here(0);
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            try {
+                for (; started_ < helpers; ++started_)
+                    std::thread(&SearchTeam::loop, this).detach();
+            } catch (...) {
+                // No thread to be had: the ones started (maybe none) do the work.
+            }
+            work_.store(&work);
+            generation_.fetch_add(1);
+        }
+        wake_.notify_all();
+        work.run_here(0);
+        work_.store(nullptr);
+        // At most one walk per helper is left (~0.1-1 ms): spin for it, then sleep.
+        if (spin([&] { return busy_.load() == 0; }, 200000))
+            return;
+        std::unique_lock<std::mutex> lock(mutex_);
+        waiting_ = true;
+        idle_.wait(lock, [&] { return busy_.load() == 0; });
+        waiting_ = false;
     }
 };
 
@@ -965,6 +1097,31 @@ class Index : public Napi::ObjectWrap<Index> {
         return start(env, job, chunks);
     }
 
+    /// searchTeam(queries, n, k, ef, outSlots, outDistances, outCounts, outVisited, helpers): plain
+    /// graph searches run now, on this thread and on up to `helpers` team threads.
+    void SearchTeamBatch(Napi::CallbackInfo const& info) {
+        check_open(info.Env());
+        auto queries = f32_array(info[0], "queries");
+        std::size_t n = size_arg(info[1]), k = size_arg(info[2]), ef = size_arg(info[3]);
+        float const* q = queries.Data();
+        std::uint32_t* slots = u32_array(info[4], "outSlots").Data();
+        float* distances = f32_array(info[5], "outDistances").Data();
+        std::uint32_t* counts = u32_array(info[6], "outCounts").Data();
+        std::uint32_t* visited = u32_array(info[7], "outVisited").Data();
+        std::size_t helpers = contexts_ > 1 ? std::min(size_arg(info[8]), n - std::min<std::size_t>(n, 1)) : 0;
+        std::atomic<std::size_t> next{0};
+        TeamWork work;
+        work.pool = pool_.get();
+        work.run = [&](std::size_t context) {
+            for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n && !work.failed.load();)
+                counts[i] = static_cast<std::uint32_t>(search_one(q + i * dims_, k, ef, nullptr, false, context,
+                                                                  slots + i * k, distances + i * k, visited + i));
+        };
+        SearchTeam::instance().run(work, helpers);
+        if (work.failed.load())
+            throw Napi::Error::New(info.Env(), work.error);
+    }
+
     /// addBatch(slots, vectors, chunks): slots distinct and absent, capacity reserved (checked in TS).
     Napi::Value AddBatch(Napi::CallbackInfo const& info) {
         check_open(info.Env());
@@ -1458,6 +1615,7 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("get", &Index::Get),
                                          InstanceMethod("search", &Index::Search),
                                          InstanceMethod("searchBatch", &Index::SearchBatch),
+                                         InstanceMethod("searchTeam", &Index::SearchTeamBatch),
                                          InstanceMethod("searchSubset", &Index::SearchSubset),
                                          InstanceMethod("searchSubsetAsync", &Index::SearchSubsetAsync),
                                          InstanceMethod("links", &Index::Links),
