@@ -493,6 +493,37 @@ test('deserialize rejects mismatched options and damaged buffers without crashin
   await t.throwsAsync(NativeIndex.deserialize(Buffer.concat([buf, Buffer.from([0])]), opts), { message: /trailing/ });
 });
 
+test('deserializeFile over many read-ahead windows: the same graph, and a flipped bit or a cut file deep inside is refused', async (t) => {
+  // The reader runs ahead in 4 MiB windows, four in flight: 20+ MiB makes it wrap its ring.
+  const n = 12_000, d = 400;
+  const data = clustered(n, d, 6, 17);
+  const opts = options({ dimensions: d, metric: 'l2sq' });
+  const index = await build(data, opts);
+  const buf = await index.serialize();
+  t.true(buf.length > 20 << 20, `${buf.length} bytes`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-readahead-'));
+  try {
+    const file = path.join(dir, 'section');
+    const head = Buffer.alloc(123, 1);
+    writeFileSync(file, Buffer.concat([head, buf]));
+    const at = { path: file, offset: head.length, length: buf.length, crc: crc32c(buf) };
+    const copy = await NativeIndex.deserializeFile(at, opts);
+    t.true((await copy.serialize()).equals(buf), 'the loaded graph serializes to the same bytes');
+    copy.free();
+    // A flipped bit in the fifth window: usearch may even parse it, the checksum must not pass.
+    const flipped = Buffer.from(buf);
+    flipped[(17 << 20) + 5] ^= 0x10;
+    writeFileSync(file, Buffer.concat([head, flipped]));
+    await t.throwsAsync(NativeIndex.deserializeFile(at, opts), { message: /checksum|usearch could not load/ });
+    // The file cut in the fourth window.
+    writeFileSync(file, Buffer.concat([head, buf.subarray(0, (13 << 20) + 7)]));
+    await t.throwsAsync(NativeIndex.deserializeFile(at, opts), { message: /ends inside the section|usearch could not load/ });
+  } finally {
+    index.free();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('deserializeFile loads a graph from a byte range of a file, checksummed as read, and refuses anything off', async (t) => {
   const n = 12_000, d = 24;
   const data = clustered(n, d, 6, 91);
