@@ -493,8 +493,8 @@ test('deserialize rejects mismatched options and damaged buffers without crashin
   await t.throwsAsync(NativeIndex.deserialize(Buffer.concat([buf, Buffer.from([0])]), opts), { message: /trailing/ });
 });
 
-test('deserializeFile over many read-ahead windows: the same graph, and a flipped bit or a cut file deep inside is refused', async (t) => {
-  // The reader runs ahead in 4 MiB windows, four in flight: 20+ MiB makes it wrap its ring.
+test('deserializeFile of a 20+ MiB section: the same graph, and a flipped bit or a cut file deep inside is refused', async (t) => {
+  // Many read windows: a fault far from the start must be caught as surely as one in the first.
   const n = 12_000, d = 400;
   const data = clustered(n, d, 6, 17);
   const opts = options({ dimensions: d, metric: 'l2sq' });
