@@ -333,29 +333,38 @@ class ContextPool {
 // ---------------------------------------------------------------------------------------------
 // The search team: helper threads that join the JS thread in one synchronous batch of searches
 
-/// One synchronous batch. `run(context)` pulls items from a shared cursor until none is left;
-/// the JS thread runs it with context 0, each helper with a context leased from `pool`.
-struct TeamWork {
-    std::function<void(std::size_t context)> run;
-    ContextPool* pool = nullptr;
+/// The first error of work that several threads share (a batch job's chunks, a team batch);
+/// later ones are dropped. Read by the JS thread once every thread is done.
+struct FirstError {
+    std::atomic<bool> failed{false};
     std::mutex error_mutex;
     std::string error;
-    std::atomic<bool> failed{false};
 
     void fail(std::string message) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!failed.exchange(true))
             error = std::move(message);
     }
-    /// `run` on this thread, exceptions kept for the JS thread to throw.
-    void run_here(std::size_t context) noexcept {
+    /// Runs `fn` on this thread; an exception it throws is kept, not propagated.
+    template <typename fn_at> void guard(fn_at&& fn) noexcept {
         try {
-            run(context);
+            fn();
         } catch (std::exception const& e) {
             fail(e.what());
         } catch (...) {
             fail("unknown native error");
         }
+    }
+};
+
+/// One synchronous batch. `run(context)` pulls items from a shared cursor until none is left;
+/// the JS thread runs it with context 0, each helper with a context leased from `pool`.
+struct TeamWork : FirstError {
+    std::function<void(std::size_t context)> run;
+    ContextPool* pool = nullptr;
+
+    void run_here(std::size_t context) noexcept {
+        guard([&] { run(context); });
     }
 };
 
@@ -476,7 +485,7 @@ void free_off_thread(char* bytes, std::size_t length) {
 /// Shared by the chunks of one batch. Created and finished on the JS thread; `body` runs on pool
 /// threads. The references keep the JS index object and every typed array the workers read or
 /// write alive (not collected) until the last chunk completes.
-struct Job {
+struct Job : FirstError {
     Index* index = nullptr; // null for index-free jobs (CRC)
     bool mutates = false;   // counted as a writer (add batches, loads)
     bool serializes = false;
@@ -487,19 +496,11 @@ struct Job {
     std::vector<Napi::ObjectReference> keep;
     std::size_t chunks_left = 0;    // JS thread only
     std::atomic<std::size_t> next{0}; // work-stealing cursor shared by the chunks
-    std::atomic<bool> failed{false};
-    std::mutex error_mutex;
-    std::string error;
     std::function<void(std::size_t context)> body;
     std::function<Napi::Value(Napi::Env)> result; // builds the resolved value on the JS thread
 
     explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 
-    void fail(std::string message) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!failed.exchange(true))
-            error = std::move(message);
-    }
     void hold(Napi::Value value) {
         if (value.IsObject())
             keep.push_back(Napi::Persistent(value.As<Napi::Object>()));
@@ -1524,17 +1525,13 @@ void ChunkWorker::Execute() {
     Job& job = *job_;
     std::size_t context = 0;
     bool leased = false;
-    try {
+    job.guard([&] {
         if (job.needs_context) {
             context = job.index->pool_->acquire();
             leased = true;
         }
         job.body(context);
-    } catch (std::exception const& e) {
-        job.fail(e.what());
-    } catch (...) {
-        job.fail("unknown native error");
-    }
+    });
     if (leased)
         job.index->pool_->release(context);
 }
