@@ -498,26 +498,10 @@ export class NativeIndex {
     if (opts.filter !== undefined) checkBytes('filter', opts.filter);
     if (n === 0) return Promise.resolve([]);
     k = this.#clampK(k);
-    if (n * k > 0x7FFFFFFF) throw new RangeError(`n × k = ${n * k} results is too many for one batch`);
-    const slots = new Uint32Array(n * k);
-    const distances = new Float32Array(n * k);
-    const counts = new Uint32Array(n);
-    const visited = new Uint32Array(n);
+    const out = batchOutputs(n, k);
     const job = this.#native.searchBatch(queries, n, k, ef, opts.filter, opts.exact === true,
-      slots, distances, counts, visited, threads);
-    return job.then(() => {
-      const out = new Array<SearchResult>(n);
-      for (let i = 0; i < n; i++) {
-        const c = counts[i];
-        out[i] = {
-          slots: slots.subarray(i * k, i * k + c),
-          distances: distances.subarray(i * k, i * k + c),
-          count: c,
-          visited: visited[i],
-        };
-      }
-      return out;
-    });
+      out.slots, out.distances, out.counts, out.visited, threads);
+    return job.then(() => out.results());
   }
 
   /**
@@ -533,18 +517,9 @@ export class NativeIndex {
     checkInt('k', k, 1, MAX_CAPACITY);
     checkInt('ef', ef, 1, MAX_CAPACITY);
     k = this.#clampK(k);
-    if (n * k > 0x7FFFFFFF) throw new RangeError(`n × k = ${n * k} results is too many for one batch`);
-    const slots = new Uint32Array(n * k);
-    const distances = new Float32Array(n * k);
-    const counts = new Uint32Array(n);
-    const visited = new Uint32Array(n);
-    this.#native.searchTeam(queries, n, k, ef, slots, distances, counts, visited, threads - 1);
-    const out = new Array<SearchResult>(n);
-    for (let i = 0; i < n; i++) {
-      const c = counts[i];
-      out[i] = { slots: slots.subarray(i * k, i * k + c), distances: distances.subarray(i * k, i * k + c), count: c, visited: visited[i] };
-    }
-    return out;
+    const out = batchOutputs(n, k);
+    this.#native.searchTeam(queries, n, k, ef, out.slots, out.distances, out.counts, out.visited, threads - 1);
+    return out.results();
   }
 
   /**
@@ -660,6 +635,27 @@ export class NativeIndex {
     checkU32('slots', slots);
     checkInt('k', k, 1, MAX_CAPACITY);
   }
+}
+
+/**
+ * The buffers a batch of `n` searches of `k` answers is written into (one each, row i at i × k),
+ * and the per-query results as views into them once written.
+ */
+function batchOutputs(n: number, k: number) {
+  if (n * k > 0x7FFFFFFF) throw new RangeError(`n × k = ${n * k} results is too many for one batch`);
+  const slots = new Uint32Array(n * k);
+  const distances = new Float32Array(n * k);
+  const counts = new Uint32Array(n);
+  const visited = new Uint32Array(n);
+  const results = (): SearchResult[] => {
+    const out = new Array<SearchResult>(n);
+    for (let i = 0; i < n; i++) {
+      const c = counts[i];
+      out[i] = { slots: slots.subarray(i * k, i * k + c), distances: distances.subarray(i * k, i * k + c), count: c, visited: visited[i] };
+    }
+    return out;
+  };
+  return { slots, distances, counts, visited, results };
 }
 
 function result(slots: Uint32Array, distances: Float32Array, count: number, visited: number): SearchResult {

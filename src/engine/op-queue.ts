@@ -402,9 +402,7 @@ export class OpQueue {
 
   private launchSearch(index: NativeIndex, list: SearchOp[]): void {
     const j0 = list[0].job;
-    const dim = j0.query.length;
-    const queries = new Float32Array(list.length * dim);
-    list.forEach((op, i) => queries.set(op.job.query, i * dim));
+    const queries = packQueries(list);
     let job: Promise<SearchResult[]>;
     try {
       job = index.searchBatch(queries, list.length, j0.k, j0.ef, { filter: j0.filter ?? undefined, exact: j0.exact });
@@ -491,20 +489,20 @@ export class OpQueue {
   }
 }
 
-/** Bytes of one stored vector (what a distance computation reads). */
+/** The searches' queries, row after row, as one array for a batch call. */
+function packQueries(list: SearchOp[]): Float32Array {
+  const dim = list[0].job.query.length;
+  const queries = new Float32Array(list.length * dim);
+  for (let i = 0; i < list.length; i++) queries.set(list[i].job.query, i * dim);
+  return queries;
+}
+
 /** One team batch (all the same k and EF): answered before this returns. */
 function runTeam(index: NativeIndex, list: SearchOp[]): void {
   const { k, ef } = list[0].job;
-  const dim = index.options.dimensions;
   let results: SearchResult[];
   try {
-    if (list.length === 1) {
-      results = [index.search(list[0].job.query, k, ef)];
-    } else {
-      const queries = new Float32Array(list.length * dim);
-      for (let i = 0; i < list.length; i++) queries.set(list[i].job.query, i * dim);
-      results = index.searchTeam(queries, list.length, k, ef);
-    }
+    results = list.length === 1 ? [index.search(list[0].job.query, k, ef)] : index.searchTeam(packQueries(list), list.length, k, ef);
   } catch (e) {
     for (const op of list) op.reject(e);
     return;
@@ -519,6 +517,7 @@ function cheapWalk(j: SearchJob, perVector: number): number {
   return walk <= INLINE_WALK_BYTES ? walk : 0;
 }
 
+/** Bytes of one stored vector (what a distance computation reads). */
 function vectorBytes(index: NativeIndex): number {
   const { dimensions, scalar } = index.options;
   return scalar === 'f32' ? dimensions * 4 : scalar === 'i8' ? dimensions : scalar === 'b1' ? Math.ceil(dimensions / 8) : dimensions * 2;
