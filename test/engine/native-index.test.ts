@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import {
   NativeIndex, crc32c, crc32cAsync, crc32cSoftware, threads, capabilities,
   type NativeIndexOptions, type NativeMetric, type NativeScalar,
@@ -493,65 +493,59 @@ test('deserialize rejects mismatched options and damaged buffers without crashin
   await t.throwsAsync(NativeIndex.deserialize(Buffer.concat([buf, Buffer.from([0])]), opts), { message: /trailing/ });
 });
 
-test('deserializeFile of a 20+ MiB section: the same graph, and a flipped bit or a cut file deep inside is refused', async (t) => {
-  // Many read windows: a fault far from the start must be caught as surely as one in the first.
-  const n = 12_000, d = 400;
-  const data = clustered(n, d, 6, 17);
-  const opts = options({ dimensions: d, metric: 'l2sq' });
+/**
+ * A graph of `n` clustered `d`-vectors, built and serialized, and a fresh temp file holding
+ * the serialization between `before` and `after` (as a snapshot section lies among others);
+ * `at` addresses it for deserializeFile. The index and the file go when the test ends.
+ */
+async function graphInFile(t: ExecutionContext, n: number, d: number, metric: NativeMetric, seed: number, before: Buffer, after: Buffer) {
+  const data = clustered(n, d, 6, seed);
+  const opts = options({ dimensions: d, metric });
   const index = await build(data, opts);
   const buf = await index.serialize();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-loadfile-'));
+  t.teardown(() => { index.free(); rmSync(dir, { recursive: true, force: true }); });
+  const file = path.join(dir, 'section');
+  writeFileSync(file, Buffer.concat([before, buf, after]));
+  const at = { path: file, offset: before.length, length: buf.length, crc: crc32c(buf) };
+  return { data, opts, index, buf, dir, file, at };
+}
+
+test('deserializeFile of a 20+ MiB section: the same graph, and a flipped bit or a cut file deep inside is refused', async (t) => {
+  // Many read windows: a fault far from the start must be caught as surely as one in the first.
+  const head = Buffer.alloc(123, 1);
+  const { opts, buf, file, at } = await graphInFile(t, 12_000, 400, 'l2sq', 17, head, Buffer.alloc(0));
   t.true(buf.length > 20 << 20, `${buf.length} bytes`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-readahead-'));
-  try {
-    const file = path.join(dir, 'section');
-    const head = Buffer.alloc(123, 1);
-    writeFileSync(file, Buffer.concat([head, buf]));
-    const at = { path: file, offset: head.length, length: buf.length, crc: crc32c(buf) };
-    const copy = await NativeIndex.deserializeFile(at, opts);
-    t.true((await copy.serialize()).equals(buf), 'the loaded graph serializes to the same bytes');
-    copy.free();
-    // A flipped bit in the fifth window: usearch may even parse it, the checksum must not pass.
-    const flipped = Buffer.from(buf);
-    flipped[(17 << 20) + 5] ^= 0x10;
-    writeFileSync(file, Buffer.concat([head, flipped]));
-    await t.throwsAsync(NativeIndex.deserializeFile(at, opts), { message: /checksum|usearch could not load/ });
-    // The file cut in the fourth window.
-    writeFileSync(file, Buffer.concat([head, buf.subarray(0, (13 << 20) + 7)]));
-    await t.throwsAsync(NativeIndex.deserializeFile(at, opts), { message: /ends inside the section|usearch could not load/ });
-  } finally {
-    index.free();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const copy = await NativeIndex.deserializeFile(at, opts);
+  t.true((await copy.serialize()).equals(buf), 'the loaded graph serializes to the same bytes');
+  copy.free();
+  // A flipped bit 17 MiB in: usearch may even parse it, the checksum must not pass.
+  const flipped = Buffer.from(buf);
+  flipped[(17 << 20) + 5] ^= 0x10;
+  writeFileSync(file, Buffer.concat([head, flipped]));
+  await t.throwsAsync(NativeIndex.deserializeFile(at, opts), { message: /checksum|usearch could not load/ });
+  // The file cut 13 MiB in.
+  writeFileSync(file, Buffer.concat([head, buf.subarray(0, (13 << 20) + 7)]));
+  await t.throwsAsync(NativeIndex.deserializeFile(at, opts), { message: /ends inside the section|usearch could not load/ });
 });
 
 test('deserializeFile loads a graph from a byte range of a file, checksummed as read, and refuses anything off', async (t) => {
   const n = 12_000, d = 24;
-  const data = clustered(n, d, 6, 91);
-  const opts = options({ dimensions: d, metric: 'cos' });
-  const index = await build(data, opts);
-  const buf = await index.serialize();
-  // Between other bytes, as a snapshot section lies; over 1 MiB so the read window refills.
+  const after = Buffer.alloc(33, 9);
+  const { data, opts, index, buf, dir, at } = await graphInFile(t, n, d, 'cos', 91, Buffer.alloc(4099, 7), after);
+  // Over 1 MiB so the read window refills.
   t.true(buf.length > 1 << 20, `${buf.length} bytes`);
-  const before = Buffer.alloc(4099, 7), after = Buffer.alloc(33, 9);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'astronaut-loadfile-'));
-  try {
-    const file = path.join(dir, 'section');
-    writeFileSync(file, Buffer.concat([before, buf, after]));
-    const at = { path: file, offset: before.length, length: buf.length, crc: crc32c(buf) };
-    const copy = await NativeIndex.deserializeFile(at, opts);
-    t.is(copy.size(), index.size());
-    t.deepEqual(await copy.searchBatch(data, n, 10, 64), await index.searchBatch(data, n, 10, 64));
-    t.deepEqual(await copy.serialize(), buf);
-    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, crc: (at.crc ^ 1) >>> 0 }, opts), { message: /checksum/ });
-    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, offset: at.offset + 1 }, opts));
-    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length - 1 }, opts));
-    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length + after.length }, opts), { message: /trailing/ });
-    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length + after.length + 100 }, opts));
-    await t.throwsAsync(NativeIndex.deserializeFile({ ...at, path: path.join(dir, 'missing') }, opts), { message: /cannot open/ });
-    await t.throwsAsync(NativeIndex.deserializeFile(at, options({ dimensions: d + 1 })), { message: /other dimensions/ });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const copy = await NativeIndex.deserializeFile(at, opts);
+  t.is(copy.size(), index.size());
+  t.deepEqual(await copy.searchBatch(data, n, 10, 64), await index.searchBatch(data, n, 10, 64));
+  t.deepEqual(await copy.serialize(), buf);
+  await t.throwsAsync(NativeIndex.deserializeFile({ ...at, crc: (at.crc ^ 1) >>> 0 }, opts), { message: /checksum/ });
+  await t.throwsAsync(NativeIndex.deserializeFile({ ...at, offset: at.offset + 1 }, opts));
+  await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length - 1 }, opts));
+  await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length + after.length }, opts), { message: /trailing/ });
+  await t.throwsAsync(NativeIndex.deserializeFile({ ...at, length: at.length + after.length + 100 }, opts));
+  await t.throwsAsync(NativeIndex.deserializeFile({ ...at, path: path.join(dir, 'missing') }, opts), { message: /cannot open/ });
+  await t.throwsAsync(NativeIndex.deserializeFile(at, options({ dimensions: d + 1 })), { message: /other dimensions/ });
 });
 
 // ---------------------------------------------------------------------------------------------
