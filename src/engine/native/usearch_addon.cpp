@@ -83,7 +83,11 @@
 #include <napi.h>
 #include <v8.h> // only for Isolate::MemoryPressureNotification (reduceHeap below): N-API has no equivalent
 
+#include "arena_prefault.hpp"
+// usearch maps its tapes' arenas through this name, so a bulk load can prefault them (arena_prefault.hpp).
+#define mmap ::astronaut::arena_mmap
 #include <usearch/index_dense.hpp>
+#undef mmap
 
 #include "flat_store.hpp"
 
@@ -284,6 +288,95 @@ class SectionFile {
             got += std::size_t(r);
         }
         return true;
+    }
+};
+
+/// Sections from this size on are loaded with an ArenaPrefault beside the loader (below it, the
+/// faults are a few milliseconds and a thread is not worth starting).
+constexpr std::size_t prefault_from_k = std::size_t(16) << 20;
+
+/// Reads a file section ahead of its consumer, on a thread of its own, checksumming each window
+/// as it is read: the consumer (usearch parsing a graph) and the reads and CRC run on two cores
+/// at once instead of one after the other. Windows are handed out in order; the reader stays at
+/// most `windows_k` ahead.
+class ReadAhead {
+    static constexpr std::size_t window_k = std::size_t(4) << 20;
+    static constexpr std::size_t windows_k = 4;
+    SectionFile const& file_;
+    std::int64_t offset_;
+    std::size_t length_;
+    std::unique_ptr<std::uint8_t[]> buffers_[windows_k];
+    std::size_t sizes_[windows_k] = {};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::size_t produced_ = 0; // windows read
+    std::size_t released_ = 0; // windows the consumer is done with
+    bool failed_ = false, stop_ = false;
+    std::uint32_t crc_ = 0;    // of the windows read; the reader's until it ends
+    std::thread thread_;
+
+    void run() {
+        std::size_t total = (length_ + window_k - 1) / window_k;
+        for (std::size_t w = 0; w < total; ++w) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                cv_.wait(lock, [&] { return stop_ || w - released_ < windows_k; });
+                if (stop_)
+                    return;
+            }
+            std::uint8_t* buffer = buffers_[w % windows_k].get();
+            std::size_t want = (std::min)(window_k, length_ - w * window_k);
+            bool ok = file_.read_at(buffer, want, offset_ + std::int64_t(w * window_k));
+            if (ok)
+                crc_ = crc32c(crc_, buffer, want);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (!ok)
+                    failed_ = true;
+                else {
+                    sizes_[w % windows_k] = want;
+                    produced_ = w + 1;
+                }
+            }
+            cv_.notify_all();
+            if (!ok)
+                return;
+        }
+    }
+
+  public:
+    ReadAhead(SectionFile const& file, std::int64_t offset, std::size_t length)
+        : file_(file), offset_(offset), length_(length) {
+        for (auto& b : buffers_)
+            b.reset(new std::uint8_t[window_k]);
+        thread_ = std::thread(&ReadAhead::run, this);
+    }
+    ~ReadAhead() { finish(); }
+    ReadAhead(ReadAhead const&) = delete;
+    ReadAhead& operator=(ReadAhead const&) = delete;
+
+    /// Window `w` once read (the caller is done with every window before it), or {nullptr, 0} if
+    /// the file ended or a read failed first.
+    std::pair<std::uint8_t const*, std::size_t> window(std::size_t w) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        released_ = w;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return failed_ || produced_ > w; });
+        if (produced_ <= w)
+            return {nullptr, 0};
+        return {buffers_[w % windows_k].get(), sizes_[w % windows_k]};
+    }
+
+    /// Stops the reader; the CRC of everything it read, in order.
+    std::uint32_t finish() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable())
+            thread_.join();
+        return crc_;
     }
 };
 
@@ -1349,7 +1442,7 @@ class Index : public Napi::ObjectWrap<Index> {
         if (!file.read_at(out, length, offset))
             throw std::runtime_error("file " + path + " ends inside the section");
         if (crc32c(0, out, length) != expected)
-            throw std::runtime_error("section checksum mismatch: the file changed since it was verified");
+            throw std::runtime_error("section checksum mismatch");
     }
 
     /// serialize() -> Promise<Buffer>: usearch's own format (vectors, header, graph) in one buffer.
@@ -1473,31 +1566,35 @@ class Index : public Napi::ObjectWrap<Index> {
         job->body = [=](std::size_t) {
             SectionFile file(path);
             file.require(path);
-            constexpr std::size_t window_k = 1 << 20;
-            std::unique_ptr<std::uint8_t[]> window(new std::uint8_t[window_k]);
-            // [at, filled) of the window is read from the file and not yet handed to usearch.
-            std::size_t filled = 0, at = 0, consumed = 0;
-            std::uint32_t crc = 0;
+            // The reads and the CRC run ahead on a thread of their own while usearch parses, and
+            // for a large section another faults in the pages usearch is about to copy into.
+            ReadAhead ahead(file, offset, length);
+            std::unique_ptr<astronaut::ArenaPrefault> prefault;
+            if (length >= prefault_from_k)
+                prefault.reset(new astronaut::ArenaPrefault());
+            std::uint8_t const* window = nullptr;
+            // [at, filled) of the current window is not yet handed to usearch.
+            std::size_t filled = 0, at = 0, consumed = 0, next = 0;
             bool short_read = false;
-            // The next window of the section, read once the last one is used up, checksummed as read.
-            auto refill = [&]() -> bool {
-                std::size_t want = (std::min)(window_k, length - consumed);
-                if (!file.read_at(window.get(), want, offset + std::int64_t(consumed))) {
-                    short_read = true;
-                    return false;
-                }
-                crc = crc32c(crc, window.get(), want);
-                at = 0;
-                filled = want;
-                return true;
-            };
             auto result = index->load_from_stream([&](void* out, std::size_t n) {
                 auto* dst = static_cast<std::uint8_t*>(out);
+                if (prefault)
+                    prefault->writing(dst, n);
                 while (n > 0) {
-                    if (at == filled && (consumed >= length || !refill()))
-                        return false;
+                    if (at == filled) {
+                        if (consumed >= length)
+                            return false;
+                        auto got = ahead.window(next++);
+                        if (!got.first) {
+                            short_read = true;
+                            return false;
+                        }
+                        window = got.first;
+                        filled = got.second;
+                        at = 0;
+                    }
                     std::size_t take = (std::min)(n, filled - at);
-                    std::memcpy(dst, window.get() + at, take);
+                    std::memcpy(dst, window + at, take);
                     dst += take;
                     at += take;
                     n -= take;
@@ -1505,6 +1602,11 @@ class Index : public Napi::ObjectWrap<Index> {
                 }
                 return true;
             });
+            // The reader may be ahead of usearch: its CRC is the section's only if usearch
+            // consumed the section exactly (checked below, before the CRC).
+            std::uint32_t crc = ahead.finish();
+            if (prefault)
+                prefault->finish();
             if (short_read)
                 throw std::runtime_error("file " + path + " ends inside the section");
             if (!result)
@@ -1512,7 +1614,7 @@ class Index : public Napi::ObjectWrap<Index> {
             if (consumed != length)
                 throw std::runtime_error("section has " + std::to_string(length - consumed) + " trailing bytes");
             if (crc != expected)
-                throw std::runtime_error("section checksum mismatch: the file changed since it was verified");
+                throw std::runtime_error("section checksum mismatch");
             if (index->dimensions() != dims || index->metric_kind() != metric || index->scalar_kind() != scalar ||
                 index->connectivity() != connectivity)
                 throw std::runtime_error("serialized index has other dimensions, metric, scalar or connectivity");
