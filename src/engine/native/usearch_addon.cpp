@@ -299,6 +299,71 @@ constexpr std::size_t prefault_from_k = std::size_t(16) << 20;
 /// as it is read: the consumer (usearch parsing a graph) and the reads and CRC run on two cores
 /// at once instead of one after the other. Windows are handed out in order; the reader stays at
 /// most `windows_k` ahead.
+/// Refuses a section whose usearch stream (index_dense_t's format in usearch 2.x: a u32 row and
+/// column count, the vectors, a 64-byte head, index_gt's 40-byte header, an i16 level per node,
+/// then each node) does not add up, before usearch allocates anything from its counts.
+///
+/// Why: a restart verifies a graph's checksum while loading it, not in a pass before, so usearch
+/// may parse a damaged section. It allocates from the row count and the node count, and a level
+/// that went negative makes a node size wrap around; its load is noexcept, so a failed allocation
+/// ends the process or leaves a null node behind. The sizes are checked here against the section
+/// length instead: then every allocation is bounded by the file, and any other damage is caught
+/// by the checksum at the end, before the index is used.
+static void check_dense_layout(SectionFile const& file, std::int64_t offset, std::size_t length,
+                               std::size_t bytes_per_vector, std::size_t connectivity) {
+    auto bad = [](std::string const& what) { return std::runtime_error("usearch could not load the section: " + what); };
+    std::uint32_t matrix[2];
+    if (length < sizeof(matrix) || !file.read_at(reinterpret_cast<std::uint8_t*>(matrix), sizeof(matrix), offset))
+        throw bad("too short for its vector count");
+    std::uint64_t rows = matrix[0], cols = matrix[1];
+    if (cols != bytes_per_vector)
+        throw bad("vectors of " + std::to_string(cols) + " bytes where " + std::to_string(bytes_per_vector) +
+                  " were expected: other dimensions or scalar");
+    std::uint64_t at = sizeof(matrix);
+    if (cols == 0 || rows > (length - at) / cols)
+        throw bad("more vectors than bytes");
+    at += rows * cols + 64; // the vectors, then index_dense_t's head
+    index_serialized_header_t header;
+    if (at > length || length - at < sizeof(header) ||
+        !file.read_at(reinterpret_cast<std::uint8_t*>(&header), sizeof(header), offset + std::int64_t(at)))
+        throw bad("too short for the graph header");
+    at += sizeof(header);
+    if (header.size != rows)
+        throw bad("the graph and the vectors disagree on the count");
+    if (header.size == 0) {
+        if (at != length)
+            throw bad("bytes after an empty graph");
+        return;
+    }
+    if (header.connectivity != connectivity || header.connectivity_base < connectivity ||
+        header.connectivity_base > 64 * connectivity || header.max_level > 64)
+        throw bad("graph header out of range");
+    using level_t = std::int16_t;
+    std::uint64_t head_bytes = sizeof(std::uint64_t) + sizeof(level_t); // key, level
+    std::uint64_t base_bytes = header.connectivity_base * sizeof(std::uint32_t) + sizeof(std::uint32_t);
+    std::uint64_t level_bytes = header.connectivity * sizeof(std::uint32_t) + sizeof(std::uint32_t);
+    if (header.size > (length - at) / sizeof(level_t))
+        throw bad("more levels than bytes");
+    std::uint64_t nodes = 0;
+    constexpr std::size_t chunk_k = 1 << 16;
+    std::vector<level_t> levels(chunk_k);
+    for (std::uint64_t done = 0; done < header.size;) {
+        std::size_t n = std::size_t((std::min<std::uint64_t>)(chunk_k, header.size - done));
+        if (!file.read_at(reinterpret_cast<std::uint8_t*>(levels.data()), n * sizeof(level_t),
+                          offset + std::int64_t(at + done * sizeof(level_t))))
+            throw bad("too short for its levels");
+        for (std::size_t i = 0; i < n; ++i) {
+            if (levels[i] < 0 || std::uint64_t(levels[i]) > header.max_level)
+                throw bad("a node level out of range");
+            nodes += head_bytes + base_bytes + level_bytes * std::uint64_t(levels[i]);
+        }
+        done += n;
+    }
+    at += header.size * sizeof(level_t);
+    if (nodes != length - at)
+        throw bad("node sizes do not add up to the section");
+}
+
 class ReadAhead {
     static constexpr std::size_t window_k = std::size_t(4) << 20;
     static constexpr std::size_t windows_k = 4;
@@ -1560,12 +1625,13 @@ class Index : public Napi::ObjectWrap<Index> {
         ensure_dense();
         auto job = new_job(env, true, false);
         dense_t* index = native_.get();
-        std::size_t dims = dims_, connectivity = connectivity_;
+        std::size_t dims = dims_, connectivity = connectivity_, bytes_per_vector = bytes_per_vector_;
         metric_kind_t metric = metric_;
         scalar_kind_t scalar = scalar_;
         job->body = [=](std::size_t) {
             SectionFile file(path);
             file.require(path);
+            check_dense_layout(file, offset, length, bytes_per_vector, connectivity);
             // The reads and the CRC run ahead on a thread of their own while usearch parses, and
             // for a large section another faults in the pages usearch is about to copy into.
             ReadAhead ahead(file, offset, length);
@@ -1578,6 +1644,8 @@ class Index : public Napi::ObjectWrap<Index> {
             bool short_read = false;
             auto result = index->load_from_stream([&](void* out, std::size_t n) {
                 auto* dst = static_cast<std::uint8_t*>(out);
+                if (!dst && n == 0)
+                    return false; // usearch could not allocate a node: stop rather than keep a null one
                 if (prefault)
                     prefault->writing(dst, n);
                 while (n > 0) {
