@@ -5,7 +5,8 @@
  * WAL write per event-loop turn), snapshots (SAVE, BGSAVE, automatic save
  * points, WAL rewrite), graceful shutdown, and -MISCONF while the disk fails.
  */
-import { StoreUnwritableError, openStore, setCrc32cImplementation, type Recovery, type Store } from '../store/index.js';
+import nodePath from 'node:path';
+import { CorruptionError, StoreUnwritableError, openStore, setCrc32cImplementation, type Recovery, type SnapshotReader, type Store } from '../store/index.js';
 import { capabilities, crc32c, crc32cAsync } from '../engine/native-index.js';
 import { ArgError, MisconfError, type RespError } from '../errors.js';
 import type { ClientState, InfoSection } from '../core/types.js';
@@ -111,17 +112,46 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
   // ---- recovery ----
 
   async open(): Promise<void> {
-    const { server } = this;
-    const config = server.config;
     this.loadStarted = Date.now();
-    const repair = server.options.repair === true;
+    // A graph section's checksum is checked as the graph loads (one read of the file, not two);
+    // one found damaged then sends recovery back to the snapshot before it, with the keys loaded
+    // so far dropped. Each file is distrusted at most once, so this ends.
+    const distrust: string[] = [];
+    for (;;) {
+      const { store, rec } = await this.openStore(distrust);
+      let damaged: string | null = null;
+      try {
+        damaged = await this.recover(store, rec);
+      } catch (err) {
+        this.settleRecovered(null);
+        throw err;
+      }
+      if (damaged === null) return this.serveFrom(store, rec);
+      distrust.push(damaged);
+      this.dropLoaded();
+    }
+  }
+
+  private async openStore(distrust: readonly string[]): Promise<{ store: Store; rec: Recovery }> {
+    const config = this.server.config;
     const store = await openStore(config.dir, {
-      appendonly: config.appendonly, appendfsync: config.appendfsync, logger: server.log,
-      fs: server.options.fs, repair,
+      appendonly: config.appendonly, appendfsync: config.appendfsync, logger: this.server.log,
+      fs: this.server.options.fs, repair: this.server.options.repair === true,
       onWalLost: () => this.reestablish(),
+      deferSnapshotCrc: (s) => s.kind === SECTION.GRAPH,
+      distrust,
     });
     const rec = store.recovery;
-    for (const note of rec.notes) server.log.warn({ note }, 'recovery');
+    for (const note of rec.notes) this.server.log.warn({ note }, 'recovery');
+    return { store, rec };
+  }
+
+  /**
+   * Loads what recovery planned; the store is closed on any failure. Returns the name of a
+   * snapshot file found damaged while loading (to fall back from), else null.
+   */
+  private async recover(store: Store, rec: Recovery): Promise<string | null> {
+    const { server } = this;
     // INFO's loading_*_bytes: the snapshot file, then the WAL payloads after its cut.
     this.loadTotal = (rec.snapshot?.size ?? 0) + rec.bytes;
     this.loadDone = 0;
@@ -130,22 +160,36 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     });
     try {
       if (rec.snapshot) {
-        const t0 = Date.now();
-        const sets = await this.loadSnapshot(store);
-        server.log.info({ file: rec.snapshot.path, sets, keys: server.keyspace.totalKeys(), ms: Date.now() - t0, bytes: rec.snapshot.size }, 'snapshot loaded');
+        const snap = rec.snapshot;
+        try {
+          const sets = await this.loadSnapshot(snap);
+          // From the start of recovery: the file's verification is part of loading it.
+          server.log.info({ file: snap.path, sets, keys: server.keyspace.totalKeys(), ms: Date.now() - this.loadStarted, bytes: snap.size }, 'snapshot loaded');
+        } catch (err) {
+          if (!(err instanceof CorruptionError) || err.file !== snap.path) throw err;
+          server.log.error({ err, file: snap.path }, 'snapshot found damaged while loading: falling back to the one before it');
+          await store.close().catch(() => undefined);
+          return nodePath.basename(snap.path);
+        }
       }
       const t1 = Date.now();
       const replayed = await this.replay(rec.replay);
       if (replayed > 0) server.log.info({ records: replayed, ms: Date.now() - t1 }, 'WAL replayed');
       await store.startWriting();
+      return null;
     } catch (err) {
-      this.settleRecovered(null);
       // Release the directory (its lock) for whoever tries next, in this process too.
       await store.close().catch(() => undefined);
       throw err;
     } finally {
       clearInterval(progress);
     }
+  }
+
+  /** Recovery is complete: start serving from `store`. */
+  private async serveFrom(store: Store, rec: Recovery): Promise<void> {
+    const { server } = this;
+    const repair = server.options.repair === true;
     this.store = store;
     // Skipped or repaired data is not what any earlier position described.
     this.settleRecovered(rec.degraded ? null : store.nextSeq);
@@ -161,6 +205,13 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     }
   }
 
+  /** Forget a partial load: the keys, and the FT indexes that went with them (as FLUSHALL drops them). */
+  private dropLoaded(): void {
+    const host = this.server;
+    for (let db = 0; db < host.keyspace.dbs.length; db++) host.keyspaceEvent(db, '', 'flushdb', '');
+    host.keyspace.flushAll();
+  }
+
   /** The WAL segment being written was deleted: snapshot the dataset to make it durable again (retried by the cron). */
   private reestablish(): void {
     if (!this.store || this.running) return;
@@ -168,15 +219,20 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     this.background('rewrite');
   }
 
-  private async loadSnapshot(store: Store): Promise<number> {
-    const snap = store.recovery.snapshot!;
+  private async loadSnapshot(snap: SnapshotReader): Promise<number> {
     const loader = new SectionLoader(this.server);
     // On the real file system a graph is streamed into usearch from the file (read and
     // checksummed in one pass, no JS Buffer); a simulated one (tests) is read as bytes.
     const direct = !this.server.options.fs;
     for (const section of snap.sections) {
       if (direct && section.kind === SECTION.GRAPH) {
-        await loader.graphFromFile(section.name, { path: snap.path, offset: section.dataOffset, length: section.length, crc: section.crc });
+        try {
+          await loader.graphFromFile(section.name, { path: snap.path, offset: section.dataOffset, length: section.length, crc: section.crc });
+        } catch (err) {
+          // The addon says why it stopped; whether the bytes are to blame is the checksum's call.
+          if (!section.crcChecked && !(await snap.intact(section))) throw snap.damaged(section);
+          throw err;
+        }
       } else {
         await loader.section(section.kind, section.name, await snap.readSection(section));
       }

@@ -1,10 +1,17 @@
 /**
- * Opens a snapshot and verifies ALL of it — header, every section's header,
- * data checksum, trailer and length, the index and the file trailer, and that
- * these tile the file exactly — before any section can be read (spec: usearch
- * aborts the process on a truncated file and loads a flipped byte silently).
- * Verification streams the file in chunks, awaiting each read, so a large
- * snapshot does not block the event loop.
+ * Opens a snapshot and verifies it before any section can be read: header,
+ * every section's header, trailer and length, the index and the file trailer,
+ * that these tile the file exactly, and every section's data checksum (spec:
+ * usearch aborts the process on a truncated file and loads a flipped byte
+ * silently). Verification streams the file in chunks, awaiting each read, so a
+ * large snapshot does not block the event loop.
+ *
+ * A caller that checksums a section's data while it loads it anyway (a graph
+ * streamed into usearch, which is most of the file) may ask for that
+ * section's data checksum to be left to it (`deferCrc`): reading the file
+ * twice was a quarter to a third of a restart. Such a section is marked
+ * `crcChecked: false`; `readSection` checks it as it reads, and `intact()`
+ * tells a loader that failed whether the bytes are at fault.
  */
 import type { Fs, FsFile } from './fs.js';
 import { readFully } from './fs.js';
@@ -31,6 +38,8 @@ export interface SnapshotSection {
   dataOffset: number;
   length: number;
   crc: number;
+  /** The data checksum was verified at open; false for a section left to its loader (`deferCrc`). */
+  crcChecked: boolean;
 }
 
 export interface SnapshotReadOptions {
@@ -38,6 +47,8 @@ export interface SnapshotReadOptions {
   expect?: { size: number; crc: number };
   /** Read size during verification. Default 1 MiB. */
   chunkSize?: number;
+  /** Sections whose data checksum the caller will check while loading them (structure is still verified). */
+  deferCrc?: (section: { kind: number; name: string; length: number }) => boolean;
 }
 
 export class SnapshotReader {
@@ -73,19 +84,34 @@ export class SnapshotReader {
   }
 
   /**
-   * The bytes of a section, checksummed again as read (the file was verified
-   * at open; this guards against it changing since).
+   * The bytes of a section, checksummed as read (for a section verified at
+   * open, this guards against the file changing since).
    */
   async readSection(s: SnapshotSection | number): Promise<Buffer> {
+    const sec = this.own(s);
+    const buf = Buffer.allocUnsafe(sec.length);
+    const n = await readFully(this.file!, buf, 0, sec.length, sec.dataOffset);
+    if (n !== sec.length || (await crc32cAsync(buf)) !== sec.crc) throw this.damaged(sec);
+    return buf;
+  }
+
+  /** Whether a section's data still matches its checksum (for a loader that failed on a section left to it). */
+  async intact(s: SnapshotSection | number, chunkSize = 1 << 20): Promise<boolean> {
+    const sec = this.own(s);
+    return (await dataCrc(this.file!, sec.dataOffset, sec.length, chunkSize)) === sec.crc;
+  }
+
+  /** The error for a section whose data does not match its checksum. */
+  damaged(s: SnapshotSection): CorruptionError {
+    const what = s.crcChecked ? 'changed on disk since it was verified' : 'is damaged (data checksum mismatch)';
+    return new CorruptionError('bad-snapshot', `snapshot ${this.path}: section "${s.name}" ${what}`, this.path, s.dataOffset);
+  }
+
+  private own(s: SnapshotSection | number): SnapshotSection {
     const sec = typeof s === 'number' ? this.sections[s] : s;
     if (!sec || this.sections[sec.index] !== sec) throw new RangeError('no such section in this snapshot');
     if (!this.file) throw new Error('snapshot reader is closed');
-    const buf = Buffer.allocUnsafe(sec.length);
-    const n = await readFully(this.file, buf, 0, sec.length, sec.dataOffset);
-    if (n !== sec.length || (await crc32cAsync(buf)) !== sec.crc) {
-      throw new CorruptionError('bad-snapshot', `snapshot ${this.path}: section "${sec.name}" changed on disk since it was verified`, this.path, sec.dataOffset);
-    }
-    return buf;
+    return sec;
   }
 
   async close(): Promise<void> {
@@ -135,7 +161,6 @@ async function verify(file: FsFile, path: string, opts: SnapshotReadOptions): Pr
   if (typeof entries === 'string') throw bad(entries, trailer.indexOffset);
 
   const sections: SnapshotSection[] = [];
-  let chunk: Buffer | null = null;
   let pos = SNAPSHOT_HEADER_SIZE;
   for (const [i, e] of entries.entries()) {
     if (e.offset !== pos) throw bad(`section ${i} is not where the index says`, pos);
@@ -153,24 +178,37 @@ async function verify(file: FsFile, path: string, opts: SnapshotReadOptions): Pr
     }
     pos += hlen;
     const dataOffset = pos;
-    let crc = 0;
-    for (let done = 0; done < e.length; ) {
-      const n = Math.min(chunkSize, e.length - done);
-      // One buffer for every chunk: a fresh one each time cost its page faults (most of the pass).
-      chunk ??= Buffer.allocUnsafe(chunkSize);
-      if ((await readFully(file, chunk, 0, n, pos + done)) !== n) throw bad('file shorter than its structure says', pos + done);
-      crc = crc32c(chunk.subarray(0, n), crc);
-      done += n;
+    const name = e.name.toString('utf8');
+    const crcChecked = !opts.deferCrc?.({ kind: e.kind, name, length: e.length });
+    if (crcChecked) {
+      const crc = await dataCrc(file, dataOffset, e.length, chunkSize, (at) => bad('file shorter than its structure says', at));
+      if (crc !== e.crc) throw bad(`section ${i} ("${name}") data checksum mismatch`, dataOffset);
     }
-    if (crc !== e.crc) throw bad(`section ${i} ("${e.name.toString('utf8')}") data checksum mismatch`, dataOffset);
     pos += e.length;
     const t = await readAt(pos, SECTION_TRAILER_SIZE);
     if (readU64(t, 0) !== e.length || t.readUInt32LE(8) !== e.crc || t.readUInt32LE(12) !== crc32c(t.subarray(0, 12))) {
       throw bad(`section ${i} trailer is damaged or disagrees with the index`, pos);
     }
     pos += SECTION_TRAILER_SIZE;
-    sections.push({ index: i, kind: e.kind, name: e.name.toString('utf8'), dataOffset, length: e.length, crc: e.crc });
+    sections.push({ index: i, kind: e.kind, name, dataOffset, length: e.length, crc: e.crc, crcChecked });
   }
   if (pos !== trailer.indexOffset) throw bad('bytes between the last section and the index', pos);
   return { seq: header.seq, createdMs: header.createdMs, size, crc: trailer.crc, sections };
+}
+
+/** The CRC of `length` bytes at `offset`, read in chunks (awaited: the event loop keeps turning). */
+async function dataCrc(file: FsFile, offset: number, length: number, chunkSize: number, short?: (at: number) => Error): Promise<number> {
+  // One buffer for every chunk: a fresh one each time cost its page faults (most of the pass).
+  const chunk = Buffer.allocUnsafe(Math.min(chunkSize, Math.max(1, length)));
+  let crc = 0;
+  for (let done = 0; done < length; ) {
+    const n = Math.min(chunk.length, length - done);
+    if ((await readFully(file, chunk, 0, n, offset + done)) !== n) {
+      if (short) throw short(offset + done);
+      return -1;
+    }
+    crc = crc32c(chunk.subarray(0, n), crc);
+    done += n;
+  }
+  return crc;
 }

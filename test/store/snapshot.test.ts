@@ -151,6 +151,37 @@ test('readSection re-checks the bytes: a change after verification is caught', a
   await r.close();
 });
 
+test('deferCrc: every flip outside the deferred data is still caught at open; one inside it is caught by readSection and intact()', async (t) => {
+  const dir = await setup(t);
+  const path = nodePath.join(dir, 's.snap');
+  const { graphA } = await sample(path);
+  const deferCrc = (s: { kind: number }) => s.kind === 2;
+  const r = await SnapshotReader.open(fs, path, { deferCrc });
+  const g = r.find('set:a', 2)!;
+  t.deepEqual(r.sections.map((s) => s.crcChecked), [true, false, true]);
+  t.true(await r.intact(g));
+  await r.close();
+  const orig = await fsp.readFile(path);
+  const flipped = nodePath.join(dir, 'f.snap');
+  for (let bit = 0; bit < orig.length * 8; bit++) {
+    const b = Buffer.from(orig);
+    b[bit >> 3] ^= 1 << (bit & 7);
+    await fsp.writeFile(flipped, b);
+    const at = bit >> 3;
+    if (at < g.dataOffset || at >= g.dataOffset + g.length) {
+      await t.throwsAsync(() => SnapshotReader.open(fs, flipped, { deferCrc }), { instanceOf: CorruptionError }, `bit ${bit}`);
+      continue;
+    }
+    const rf = await SnapshotReader.open(fs, flipped, { deferCrc });
+    const sf = rf.find('set:a', 2)!;
+    t.false(await rf.intact(sf), `bit ${bit}`);
+    await t.throwsAsync(() => rf.readSection(sf), { instanceOf: CorruptionError, message: /is damaged \(data checksum mismatch\)/ }, `bit ${bit}`);
+    t.is((await rf.readSection(0)).length, rf.sections[0]!.length, 'the other sections still read');
+    await rf.close();
+  }
+  t.is(graphA.length, g.length);
+});
+
 test('a missing file surfaces as ENOENT (the store falls back), not as corruption', async (t) => {
   const dir = await setup(t);
   await t.throwsAsync(() => SnapshotReader.open(fs, nodePath.join(dir, 'nope.snap')), { code: 'ENOENT' });

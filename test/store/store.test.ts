@@ -108,6 +108,25 @@ test('a damaged current snapshot is set aside as .broken; recovery falls back to
   await third.store.close();
 });
 
+test('distrust: a snapshot a loader found damaged is set aside like one failing verification, and recovery falls back', async (t) => {
+  const { dir, sim } = await setup(t);
+  const db = await TestDb.open(dir, { fs: sim });
+  await writeRange(db, 1, 10);
+  await db.snapshot();
+  await writeRange(db, 11, 20);
+  const cur = await db.snapshot();
+  await writeRange(db, 21, 25);
+  await db.store.close();
+  const log = captureLogger();
+  const again = await TestDb.open(dir, { fs: sim, logger: log, distrust: [cur.file] });
+  t.deepEqual(again.applied, range(1, 25));
+  t.is(again.store.recovery.fromSeq, 11);
+  t.true(again.store.recovery.degraded);
+  t.true(log.messages('error').some((m) => /failed verification/.test(m)));
+  t.true((await fsp.readdir(dir)).includes(cur.file + '.broken'));
+  await again.store.close();
+});
+
 test('no snapshot verifies and the WAL does not reach back: refuse; repair loads what is left', async (t) => {
   const { dir, sim } = await setup(t);
   const db = await TestDb.open(dir, { fs: sim });
