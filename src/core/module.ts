@@ -89,6 +89,8 @@ export interface Dataset {
    * nothing ties the dataset to a position.
    */
   recovered(): Promise<number | null>;
+  /** Whether a snapshot or a full sync is streaming the dataset now (its buffers come and go meanwhile). */
+  streaming(): boolean;
 }
 
 /** Told of every executed command with its duration (the slow log, latency events). */

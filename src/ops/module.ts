@@ -39,7 +39,7 @@ export const opsModule: FeatureModule = {
     const ops = new Ops(host);
     const m = process.memoryUsage();
     let timer: NodeJS.Timeout | null = null;
-    const reclaimer = new MemoryReclaimer(() => host.stats.commandsProcessed, () => host.loading);
+    const reclaimer = new MemoryReclaimer(() => host.stats.commandsProcessed, () => host.loading, () => host.dataset()?.streaming() ?? false);
     const loop = new LoopWatch(() => host.config['latency-monitor-threshold'], (ms) => ops.events.record('event-loop', ms));
     return {
       commands: opsCommands({

@@ -267,6 +267,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
 
   position(): number { return this.store?.nextSeq ?? 0; }
   recovered(): Promise<number | null> { return this.recoveredAt; }
+  streaming(): boolean { return this.running !== null || this.capturing !== null; }
 
   async persist(): Promise<void> {
     if (!this.store) return;
