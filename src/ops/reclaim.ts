@@ -18,13 +18,6 @@
  * memory-reducing GC and trims malloc a second later, at most every 10 s. A
  * quiet server is left alone after that; a busy one never pays the GC (its
  * young generation is in use).
- *
- * One follow-up: the first quiet second can come while a burst's last objects
- * are still referenced (its final replies, WAL commits), and a GC that starts
- * while marking is under way keeps what is allocated meanwhile. At 100 k ×
- * 128 that left ~7 MB of JS heap and ~6 MB of malloc (60–70 B per vector)
- * until the next GC, which a quiet server never makes. So two quiet seconds
- * after a reclaim, it makes a second one, once, whatever the 10 s spacing.
  */
 import { mallocFreeBytes, reduceHeap, trimMemory } from '../engine/native-index.js';
 
@@ -34,8 +27,6 @@ const QUIET_COMMANDS = 100;
 const RSS_MOVED = 16 << 20;
 /** Automatic reclaims at most this often (RSS keeps moving during a BGSAVE, for one). */
 const MIN_INTERVAL_MS = 10_000;
-/** Quiet seconds after a reclaim before its follow-up. */
-const QUIET_FOR_FOLLOW_UP = 2;
 /** Free bytes in malloc from which a trim is worth walking the arenas. */
 const FREE_WORTH_TRIMMING = 4 << 20;
 
@@ -54,10 +45,6 @@ export class MemoryReclaimer {
   private lastAt = -Infinity;
   private rssBefore = 0;
   private trimPending = false;
-  /** An automatic reclaim was made and its follow-up is still to come. */
-  private followUp = false;
-  /** Consecutive quiet ticks. */
-  private quietTicks = 0;
 
   /**
    * `loading`: whether the server is still loading its data (the end of a load is activity).
@@ -79,15 +66,9 @@ export class MemoryReclaimer {
     if (this.trimPending) this.finish();
     const n = this.commandsProcessed();
     const busy = n - this.seen > QUIET_COMMANDS;
-    const loading = this.loading() || this.streaming();
-    this.quietTicks = busy || loading ? 0 : this.quietTicks + 1;
     this.seen = n;
+    const loading = this.loading() || this.streaming();
     if (busy || loading) { this.armed = true; this.wasLoading = loading; return; }
-    if (this.followUp && this.quietTicks >= QUIET_FOR_FOLLOW_UP && !this.trimPending) {
-      this.followUp = false;
-      this.reclaim(false, true);
-      return;
-    }
     if (this.wasLoading) { this.wasLoading = false; this.armed = true; }
     if (Math.abs(process.memoryUsage.rss() - this.settledRss) >= RSS_MOVED) this.armed = true;
     if (!this.armed || performance.now() - this.lastAt < MIN_INTERVAL_MS) return;
@@ -101,8 +82,7 @@ export class MemoryReclaimer {
    * for two full collections (~25 ms measured with a 10 MB heap), and trims at the next tick,
    * once what that GC freed is back in malloc.
    */
-  reclaim(now: boolean, followUp = false): void {
-    if (!now && !followUp) this.followUp = true;
+  reclaim(now: boolean): void {
     this.lastAt = performance.now();
     this.rssBefore = process.memoryUsage.rss();
     this.reclaims++;
