@@ -157,6 +157,12 @@ export class Server implements ModuleHost, ConnectionHost {
     for (const listener of this.keyspaceListeners) listener(db, cls, event, key);
   }
 
+  flushAll(): number {
+    const n = this.keyspace.flushAll();
+    for (let db = 0; db < this.keyspace.dbs.length; db++) this.keyspaceEvent(db, '', 'flushdb', '');
+    return n;
+  }
+
   /** Listen on every bind address with one port (0 picks a free one). */
   async listen(): Promise<void> {
     this.fitMaxclients();

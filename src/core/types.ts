@@ -163,6 +163,11 @@ export interface ServerApi {
    * to every feature's `keyspaceEvent` listener; free when none listens.
    */
   keyspaceEvent(db: number, cls: string, event: string, key: Buffer | string): void;
+  /**
+   * Every database emptied as FLUSHALL empties it: the keys, and each database's `flushdb`
+   * event, on which the features drop what goes with the data (FT indexes). Returns the keys removed.
+   */
+  flushAll(): number;
   /** RESET: the features drop what they keep for this client (subscriptions, tracking), as when it closes. */
   releaseClient(client: ClientState): void;
   /** The features' additions to the client's CLIENT LIST line. */

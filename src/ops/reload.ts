@@ -24,8 +24,7 @@ export async function reloadDataset(host: ModuleHost): Promise<void> {
       },
     }, () => {});
     // FT indexes go with their data, as FLUSHALL drops them; the snapshot's definitions bring them back.
-    for (let db = 0; db < host.keyspace.dbs.length; db++) host.keyspaceEvent(db, '', 'flushdb', '');
-    host.keyspace.flushAll();
+    host.flushAll();
     const loader = dataset.loader();
     try {
       for (const [kind, name, bytes] of sections) await loader.section(kind, name, bytes);

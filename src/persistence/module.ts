@@ -128,7 +128,8 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
       }
       if (damaged === null) return this.serveFrom(store, rec);
       distrust.push(damaged);
-      this.dropLoaded();
+      // Forget the partial load: the keys, and the FT indexes that went with them.
+      this.server.flushAll();
     }
   }
 
@@ -203,13 +204,6 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
       server.log.warn('recovery skipped or repaired data: taking a fresh snapshot');
       this.background('bgsave');
     }
-  }
-
-  /** Forget a partial load: the keys, and the FT indexes that went with them (as FLUSHALL drops them). */
-  private dropLoaded(): void {
-    const host = this.server;
-    for (let db = 0; db < host.keyspace.dbs.length; db++) host.keyspaceEvent(db, '', 'flushdb', '');
-    host.keyspace.flushAll();
   }
 
   /** The WAL segment being written was deleted: snapshot the dataset to make it durable again (retried by the cron). */

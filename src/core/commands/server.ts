@@ -164,8 +164,7 @@ export function serverCommands(table: CommandTable): CommandSpec[] {
       arguments: [FLUSH_TYPE],
       handler: (ctx, argv) => {
         checkFlushType(argv);
-        ctx.server.keyspace.flushAll();
-        for (let db = 0; db < ctx.server.keyspace.dbs.length; db++) ctx.server.keyspaceEvent(db, '', 'flushdb', '');
+        ctx.server.flushAll();
         return OK;
       },
     },
