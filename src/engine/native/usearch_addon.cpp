@@ -295,10 +295,6 @@ class SectionFile {
 /// faults are a few milliseconds and a thread is not worth starting).
 constexpr std::size_t prefault_from_k = std::size_t(16) << 20;
 
-/// Reads a file section ahead of its consumer, on a thread of its own, checksumming each window
-/// as it is read: the consumer (usearch parsing a graph) and the reads and CRC run on two cores
-/// at once instead of one after the other. Windows are handed out in order; the reader stays at
-/// most `windows_k` ahead.
 /// Refuses a section whose usearch stream (index_dense_t's format in usearch 2.x: a u32 row and
 /// column count, the vectors, a 64-byte head, index_gt's 40-byte header, an i16 level per node,
 /// then each node) does not add up, before usearch allocates anything from its counts.
@@ -364,6 +360,10 @@ static void check_dense_layout(SectionFile const& file, std::int64_t offset, std
         throw bad("node sizes do not add up to the section");
 }
 
+/// Reads a file section ahead of its consumer, on a thread of its own, checksumming each window
+/// as it is read: the consumer (usearch parsing a graph) and the reads and CRC run on two cores
+/// at once instead of one after the other. Windows are handed out in order; the reader stays at
+/// most `windows_k` ahead.
 class ReadAhead {
     static constexpr std::size_t window_k = std::size_t(4) << 20;
     static constexpr std::size_t windows_k = 4;
