@@ -18,6 +18,7 @@ import { SimulatedFs } from '../../src/store/simulated-fs.js';
 import { listSegments } from '../../src/store/wal-reader.js';
 import { SnapshotReader } from '../../src/store/snapshot-reader.js';
 import { RealFs } from '../../src/store/fs.js';
+import { readManifest } from '../../src/store/manifest.js';
 
 test.after.always(removeTempDirs);
 
@@ -164,9 +165,9 @@ test.serial('a graph section damaged on disk is found while it loads: the server
   srv.child.kill('SIGKILL');
   await srv.exited;
 
-  const manifest = JSON.parse(readFileSync(path.join(dir, 'MANIFEST'), 'utf8').split('\n')[1]!) as { snapshot: { file: string }; previous: { file: string } };
-  const newest = path.join(dir, manifest.snapshot.file);
-  const reader = await SnapshotReader.open(new RealFs(), newest);
+  const fs = new RealFs();
+  const newest = path.join(dir, (await readManifest(fs, dir))!.snapshot!.file);
+  const reader = await SnapshotReader.open(fs, newest);
   const graph = reader.sections.find((s) => s.name.startsWith('graph:'))!;
   await reader.close();
   const bytes = readFileSync(newest);

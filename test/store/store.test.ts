@@ -75,57 +75,44 @@ test('snapshot: the cut is the call; later writes are replayed after it; old fil
   await again.store.close();
 });
 
-test('a damaged current snapshot is set aside as .broken; recovery falls back to the previous one and replays longer', async (t) => {
-  const { dir, sim } = await setup(t);
-  const db = await TestDb.open(dir, { fs: sim });
-  await writeRange(db, 1, 10);
-  await db.snapshot();
-  await writeRange(db, 11, 20);
-  const cur = await db.snapshot();
-  await writeRange(db, 21, 25);
-  await db.store.close();
-  const path = nodePath.join(dir, cur.file);
-  const b = await fsp.readFile(path);
-  b[100] ^= 0x04;
-  await fsp.writeFile(path, b);
-  await sim.adoptDisk();
+// Damage found by verification at open, or by a loader that checks the bytes as it loads them
+// (the server's graph sections) and reopens the store with the file distrusted: the same fallback.
+for (const how of ['a bit flipped in it', 'distrusted by its loader'] as const) {
+  test(`a damaged current snapshot (${how}) is set aside as .broken; recovery falls back to the previous one and replays longer`, async (t) => {
+    const { dir, sim } = await setup(t);
+    const db = await TestDb.open(dir, { fs: sim });
+    await writeRange(db, 1, 10);
+    await db.snapshot();
+    await writeRange(db, 11, 20);
+    const cur = await db.snapshot();
+    await writeRange(db, 21, 25);
+    await db.store.close();
+    if (how === 'a bit flipped in it') {
+      const path = nodePath.join(dir, cur.file);
+      const b = await fsp.readFile(path);
+      b[100] ^= 0x04;
+      await fsp.writeFile(path, b);
+      await sim.adoptDisk();
+    }
 
-  const log = captureLogger();
-  const again = await TestDb.open(dir, { fs: sim, logger: log });
-  t.deepEqual(again.applied, range(1, 25));
-  t.is(again.store.recovery.fromSeq, 11);
-  t.true(again.store.recovery.degraded);
-  t.true(log.messages('error').some((m) => /failed verification/.test(m)));
-  t.true((await fsp.readdir(dir)).includes(cur.file + '.broken'));
-  // The manifest now names the snapshot that worked.
-  const m = (await readManifest(sim, dir))!;
-  t.is(m.snapshot?.seq, 11);
-  t.is(m.previous, null);
-  await again.store.close();
-  const third = await TestDb.open(dir, { fs: sim });
-  t.deepEqual(third.applied, range(1, 25));
-  t.false(third.store.recovery.degraded);
-  await third.store.close();
-});
-
-test('distrust: a snapshot a loader found damaged is set aside like one failing verification, and recovery falls back', async (t) => {
-  const { dir, sim } = await setup(t);
-  const db = await TestDb.open(dir, { fs: sim });
-  await writeRange(db, 1, 10);
-  await db.snapshot();
-  await writeRange(db, 11, 20);
-  const cur = await db.snapshot();
-  await writeRange(db, 21, 25);
-  await db.store.close();
-  const log = captureLogger();
-  const again = await TestDb.open(dir, { fs: sim, logger: log, distrust: [cur.file] });
-  t.deepEqual(again.applied, range(1, 25));
-  t.is(again.store.recovery.fromSeq, 11);
-  t.true(again.store.recovery.degraded);
-  t.true(log.messages('error').some((m) => /failed verification/.test(m)));
-  t.true((await fsp.readdir(dir)).includes(cur.file + '.broken'));
-  await again.store.close();
-});
+    const log = captureLogger();
+    const again = await TestDb.open(dir, { fs: sim, logger: log, distrust: how === 'distrusted by its loader' ? [cur.file] : undefined });
+    t.deepEqual(again.applied, range(1, 25));
+    t.is(again.store.recovery.fromSeq, 11);
+    t.true(again.store.recovery.degraded);
+    t.true(log.messages('error').some((m) => /failed verification/.test(m)));
+    t.true((await fsp.readdir(dir)).includes(cur.file + '.broken'));
+    // The manifest now names the snapshot that worked.
+    const m = (await readManifest(sim, dir))!;
+    t.is(m.snapshot?.seq, 11);
+    t.is(m.previous, null);
+    await again.store.close();
+    const third = await TestDb.open(dir, { fs: sim });
+    t.deepEqual(third.applied, range(1, 25));
+    t.false(third.store.recovery.degraded);
+    await third.store.close();
+  });
+}
 
 test('no snapshot verifies and the WAL does not reach back: refuse; repair loads what is left', async (t) => {
   const { dir, sim } = await setup(t);
