@@ -44,7 +44,7 @@ export class MemoryReclaimer {
   private settledRss = process.memoryUsage.rss();
   private lastAt = -Infinity;
   private rssBefore = 0;
-  private trimPending = false;
+  private trimDue = false;
 
   /**
    * `loading`: whether the server is still loading its data (the end of a load is activity).
@@ -61,13 +61,19 @@ export class MemoryReclaimer {
     this.seen = commandsProcessed();
   }
 
+  /** Whether a trim is due at the next tick that is neither loading nor streaming. */
+  get trimPending(): boolean { return this.trimDue; }
+
   /** Called once a second. */
   tick(): void {
-    if (this.trimPending) this.finish();
+    const loading = this.loading() || this.streaming();
+    // The trim waits out a load or a save too: after a million inserts glibc's heap is in
+    // pieces, and walking it (mallinfo2, then consolidating its free lists) took 13 ms of
+    // the event loop, in the middle of the BGSAVE that followed the reclaim (1 M x 128).
+    if (this.trimDue && !loading) this.finish();
     const n = this.commandsProcessed();
     const busy = n - this.seen > QUIET_COMMANDS;
     this.seen = n;
-    const loading = this.loading() || this.streaming();
     if (busy || loading) { this.armed = true; this.wasLoading = loading; return; }
     if (this.wasLoading) { this.wasLoading = false; this.armed = true; }
     if (Math.abs(process.memoryUsage.rss() - this.settledRss) >= RSS_MOVED) this.armed = true;
@@ -88,11 +94,11 @@ export class MemoryReclaimer {
     this.reclaims++;
     reduceHeap(now);
     this.lastMs = performance.now() - this.lastAt;
-    if (now) this.finish(); else this.trimPending = true;
+    if (now) this.finish(); else this.trimDue = true;
   }
 
   private finish(): void {
-    this.trimPending = false;
+    this.trimDue = false;
     const start = performance.now();
     // Skipped while engine jobs run on the pool: tried again at the next quiet second.
     if (mallocFreeBytes() >= FREE_WORTH_TRIMMING && !trimMemory()) this.armed = true;

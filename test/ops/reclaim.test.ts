@@ -6,6 +6,7 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { removeTempDirs, spawnServer } from '../helpers/server.js';
+import { MemoryReclaimer } from '../../src/ops/reclaim.js';
 
 test.after.always(removeTempDirs);
 
@@ -67,4 +68,23 @@ test('MEMORY PURGE reclaims at once and answers OK', async (t) => {
     r.disconnect();
     await srv.kill();
   }
+});
+
+test('the trim that follows a reclaim waits until no snapshot streams and nothing loads', (t) => {
+  let streaming = false, loading = false;
+  const r = new MemoryReclaimer(() => 0, () => loading, () => streaming);
+  r.tick(); // the end of the (empty) load: a reclaim, its trim due at the next tick
+  t.is(r.reclaims, 1);
+  t.true(r.trimPending);
+  streaming = true;
+  r.tick();
+  t.true(r.trimPending, 'no trim while a snapshot streams');
+  streaming = false;
+  loading = true;
+  r.tick();
+  t.true(r.trimPending, 'no trim while loading');
+  loading = false;
+  r.tick();
+  t.false(r.trimPending);
+  t.is(r.reclaims, 1, 'the next reclaim waits its minimum interval');
 });
