@@ -111,15 +111,14 @@ function infoNumber(text: string, field: string): number {
 async function reclaims(c: Redis): Promise<number> { return infoNumber(await c.info('memory'), 'mem_reclaims'); }
 
 /**
- * `reclaimsBefore` (INFO's mem_reclaims before a burst): first wait, up to 15 s, for the
- * reclaim the server makes after it (its first quiet second, at most every 10 s:
+ * `reclaimsBefore` (INFO's mem_reclaims before a burst; 0 for a fresh server, whose start
+ * is its burst): first wait, up to 30 s, for the two reclaims the server makes after it
+ * (its first quiet second, at most every 10 s, then once settled, 10 s later:
  * src/ops/reclaim.ts), so the reading is the steady state and not the burst's garbage.
  */
-async function reading(c: Redis, pid: number, maxMs: number, reclaimsBefore?: number): Promise<MemReading> {
-  if (reclaimsBefore !== undefined) {
-    const end = Date.now() + 15_000;
-    while (Date.now() < end && (await reclaims(c)) <= reclaimsBefore) await sleep(250);
-  }
+async function reading(c: Redis, pid: number, maxMs: number, reclaimsBefore = 0): Promise<MemReading> {
+  const end = Date.now() + 30_000;
+  while (Date.now() < end && (await reclaims(c)) < reclaimsBefore + 2) await sleep(250);
   const rss = await settledRss(pid, maxMs);
   const text = await c.info('memory');
   return { rss, used: infoNumber(text, 'used_memory'), dataset: infoNumber(text, 'used_memory_dataset') };

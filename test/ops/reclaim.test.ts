@@ -88,3 +88,24 @@ test('the trim that follows a reclaim waits until no snapshot streams and nothin
   t.false(r.trimPending);
   t.is(r.reclaims, 1, 'the next reclaim waits its minimum interval');
 });
+
+test('a server quiet for the settling time after a reclaim makes one full reclaim, and only one', async (t) => {
+  let commands = 0;
+  const r = new MemoryReclaimer(() => commands, () => false, () => false, 200);
+  r.tick(); // the end of the (empty) load: the quick reclaim
+  r.tick(); // its trim
+  t.is(r.reclaims, 1);
+  await sleep(120);
+  commands += 1000; // a busy second holds the settling reclaim back
+  r.tick();
+  await sleep(120);
+  r.tick();
+  t.is(r.reclaims, 1, 'activity 120 ms ago: not settled yet');
+  await sleep(120);
+  r.tick();
+  t.is(r.reclaims, 2, 'quiet for the settling time: the full reclaim');
+  t.false(r.trimPending, 'made at once, trim included');
+  await sleep(250);
+  r.tick();
+  t.is(r.reclaims, 2, 'then left alone');
+});
