@@ -36,6 +36,8 @@ async function attachReplica(t: ExecutionContext, primaryPort: number): Promise<
   return { dir, port, args, s, replica };
 }
 
+/** Bytes of WAL records `node` has written to its files (not counting the preallocated tail). */
+const walBytes = async (node: Redis): Promise<number> => Number((await info(node, 'persistence')).aof_current_size);
 /** Until `node` has rewritten the state file in `dir` with the offset it has reached (its WAL stood still). */
 const stateFileCurrent = (dir: string, node: Redis) =>
   until('state file current', async () => stateFile(dir)?.offset === (await info(node, 'replication')).master_repl_offset);
@@ -97,8 +99,12 @@ test('after SIGKILL a replica resumes partially only when its offset is provable
   // Killed right after applying writes: its WAL holds records past the position the file
   // names (the file waits a quiet second), so nothing proves an offset: full sync.
   await stateFileCurrent(dir, replica);
+  const walBefore = await walBytes(replica);
   await writeSome(primary, 'c');
   t.is(await primary.call('WAIT', 1, 10000), 1);
+  // The replica acknowledges what it applied, not what reached its WAL file: under load the
+  // file can lag, and a kill before it is written leaves the WAL where the state file says.
+  await until('the replica\'s WAL holds the new records', async () => (await walBytes(replica)) > walBefore);
   await s.kill('SIGKILL');
   await writeSome(primary, 'd');
   ({ s, replica } = await respawn(t, primary, args, { dir, port }));
