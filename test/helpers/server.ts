@@ -106,9 +106,24 @@ export async function spawnServer(
   args: string[] = [],
   opts: { dir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: string[] } = {},
 ): Promise<Child> {
+  // A port freePort() found free can be taken by another test's process before this server
+  // binds it (seen once in CI): then try another. A port the caller chose is the caller's.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(args, opts, opts.port ?? (await freePort()));
+    } catch (err) {
+      if (opts.port !== undefined || attempt === 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function spawnOnce(
+  args: string[],
+  opts: { dir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: string[] },
+  port: number,
+): Promise<Child> {
   const own = opts.dir === undefined;
   const dir = opts.dir ?? tempDir();
-  const port = opts.port ?? (await freePort());
   // `wrapper` runs the server through another command, e.g. ['prlimit', '--nofile=256:256'].
   const [cmd, ...pre] = [...(opts.wrapper ?? []), process.execPath];
   const child = spawn(cmd, [...pre, BIN, '--port', String(port), '--dir', dir, ...args], {
