@@ -39,7 +39,7 @@ const MIN_INTERVAL_MS = 10_000;
 /** Free bytes in malloc from which a trim is worth walking the arenas. */
 const FREE_WORTH_TRIMMING = 4 << 20;
 /** Quiet time after activity before the settling reclaim (see above). */
-export const SETTLE_MS = 10_000;
+const SETTLE_MS = 10_000;
 
 export class MemoryReclaimer {
   reclaims = 0;
