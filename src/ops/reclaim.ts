@@ -99,7 +99,7 @@ export class MemoryReclaimer {
       this.reclaim(false);
       return;
     }
-    if (this.settleDue && !this.trimDue && now - Math.max(this.lastActive, this.lastAt) >= this.settleMs) {
+    if (this.settleDue && now - Math.max(this.lastActive, this.lastAt) >= this.settleMs) {
       this.settleDue = false;
       this.reclaim(true);
     }
