@@ -102,10 +102,9 @@ export interface Child {
  * The `astronaut` bin as a child process; resolves once it answers PING. Without
  * `opts.dir` it gets a fresh data directory, removed when the process exits.
  */
-export async function spawnServer(
-  args: string[] = [],
-  opts: { dir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: string[] } = {},
-): Promise<Child> {
+export interface SpawnOptions { dir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: string[] }
+
+export async function spawnServer(args: string[] = [], opts: SpawnOptions = {}): Promise<Child> {
   // A port freePort() found free can be taken by another test's process before this server
   // binds it (seen once in CI): then try another. A port the caller chose is the caller's.
   for (let attempt = 1; ; attempt++) {
@@ -117,11 +116,8 @@ export async function spawnServer(
   }
 }
 
-async function spawnOnce(
-  args: string[],
-  opts: { dir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: string[] },
-  port: number,
-): Promise<Child> {
+/** One attempt on `port` (opts.port is not read here). */
+async function spawnOnce(args: string[], opts: SpawnOptions, port: number): Promise<Child> {
   const own = opts.dir === undefined;
   const dir = opts.dir ?? tempDir();
   // `wrapper` runs the server through another command, e.g. ['prlimit', '--nofile=256:256'].
