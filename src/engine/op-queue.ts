@@ -44,14 +44,18 @@ export const INLINE_WALK_BYTES = 256 * 128 * 4;
  */
 export const SMALL_SET = FLAT_MAX;
 /**
- * Cheap walks answered per event-loop turn and core as one team batch, in beam bytes
- * (max(k, EF) × a stored vector's bytes, as INLINE_WALK_BYTES); the rest wait for the next turn.
- * 8 walks of EF 64 on 128-d f32 per core, ~0.5-1 ms. Chosen with bench/latency.ts (20 k × 128,
- * 50 clients, two rounds, QPS ÷ in-process 1-query QPS of the same run): 1, 2 and 4 ×
- * INLINE_WALK_BYTES served 1.01/1.00, 1.25/1.09 and 1.08/0.97 of it, with a side PING p99 of
- * 4.65/3.56, 4.81/4.67 and 6.35/4.33 ms.
+ * Wall time a turn's team batch may take; the walks queued past it wait for the next turn, so
+ * sockets are read (and PINGs answered) in between. A time, not a count of beam bytes: a walk's
+ * cost grows with the set (EF 64 on 128-d f32 inside the server: ~100 µs at 20 k elements,
+ * ~300 µs at 100 k), and the byte budget chosen at 20 k made 100 k turns of ~2.4 ms (a side
+ * PING's p99 6.2 ms while 50 clients searched). Each queue times its own team batches
+ * (`timeTeam`). Measured at 100 k × 128, 50 clients, five alternating rounds (QPS, side PING
+ * p99): 0.8 ms 4.76 k, 3.3 ms; 1.2 ms 4.55 k, 3.5 ms; 1.6 ms 4.81 k, 4.1 ms; ~2.4 ms (the old
+ * budget) 5.13 k, 6.4 ms in four rounds. Throughput did not tell them apart; the PING did.
  */
-const TEAM_TURN_BYTES = 2 * INLINE_WALK_BYTES;
+export const TEAM_TURN_NS = 1_000_000;
+/** 8 walks of EF 64 on 128-d f32 per core: the turn the byte rule gave before turns were timed. */
+const FIRST_TURN_BYTES = 2 * INLINE_WALK_BYTES;
 /** Exact scans of at most this many slots run inline (a worker round trip costs more). */
 export const INLINE_SCAN_MAX = 2048;
 
@@ -112,6 +116,8 @@ export class OpQueue {
   /** The running rebuild's fresh index, and its completion. */
   private fresh: NativeIndex | null = null;
   private rebuilding: Promise<boolean> | null = null;
+  /** What this set's cheap walks cost, core-ns per beam byte, from its team batches (0: none yet). */
+  private walkCoreNsPerByte = 0;
 
   constructor(index: NativeIndex) { this.serving = index; }
 
@@ -338,17 +344,18 @@ export class OpQueue {
   /**
    * Take the consecutive searches at the head and run them. Cheap plain walks (no filter, not
    * exact, a beam of at most INLINE_WALK_BYTES) run now as one team batch (`searchTeam`: this
-   * thread and the helper threads share the queries), at most TEAM_TURN_BYTES of them per core
-   * and turn; the rest stay queued for the next turn, so sockets are read in between. Whether
+   * thread and the helper threads share the queries), about TEAM_TURN_NS of them per turn by
+   * this set's measured walk cost; the rest stay queued for the next turn, so sockets are read in between. Whether
    * a search is cheap depends on its beam and scan length, never on the set's size alone, so
    * wide walks, filtered walks and long scans go to the libuv pool and nothing proportional to
    * the set holds the event loop. Returns whether searches were left for a later turn.
    */
   private runSearches(index: NativeIndex): boolean {
     const perVector = vectorBytes(index);
-    const turnBytes = TEAM_TURN_BYTES * threads;
+    const turnBytes = this.walkCoreNsPerByte > 0 ? TEAM_TURN_NS * threads / this.walkCoreNsPerByte : FIRST_TURN_BYTES * threads;
     let team: Map<string, SearchOp[]> | null = null;
     let teamBytes = 0;
+    let teamWalks = 0;
     let left = false;
     const batched = new Map<string, SearchOp[]>();
     while (!this.empty && this.ops[this.head].type === 'search') {
@@ -373,9 +380,12 @@ export class OpQueue {
       }
       const walk = cheapWalk(j, perVector);
       if (walk > 0) {
-        if (teamBytes > 0 && teamBytes + walk > turnBytes) { left = true; break; }
+        // A team whose walks do not divide among its threads idles all but one of them for the
+        // last walk: past the budget, walks are still taken until every thread has as many.
+        if (teamWalks % threads === 0 && teamBytes > 0 && teamBytes + walk > turnBytes) { left = true; break; }
         this.head++;
         teamBytes += walk;
+        teamWalks++;
         team ??= new Map();
         const key = `${j.k}/${j.ef}`;
         const list = team.get(key);
@@ -389,8 +399,22 @@ export class OpQueue {
       if (list) list.push(op); else batched.set(key, [op]);
     }
     for (const list of batched.values()) this.launchSearch(index, list);
-    if (team) for (const list of team.values()) runTeam(index, list);
+    if (team) {
+      const started = performance.now();
+      for (const list of team.values()) runTeam(index, list);
+      this.timeTeam(teamBytes, (performance.now() - started) * 1e6, Math.min(threads, teamWalks));
+    }
     return left;
+  }
+
+  /**
+   * Fold one team batch's wall time into this set's walk cost (core-ns per beam byte: `cores`
+   * threads shared the walks). A moving average, so a set that grows, or a busy patch of the
+   * machine, moves the turn's size within a few turns.
+   */
+  private timeTeam(bytes: number, wallNs: number, cores: number): void {
+    const sample = (wallNs * cores) / bytes;
+    this.walkCoreNsPerByte = this.walkCoreNsPerByte > 0 ? this.walkCoreNsPerByte + (sample - this.walkCoreNsPerByte) * 0.25 : sample;
   }
 
   /** Count an asynchronous read as in flight until it settles (mutations wait for it). */
@@ -510,7 +534,7 @@ function runTeam(index: NativeIndex, list: SearchOp[]): void {
   for (let i = 0; i < list.length; i++) list[i].resolve(results[i]);
 }
 
-/** A cheap plain walk's beam bytes (what TEAM_TURN_BYTES counts), or 0 if the search is not one. */
+/** A cheap plain walk's beam bytes (what a turn's budget counts), or 0 if the search is not one. */
 function cheapWalk(j: SearchJob, perVector: number): number {
   if (j.subset || j.filter || j.exact) return 0;
   const walk = Math.max(j.k, j.ef) * perVector;
