@@ -85,9 +85,13 @@
 #include <v8.h> // only for Isolate::MemoryPressureNotification (reduceHeap below): N-API has no equivalent
 
 #include "arena_prefault.hpp"
-// usearch maps its tapes' arenas through this name, so a bulk load can prefault them (arena_prefault.hpp).
+#include "arena_release.hpp"
+// usearch maps its tapes' arenas through these names: a bulk load prefaults them
+// (arena_prefault.hpp), and a large one is given back in steps when freed (arena_release.hpp).
 #define mmap ::astronaut::arena_mmap
+#define munmap ::astronaut::arena_munmap
 #include <usearch/index_dense.hpp>
+#undef munmap
 #undef mmap
 
 #include "flat_store.hpp"
@@ -627,18 +631,11 @@ class Index;
 /// ms on the JS thread, in the middle of a GC, stalling a primary at the end of a full sync.
 /// Small ones are freed at once; large ones by a short-lived thread of their own.
 ///
-/// That thread first gives the pages back in 4 MiB steps (MADV_DONTNEED, under the address
-/// space's read lock) and only then frees: a single munmap zapping 600 MB held the lock for
-/// writing for 37 ms, and every mmap, mprotect or large malloc of the JS thread (V8 growing its
-/// heap, a reply buffer) waited that long (perf at 1 M x 128: a BGSAVE command parked 20 ms in
-/// malloc while the previous SAVE's graph was being freed).
+/// That thread first gives the pages back in steps (`release_pages`, arena_release.hpp) and
+/// only then frees: a single munmap of 600 MB held the address-space lock for writing for
+/// 37 ms, and a BGSAVE command parked 20 ms in malloc meanwhile (perf at 1 M x 128).
 void release_and_free(char* bytes, std::size_t length) {
-    std::size_t const page = std::size_t(::sysconf(_SC_PAGESIZE));
-    std::size_t const step = std::size_t(4) << 20;
-    // Whole pages inside the block only: malloc's own bookkeeping sits just outside it.
-    std::uintptr_t from = (reinterpret_cast<std::uintptr_t>(bytes) + page - 1) & ~(page - 1);
-    std::uintptr_t const to = (reinterpret_cast<std::uintptr_t>(bytes) + length) & ~(page - 1);
-    for (; from + step <= to; from += step) ::madvise(reinterpret_cast<void*>(from), step, MADV_DONTNEED);
+    astronaut::release_pages(bytes, length); // whole pages inside the block: malloc's bookkeeping sits outside
     std::free(bytes);
 }
 
@@ -777,10 +774,26 @@ class Index : public Napi::ObjectWrap<Index> {
     }
     /// Returns the graph, vectors and contexts to the system now, instead of whenever the
     /// garbage collector happens to finalise the JS object (a deleted 1 GB set stayed mapped).
+    /// A large graph is destroyed on a thread of its own: freeing 1 M x 128 (~750 MB of arenas)
+    /// held the event loop 49 ms at DEL (its arenas go back in steps, arena_release.hpp).
+    /// Nothing else refers to it once `native_` is empty, and `unregister` drops it from the
+    /// accounting at once; its RSS follows within tens of ms.
     void release_native() {
         unregister();
-        native_.reset();
         flat_.reset();
+        if (!native_)
+            return;
+        auto m = native_->memory_stats();
+        if (m.graph_allocated + m.vectors_allocated >= astronaut::release_in_steps_from) {
+            try {
+                std::thread([doomed = std::move(native_)]() mutable { doomed.reset(); }).detach();
+            } catch (...) {
+                // No thread to be had: the closure holding the graph was destroyed on the way
+                // out of the failed constructor, which freed it here.
+            }
+            return;
+        }
+        native_.reset();
     }
 
     bool holds_memory() const noexcept { return native_ || flat_; }
