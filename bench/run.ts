@@ -18,7 +18,7 @@
  *
  * Prints one table per question plus the bars (measured ÷ bar), and writes
  * bench/results/latest.json and bench/results/recall-qps.svg (a --quick run:
- * latest-quick.json and recall-qps-quick.svg; an --only run: latest[-quick]-only-<names>.json,
+ * latest-quick.json and recall-qps-quick.svg; an --only run: latest[-quick]-only-<names>.json and its chart,
  * so partial runs never overwrite the full record). The machine is shared and
  * noisy: only ratios taken in the same run mean anything.
  */
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   // A --quick or --only run must not overwrite the record of the last full run.
   const suffix = (opts.quick ? '-quick' : '') + (only ? `-only-${[...only].join('-')}` : '');
   const jsonName = `latest${suffix}.json`;
-  const svgName = `recall-qps${opts.quick ? '-quick' : ''}.svg`;
+  const svgName = `recall-qps${suffix}.svg`;
   const out = { env, options: opts, only: only ? [...only] : null, totalSeconds, timings, failures, results: ctx.results, bars: ctx.bars.list };
   writeFileSync(path.join(dir, jsonName), JSON.stringify(out, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
   const search = ctx.results.search as { curves: Record<'server' | 'batch' | 'single', CurvePoint[]>; n: number; dim: number; clients: number } | undefined;
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
         { name: `usearch batch, ${opts.threads} threads`, color: '#1f77b4', points: search.curves.batch },
         { name: 'usearch, 1 query/call', color: '#7f7f7f', points: search.curves.single },
       ],
-      `${env.date} · node ${env.node} · ${env.cpu} × ${env.cores} · commit ${env.commit}\nusearch ${env.usearchStock} (stock npm) in process vs Astronaut through RESP with ioredis clients on the same machine`);
+      `${env.date} · node ${env.node} · ${env.cpu} × ${env.cores} · commit ${env.commit}\nusearch ${env.usearchStock} (stock npm) in process vs Astronaut through RESP with ${opts.driver === 'raw' ? 'lean raw-socket' : 'ioredis'} clients on the same machine`);
     writeFileSync(path.join(dir, svgName), svg);
     console.log(`wrote bench/results/${jsonName} and bench/results/${svgName}`);
   } else {
