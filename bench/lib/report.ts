@@ -37,7 +37,8 @@ export class Bars {
   readonly list: Bar[] = [];
   add(question: string, what: string, measured: number, sense: '>=' | '<=', bar: number, unit = '', note?: string): Bar {
     const ratio = measured / bar;
-    const pass = Number.isFinite(ratio) && (sense === '>=' ? measured >= bar : measured <= bar);
+    // A bar of zero (none late, none lost) has no ratio, but is met by a measured zero.
+    const pass = Number.isFinite(measured) && (sense === '>=' ? measured >= bar : measured <= bar);
     const b: Bar = { question, what, measured, bar, sense, unit, ratio, pass, note };
     this.list.push(b);
     return b;
