@@ -13,9 +13,17 @@
  *   that would make it collect.
  * At 100 k × 128 vectors that was about 45 % of the set's own size after an
  * ingest, and the whole snapshot file after a restart (bench/scale.ts). The
- * reclaimer looks once a second: the first quiet second after activity (a
- * busy second, the end of loading, or RSS moving by 16 MiB) starts one
- * memory-reducing GC and trims malloc a second later, at most every 10 s.
+ * reclaimer looks once a second: QUIET_TICKS quiet seconds in a row after
+ * activity (a busy second, the end of loading, or RSS moving by 16 MiB) start
+ * one memory-reducing GC and trim malloc a second later, at most every 10 s.
+ *
+ * Not the first quiet second: a memory-reducing GC also makes V8 throw away
+ * optimized code of the request path (`--trace-deopt`: 22-24 functions,
+ * "weak objects": the parser, dispatcher, encoder, Node's stream and timer
+ * internals), so the next burst starts unoptimized while TurboFan recompiles
+ * (~70 ms of a core). With bursts a second or two apart that happened every
+ * 10 s: redis-benchmark's PING -P 16 p99 read 4.4-4.9 ms in the runs right
+ * after a reclaim, 1.3-2.9 ms in the others.
  *
  * That first reclaim comes too early for what the burst's last commands still
  * held (their arguments, the last read chunks, replies on their way out): at
@@ -32,6 +40,8 @@ import { mallocFreeBytes, reduceHeap, trimMemory } from '../engine/native-index.
 
 /** A second with at most this many commands is quiet. */
 const QUIET_COMMANDS = 100;
+/** Quiet seconds in a row before the automatic reclaim: the burst is over, not pausing. */
+const QUIET_TICKS = 5;
 /** RSS moving this much without commands (loading, a big free) also calls for a reclaim. */
 const RSS_MOVED = 16 << 20;
 /** Automatic reclaims at most this often (RSS keeps moving during a BGSAVE, for one). */
@@ -59,6 +69,8 @@ export class MemoryReclaimer {
   /** An automatic reclaim was made since the last activity, and the settling one is still to come. */
   private settleDue = false;
   private lastActive = performance.now();
+  /** Quiet ticks since the last active one. */
+  private quietTicks = 0;
 
   /**
    * `loading`: whether the server is still loading its data (the end of a load is activity).
@@ -72,6 +84,7 @@ export class MemoryReclaimer {
     private readonly loading: () => boolean,
     private readonly streaming: () => boolean = () => false,
     private readonly settleMs = SETTLE_MS,
+    private readonly quietTicksNeeded = QUIET_TICKS,
   ) {
     this.seen = commandsProcessed();
   }
@@ -90,10 +103,11 @@ export class MemoryReclaimer {
     const busy = n - this.seen > QUIET_COMMANDS;
     this.seen = n;
     const now = performance.now();
-    if (busy || loading) { this.armed = true; this.wasLoading = loading; this.lastActive = now; return; }
+    if (busy || loading) { this.armed = true; this.wasLoading = loading; this.lastActive = now; this.quietTicks = 0; return; }
+    this.quietTicks++;
     if (this.wasLoading) { this.wasLoading = false; this.armed = true; }
     if (Math.abs(process.memoryUsage.rss() - this.settledRss) >= RSS_MOVED) this.armed = true;
-    if (this.armed && now - this.lastAt >= MIN_INTERVAL_MS) {
+    if (this.armed && this.quietTicks >= this.quietTicksNeeded && now - this.lastAt >= MIN_INTERVAL_MS) {
       this.armed = false;
       this.settleDue = true;
       this.reclaim(false);

@@ -1,6 +1,6 @@
 /**
- * Memory given back after a busy period: the server's first quiet second after a
- * burst shrinks V8's young generation and trims malloc (src/ops/reclaim.ts), once;
+ * Memory given back after a busy period: a few quiet seconds after a burst the
+ * server shrinks V8's young generation and trims malloc (src/ops/reclaim.ts), once;
  * MEMORY PURGE does it on demand. Checked on a spawned server, where RSS is its own.
  */
 import test from 'ava';
@@ -72,7 +72,7 @@ test('MEMORY PURGE reclaims at once and answers OK', async (t) => {
 
 test('the trim that follows a reclaim waits until no snapshot streams and nothing loads', (t) => {
   let streaming = false, loading = false;
-  const r = new MemoryReclaimer(() => 0, () => loading, () => streaming);
+  const r = new MemoryReclaimer(() => 0, () => loading, () => streaming, undefined, 1);
   r.tick(); // the end of the (empty) load: a reclaim, its trim due at the next tick
   t.is(r.reclaims, 1);
   t.true(r.trimPending);
@@ -91,7 +91,7 @@ test('the trim that follows a reclaim waits until no snapshot streams and nothin
 
 test('a server quiet for the settling time after a reclaim makes one full reclaim, and only one', async (t) => {
   let commands = 0;
-  const r = new MemoryReclaimer(() => commands, () => false, () => false, 200);
+  const r = new MemoryReclaimer(() => commands, () => false, () => false, 200, 1);
   r.tick(); // the end of the (empty) load: the quick reclaim
   r.tick(); // its trim
   t.is(r.reclaims, 1);
@@ -108,4 +108,19 @@ test('a server quiet for the settling time after a reclaim makes one full reclai
   await sleep(250);
   r.tick();
   t.is(r.reclaims, 2, 'then left alone');
+});
+
+test('the automatic reclaim waits for several quiet seconds in a row: a pause between bursts is not the end of one', (t) => {
+  let commands = 0;
+  const r = new MemoryReclaimer(() => commands, () => false, () => false, 60_000, 3);
+  r.tick(); // the end of the (empty) load arms it
+  r.tick();
+  t.is(r.reclaims, 0, 'two quiet seconds: not yet');
+  commands += 1000; // the next burst: the count starts again
+  r.tick();
+  r.tick();
+  r.tick();
+  t.is(r.reclaims, 0, 'two quiet seconds after the burst: not yet');
+  r.tick();
+  t.is(r.reclaims, 1, 'the third quiet second in a row: the reclaim');
 });
