@@ -96,7 +96,7 @@ async function settledRss(pid: number, maxMs: number): Promise<number> {
   while (Date.now() - t0 < maxMs) {
     await sleep(250);
     const now = rssBytes(pid);
-    // Three quiet seconds: the server gives memory back in its first quiet second after activity (src/ops/reclaim.ts).
+    // Three seconds without RSS moving (callers wait for the server's reclaims first: `reading`).
     if (Math.abs(now - prev) <= 0.002 * prev) { if (++quiet >= 12) return now; } else quiet = 0;
     prev = now;
   }
@@ -113,7 +113,7 @@ async function reclaims(c: Redis): Promise<number> { return infoNumber(await c.i
 /**
  * `reclaimsBefore` (INFO's mem_reclaims before a burst; 0 for a fresh server, whose start
  * is its burst): first wait, up to 30 s, for the two reclaims the server makes after it
- * (its first quiet second, at most every 10 s, then once settled, 10 s later:
+ * (five quiet seconds in, at most every 10 s, then once settled, 10 s later:
  * src/ops/reclaim.ts), so the reading is the steady state and not the burst's garbage.
  */
 async function reading(c: Redis, pid: number, maxMs: number, reclaimsBefore = 0): Promise<MemReading> {
@@ -416,7 +416,7 @@ async function runSize(ctx: Context, o: ScaleOptions, n: number): Promise<SizeRe
         if (card !== n) throw new Error(`WAL replay restored ${card} of ${n} vectors`);
         const replayed = logFields(srv.output(), 'WAL replayed');
         if (!replayed) throw new Error(`no "WAL replayed" line in the log:\n${srv.output().slice(-2000)}`);
-        const rssReplay = await settledRss(srv.pid, settleMs);
+        const rssReplay = (await reading(c, srv.pid, settleMs)).rss;
         log(`WAL replay: ${replayed.records} records in ${replayed.ms} ms; first query ${(fqWal.ms / 1000).toFixed(2)} s after spawn`);
         const searchF32 = await serverSearch(srv.port, srv.pid, setOf('F32').key, qb, truth, o.searchMs);
 
@@ -446,7 +446,7 @@ async function runSize(ctx: Context, o: ScaleOptions, n: number): Promise<SizeRe
           const c2 = await untilPong(srv2);
           const card2 = Number(await c2.call('VEC.CARD', setOf('F32').key));
           if (card2 !== n) throw new Error(`snapshot restored ${card2} of ${n} vectors`);
-          const rssSnap = await settledRss(srv2.pid, settleMs);
+          const rssSnap = (await reading(c2, srv2.pid, settleMs)).rss;
           log(`snapshot load: ${loaded.ms} ms for ${fmtBytes(loaded.bytes)}; first query ${(fqSnap.ms / 1000).toFixed(2)} s after spawn`);
           let flushF32: Attempt['flushF32'];
           if (a === 0) {
