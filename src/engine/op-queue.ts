@@ -53,7 +53,7 @@ export const SMALL_SET = FLAT_MAX;
  * p99): 0.8 ms 4.76 k, 3.3 ms; 1.2 ms 4.55 k, 3.5 ms; 1.6 ms 4.81 k, 4.1 ms; ~2.4 ms (the old
  * budget) 5.13 k, 6.4 ms in four rounds. Throughput did not tell them apart; the PING did.
  */
-export const TEAM_TURN_NS = 1_000_000;
+const TEAM_TURN_NS = 1_000_000;
 /** 8 walks of EF 64 on 128-d f32 per core: the turn the byte rule gave before turns were timed. */
 const FIRST_TURN_BYTES = 2 * INLINE_WALK_BYTES;
 /** Exact scans of at most this many slots run inline (a worker round trip costs more). */

@@ -639,16 +639,21 @@ void release_and_free(char* bytes, std::size_t length) {
     std::free(bytes);
 }
 
-void free_off_thread(char* bytes, std::size_t length) {
-    if (length < (std::size_t(16) << 20)) {
-        std::free(bytes);
-        return;
-    }
+/// Runs `release` on a short-lived thread of its own, or here if no thread can be had. The
+/// callable is copied into the thread, so on failure this copy is still whole.
+template <typename release_at> void release_off_thread(release_at const& release) noexcept {
     try {
-        std::thread([bytes, length] { release_and_free(bytes, length); }).detach();
+        std::thread(release).detach();
     } catch (...) {
-        std::free(bytes); // no thread to be had: pay for it here
+        release();
     }
+}
+
+void free_off_thread(char* bytes, std::size_t length) {
+    if (length < astronaut::release_in_steps_from)
+        std::free(bytes);
+    else
+        release_off_thread([bytes, length] { release_and_free(bytes, length); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -784,16 +789,12 @@ class Index : public Napi::ObjectWrap<Index> {
         if (!native_)
             return;
         auto m = native_->memory_stats();
-        if (m.graph_allocated + m.vectors_allocated >= astronaut::release_in_steps_from) {
-            try {
-                std::thread([doomed = std::move(native_)]() mutable { doomed.reset(); }).detach();
-            } catch (...) {
-                // No thread to be had: the closure holding the graph was destroyed on the way
-                // out of the failed constructor, which freed it here.
-            }
+        if (m.graph_allocated + m.vectors_allocated < astronaut::release_in_steps_from) {
+            native_.reset();
             return;
         }
-        native_.reset();
+        dense_t* doomed = native_.release();
+        release_off_thread([doomed] { delete doomed; });
     }
 
     bool holds_memory() const noexcept { return native_ || flat_; }
