@@ -112,6 +112,13 @@ interface OptionSpec {
  * 256 sits at the low end: past it the walk is faster on every workload. At 1000 elements
  * the graph is 1.2–3.3× faster; 20 000: 5–9×; 100 000: 6–22×.
  *
+ * Those sets held a graph. A set of at most FLAT_MAX (256) elements is now kept flat
+ * (src/engine/native-index.ts), and its own search is a scan of every element: exact, so the
+ * threshold sends it there rather than to a scan of a slot list, which cost twice as much
+ * (13 against 27 µs a query at 256 × 128-d). The threshold still decides for a small set that
+ * holds a graph (one that grew and shrank); at 384 elements the walk was 0.89–1.13× the scan
+ * in the latest sweep, so 256 stays.
+ *
  * Speed is not the whole answer: on `far` (queries unlike the data) the walk's recall@10 at
  * EF 64 falls below 0.95 from ~5 000 elements (0.68 at 20 000), on `mixture` it stays ≥ 0.958.
  * Past the crossover the planner therefore samples each set's own queries both ways
