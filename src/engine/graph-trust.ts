@@ -9,8 +9,10 @@
  * is returned and the walk's agreement with it is recorded.
  *
  * A set whose sampled recall is at or above the target is searched through the
- * graph, re-sampled one query in PROBE_EVERY_TRUSTED (a scan costs ~5 graph
- * walks at 20 k elements, ~8 at 32 k: 2-3 % more work). One below it is scanned exactly
+ * graph, re-sampled one query in `trustedProbeEvery(n, beam)`: as rarely as
+ * keeps the probes' scans near PROBE_COST_SHARE of the walks' work (a fixed one
+ * in 256 cost 3 % at 20 k elements and 8 % at 100 k, where a scan costs 8 and
+ * 21 walks). One below it is scanned exactly
  * while small enough, and the walk is re-sampled one query in
  * PROBE_EVERY_DISTRUSTED (the walk is the cheap side there), so a set whose
  * queries change is noticed either way within a window of probes. A set too
@@ -32,8 +34,24 @@ export const MAX_WIDEN = 5;
 export const MAX_BEAM = 4096;
 /** Recall a doubling of the beam must add to be kept. */
 export const MIN_GAIN = 0.01;
+/** A trusted walk is re-sampled at least this rarely, however cheap a scan. */
 export const PROBE_EVERY_TRUSTED = 256;
 export const PROBE_EVERY_DISTRUSTED = 8;
+/** The share of a trusted set's search work its probes' scans may add. */
+export const PROBE_COST_SHARE = 0.01;
+
+/**
+ * One query in this many is probed on a set whose walk is trusted (or that is too large to
+ * scan), so that the probes' scans add about PROBE_COST_SHARE to the walks' work. A scan of n
+ * elements costs about sqrt(n) / 15 walks at EF 64, and a walk's cost grows with its beam
+ * (bench/planner.ts, 128-d, graph ÷ exact QPS: 1.4 at 512 elements, 3.4 at 2 000, 7.6 at
+ * 20 k, 21 at 100 k; the fit is within 25 % from 512 to 100 k). A change in a set's queries is
+ * still noticed after a few probes: at 20 k, a few thousand queries.
+ */
+export function trustedProbeEvery(n: number, beam: number): number {
+  const scanInWalks = (Math.sqrt(n) / 15) * (64 / Math.max(1, beam));
+  return Math.max(PROBE_EVERY_TRUSTED, Math.ceil(scanInWalks / PROBE_COST_SHARE));
+}
 
 export type Route = 'graph' | 'exact' | 'probe';
 
@@ -55,15 +73,16 @@ export class GraphTrust {
   private settled = false;
 
   /**
-   * How to answer the next candidate query. `canScan`: the set is small enough to be scanned
-   * when the walk misses; otherwise a miss widens the beam instead.
+   * How to answer the next candidate query on a set of `n` elements walked with a beam of
+   * `ef` (before widening). `canScan`: the set is small enough to be scanned when the walk
+   * misses; otherwise a miss widens the beam instead.
    */
-  route(canScan: boolean): Route {
+  route(canScan: boolean, n: number, ef: number): Route {
     this.canScan = canScan;
     if (this.filled < WINDOW) return 'probe';
     const trusted = this.trusted();
     // Past the scan limit a probe costs a long scan: re-sample as rarely as a trusted walk.
-    const every = trusted || !canScan ? PROBE_EVERY_TRUSTED : PROBE_EVERY_DISTRUSTED;
+    const every = trusted || !canScan ? trustedProbeEvery(n, this.beam(ef)) : PROBE_EVERY_DISTRUSTED;
     if (++this.sinceProbe >= every) {
       this.sinceProbe = 0;
       return 'probe';
