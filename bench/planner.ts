@@ -105,6 +105,12 @@ export interface PlannerRow {
   graph: Side;
   /** The default planner (threshold, sampling, scan fallback) as the server ships it. */
   planner: Side;
+  /**
+   * Planner ÷ graph speed, the median over alternating rounds of the ratio of each round's
+   * pair (the two sides run back to back): a drift of the machine's load between rounds
+   * cancels, where the ratio of the two totals carries it.
+   */
+  plannerOverGraph: number;
   /** The bar: the planner is never slower than the graph at equal recall. */
   plannerVerdict: 'as fast' | 'more recall' | 'no graph' | 'same walk' | 'SLOWER';
   /** The planner's first round (its sampling window included), ms: what a new set pays once. */
@@ -116,12 +122,12 @@ export interface PlannerRow {
 }
 
 /** Within noise of the graph's speed, or slower only where it buys recall the walk did not find. */
-function verdict(planner: Side, graph: Side, n: number): PlannerRow['plannerVerdict'] {
+function verdict(planner: Side, graph: Side, speed: number, n: number): PlannerRow['plannerVerdict'] {
   if (graph.queries === 0) return 'no graph';
   // Past PROBE_SPAN × vec-planner-scan-max the planner runs the very same walk: any difference is noise.
   if (n > PLANNER_SCAN_MAX_DEFAULT * PROBE_SPAN) return 'same walk';
-  if (planner.recall >= graph.recall + 0.01 && planner.qps < 0.95 * graph.qps) return 'more recall';
-  if (planner.qps >= 0.95 * graph.qps) return 'as fast';
+  if (planner.recall >= graph.recall + 0.01 && speed < 0.95) return 'more recall';
+  if (speed >= 0.95) return 'as fast';
   if (planner.recall >= graph.recall + 0.01) return 'more recall';
   return 'SLOWER';
 }
@@ -151,7 +157,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
     return d;
   });
 
-  const side0 = () => ({ lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][] });
+  const side0 = () => ({ lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][], rounds: [] as number[] });
   const sides = { exact: side0(), graph: side0(), planner: side0() };
   const round = async (which: 'exact' | 'graph' | 'planner', record: boolean) => {
     const s = sides[which];
@@ -172,6 +178,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
       }
     }
     if (record) {
+      s.rounds.push(nowUs() - w0);
       s.wallUs += nowUs() - w0;
       const c = process.cpuUsage(c0);
       s.cpuUs += c.user + c.system;
@@ -213,8 +220,11 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
       recall, queries: s.count };
   };
   const exact = side('exact'), graph = side('graph'), planner = side('planner');
+  // Round i of each side ran in the same pass (E G P or P G E): graph time ÷ planner time per pass.
+  const paired = sides.graph.rounds.map((g, i) => g / sides.planner.rounds[i]);
+  const plannerOverGraph = paired.length ? percentile(paired, 50) : NaN;
   set.dispose();
-  return { workload, quant, metric, n, exact, graph, planner, plannerVerdict: verdict(planner, graph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
+  return { workload, quant, metric, n, exact, graph, planner, plannerOverGraph, plannerVerdict: verdict(planner, graph, plannerOverGraph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
     exactWins: !graphable || (exact.qps > graph.qps && exact.recall >= graph.recall - 1e-9), buildSeconds };
 }
 
@@ -275,7 +285,7 @@ export async function sweep(o: PlannerOptions, truthFor?: Context['truthFor']): 
         rows.push(r);
         console.log(`   · ${w.padEnd(7)} ${v.quant.padEnd(4)} n ${String(n).padStart(6)}: exact ${fmtRate(r.exact.qps).padStart(7)} QPS (recall ${r.exact.recall.toFixed(3)}), ` +
           `graph ${fmtRate(r.graph.qps).padStart(7)} QPS (recall ${r.graph.recall.toFixed(3)}), graph ÷ exact ${fmtRatio(r.graphOverExact)}, ` +
-          `planner ${fmtRate(r.planner.qps).padStart(7)} QPS (recall ${r.planner.recall.toFixed(3)}) ${r.plannerVerdict}, ` +
+          `planner ${fmtRate(r.planner.qps).padStart(7)} QPS (recall ${r.planner.recall.toFixed(3)}, paired ÷ graph ${fmtRatio(r.plannerOverGraph)}) ${r.plannerVerdict}, ` +
           `load ${os.loadavg()[0].toFixed(2)}`);
       }
     }
@@ -295,12 +305,12 @@ function report(o: PlannerOptions, rows: PlannerRow[], crossovers: Crossovers): 
     rows.map((r) => [r.workload, `${r.quant} ${r.metric}`, r.n, fmtRate(r.exact.qps), fmtUs(r.exact.p50Us), fmtUs(r.exact.cpuUs), fmtRecall(r.exact.recall),
       fmtRate(r.graph.qps), fmtUs(r.graph.p50Us), fmtUs(r.graph.cpuUs), fmtRecall(r.graph.recall), fmtRatio(r.graphOverExact),
       r.graph.queries === 0 ? 'exact (EF ≥ n)' : r.exactWins ? 'exact' : 'graph',
-      fmtRate(r.planner.qps), fmtRecall(r.planner.recall), r.graph.queries === 0 ? '–' : fmtRatio(r.planner.qps / r.graph.qps), r.plannerVerdict]),
+      fmtRate(r.planner.qps), fmtRecall(r.planner.recall), r.graph.queries === 0 ? '–' : fmtRatio(r.plannerOverGraph), r.plannerVerdict]),
     'In process through VectorSet.search (op queue and worker round trip included, no network). QPS: queries ÷ wall time of\n' +
     'alternating rounds; CPU/q: this process\'s CPU time (all threads) per query. Recall@k against exact float64 truth (B1: Hamming on sign bits, ties counted).\n' +
     'mixture: queries from the data\'s own mixture; far: tight clusters, queries around other centres (as the tests and acceptance checks draw them).\n' +
     'planner: the defaults as shipped (scan up to vec-exact-search-below, then the walk where its sampled recall meets vec-planner-recall, else the scan up to\n' +
-    'vec-planner-scan-max), after a first round (its first sampling window: the JSON has its time as plannerFirstRoundMs), re-sampling included. bar: "as fast" (≥ 0.95× the graph), "more recall" (slower, but ≥ 0.01 more recall: a scan, or a beam widened\n' +
+    'vec-planner-scan-max), after a first round (its first sampling window: the JSON has its time as plannerFirstRoundMs), re-sampling included. planner ÷ graph: the median over passes of the speed ratio of the two rounds of a pass (run back to back). bar: "as fast" (≥ 0.95× the graph), "more recall" (slower, but ≥ 0.01 more recall: a scan, or a beam widened\n' +
     'past the scan limit), "same walk" (past 8 × vec-planner-scan-max the planner runs the walk itself: a difference is noise), or SLOWER.');
   printTable('Crossover: largest set size at which the exact scan is faster than the graph at equal or better recall',
     ['workload', 'set', 'largest swept size won by exact', 'interpolated crossover', 'monotone', 'graph recall < 0.95 from', 'lowest graph recall'],
