@@ -224,9 +224,38 @@ export const capabilities: { simd: string; crc32cHardware: boolean; usearch: str
 const METRICS: readonly NativeMetric[] = ['ip', 'l2sq', 'cos', 'hamming', 'jaccard'];
 const SCALARS: readonly NativeScalar[] = ['f32', 'f16', 'bf16', 'i8', 'b1'];
 const MAX_SLOT = 0xFFFFFFFF;
-/** usearch's allocator estimate per node (default_allocator_entry_bytes) and per-slot lookups: see usedBytes(). */
-const USEARCH_NODE_OVERHEAD = 64;
-const USEARCH_SLOT_LOOKUPS = 32;
+/**
+ * Bytes usearch holds for a graph index beyond what its tapes count as used, from its own
+ * layout (index_gt and index_dense_gt `try_reserve`, memory_mapping_allocator_gt):
+ * - the graph tape rounds each node up to 64 bytes and counts the padding as wasted: a node is
+ *   an 8-byte key, a 2-byte level, then per level a 4-byte count and its links (2M on level 0,
+ *   M above), and reaches level l with probability M^-l;
+ * - per slot of capacity, a node pointer and a vector pointer (8 bytes each), and the key →
+ *   slot hash: ceil2(1.5 × capacity) entries of 16 bytes, in buckets of 64 behind a 16-byte header.
+ * The estimate this replaces (64 bytes a node, 32 a slot: usearch's own memory_usage()) fell
+ * 40-55 bytes a vector short of the RSS a 100 k set adds, mostly in the hash, which is
+ * 4.26 MB for any capacity from 87 382 to 174 762 (bench/scale.ts).
+ */
+export function usearchOverheadBytes(m: number, nodes: number, capacity: number): number {
+  if (capacity <= 0) return 0;
+  const hashSlots = 2 ** Math.ceil(Math.log2(Math.ceil(1.5 * capacity)));
+  const hash = Math.ceil(hashSlots / 64) * (64 * 16 + 16);
+  return hash + capacity * 16 + Math.round(nodes * nodePadding(m));
+}
+
+const paddingByM = new Map<number, number>();
+/** Expected bytes of 64-byte alignment padding per graph node of connectivity `m`. */
+function nodePadding(m: number): number {
+  let padding = paddingByM.get(m);
+  if (padding !== undefined) return padding;
+  padding = 0;
+  for (let level = 0, p = 1 - 1 / m; level < 16; level++, p /= m) {
+    const bytes = 8 + 2 + (4 + 2 * m * 4) + level * (4 + m * 4);
+    padding += p * (Math.ceil(bytes / 64) * 64 - bytes);
+  }
+  paddingByM.set(m, padding);
+  return padding;
+}
 /**
  * Out-parameter of every sync search (nodes visited): read right after the call on the same
  * thread, so one serves all indexes (a typed array per index cost ~200 bytes each).
@@ -353,15 +382,12 @@ export class NativeIndex {
    */
   reservedBytes(): number { return this.memoryStats().reserved; }
   /**
-   * Bytes the index holds: its tapes in use, plus what usearch's own estimate
-   * (index_gt::memory_usage) adds per node for the allocator (64 bytes), plus its
-   * per-capacity lookups (node and vector pointers, key → slot entries: 32 bytes).
-   * Without the last two, MEMORY USAGE fell ~137 bytes per vector short of the
-   * RSS a set adds, whatever the vector size (bench/scale.ts).
+   * Bytes the index holds: its tapes in use, plus the padding and per-capacity lookups usearch
+   * keeps beside them (usearchOverheadBytes).
    */
   usedBytes(): number {
     if (this.#native.isFlat()) return this.memoryStats().used;
-    return this.memoryStats().used + this.#native.nodes() * USEARCH_NODE_OVERHEAD + this.#native.capacity() * USEARCH_SLOT_LOOKUPS;
+    return this.memoryStats().used + usearchOverheadBytes(this.options.connectivity, this.#native.nodes(), this.#native.capacity());
   }
   memoryStats(): NativeMemoryStats {
     const m = this.#native.memoryStats();

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import {
-  NativeIndex, crc32c, crc32cAsync, crc32cSoftware, threads, capabilities,
+  NativeIndex, crc32c, crc32cAsync, crc32cSoftware, threads, capabilities, usearchOverheadBytes,
   type NativeIndexOptions, type NativeMetric, type NativeScalar,
 } from '../../src/engine/native-index.js';
 import { clusteredData, normal, rowOf, seeded } from '../helpers/data.js';
@@ -766,4 +766,18 @@ test('an index made without workers runs everything inline until a reserve adds 
   const filtered = index.search(q, 3, 64, { filter: bitmap, exact: true });
   t.true(Array.from(filtered.slots).every((s) => s >= 24 && s < 32));
   index.free();
+});
+
+test('usearchOverheadBytes follows usearch layout: a hash that doubles past 2/3 full, pointers per slot, nodes padded to 64 bytes', (t) => {
+  // ceil(1.5 × 87 381) = 131 072 entries: 2 048 buckets of 64 × 16 bytes + a 16-byte header; one slot more needs 262 144.
+  const hash = (entries: number) => (entries / 64) * (64 * 16 + 16);
+  t.is(usearchOverheadBytes(16, 0, 87_381), hash(131_072) + 87_381 * 16);
+  t.is(usearchOverheadBytes(16, 0, 87_382), hash(262_144) + 87_382 * 16);
+  t.is(usearchOverheadBytes(16, 0, 0), 0);
+  // M 16: a level-0 node is 8 + 2 + 4 + 32 × 4 = 142 bytes, padded to 192; one node in 16 reaches level 1 (210 → 256).
+  const perNode = (usearchOverheadBytes(16, 1_000_000, 1000) - usearchOverheadBytes(16, 0, 1000)) / 1_000_000;
+  t.true(perNode > 49 && perNode < 50, `padding per node ${perNode}`);
+  // M 8: 8 + 2 + 4 + 16 × 4 = 78 bytes, padded to 128.
+  const perNode8 = (usearchOverheadBytes(8, 1_000_000, 1000) - usearchOverheadBytes(8, 0, 1000)) / 1_000_000;
+  t.true(perNode8 > 45 && perNode8 < 50, `padding per node ${perNode8}`);
 });
