@@ -22,6 +22,7 @@
  *   their distance to anything is 1, merged into results as such.
  * - L2 / IP: raw; HAMMING / JACCARD: bits (x > 0) with B1.
  */
+import { slabFloats } from './float-slab.js';
 import { NativeIndex, type NativeMetric, type NativeScalar, type SearchResult } from './native-index.js';
 import type { StoredValue } from './keyspace.js';
 import type { CompiledFilter } from './filter.js';
@@ -720,7 +721,7 @@ export class VectorSet implements StoredValue {
         for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
         const norm = Math.sqrt(ss);
         this.setScale(slot, norm);
-        const out = new Float32Array(v.length);
+        const out = slabFloats(v.length);
         for (let i = 0; i < v.length; i++) out[i] = v[i] / norm;
         return out;
       }
@@ -728,7 +729,7 @@ export class VectorSet implements StoredValue {
         let max = 0;
         for (let i = 0; i < v.length; i++) { const a = Math.abs(v[i]); if (a > max) max = a; }
         this.setScale(slot, max);
-        const out = new Float32Array(v.length);
+        const out = slabFloats(v.length);
         for (let i = 0; i < v.length; i++) out[i] = v[i] / max;
         return out;
       }
@@ -742,7 +743,7 @@ export class VectorSet implements StoredValue {
     for (let i = 0; i < v.length; i++) { const a = Math.abs(v[i]); if (a > max) max = a; }
     if (max === 0) return null;
     if (this.storage === 'raw') return v;
-    const out = new Float32Array(v.length);
+    const out = slabFloats(v.length);
     for (let i = 0; i < v.length; i++) out[i] = v[i] / max;
     return out;
   }

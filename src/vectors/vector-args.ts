@@ -4,6 +4,7 @@
  * here, before anything reaches usearch: length, NaN, ±Inf, float32 overflow
  * (a NaN inside an HNSW graph corrupts it silently).
  */
+import { slabFloats } from '../engine/float-slab.js';
 import { ArgError, WrongTypeError, oneLine } from '../errors.js';
 import { parseFloat32, parseInteger } from '../core/numbers.js';
 import { isKeyword } from '../core/numbers.js';
@@ -52,8 +53,8 @@ export function parseVectorAt(argv: Buffer[], i: number, dialect: Dialect): Pars
     if (blob.length % 4 !== 0) fail(`FP32 blob length ${blob.length} is not a multiple of 4`);
     if (blob.length / 4 > MAX_DIM) fail(`vector has ${blob.length / 4} values, more than the ${MAX_DIM} allowed`);
     // Copy: a bulk string inside a socket chunk is rarely 4-aligned, and the chunk is reused.
-    const vector = new Float32Array(blob.length / 4);
-    new Uint8Array(vector.buffer).set(blob);
+    const vector = slabFloats(blob.length / 4);
+    new Uint8Array(vector.buffer, vector.byteOffset, blob.length).set(blob);
     for (let j = 0; j < vector.length; j++) {
       const x = vector[j];
       if (x !== x || x === Infinity || x === -Infinity) fail(`FP32 blob holds ${x !== x ? 'NaN' : x > 0 ? 'inf' : '-inf'} at position ${j}`);
