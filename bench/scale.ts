@@ -581,6 +581,13 @@ function reportSize(ctx: Context, r: SizeResult): void {
       `${B(s.memoryUsage / n)} / ${B(usedPer)} / ${B(s.memoryBytes / n)}`, '÷ RSS Δ',
       `${X(acc.memoryUsage)} / ${X(acc.used)} / ${X(acc.memoryBytes)}`, `each within ±${BAR.accounting * 100} %`, verdict(ok)]);
   }
+  // What deleting the set gives back, on the server that built it (the F32 server is restarted
+  // for the timed half, so its FLUSHALL runs in another process): the RSS Δ of the ingest also
+  // holds what the process keeps once the set is gone (code, heap and allocator growth).
+  const gaveBack = r.sets.filter((s) => s.quant !== 'F32').map((s) => ({ s, back: s.loaded.rss - r.flush[s.quant].after.rss }));
+  rows.push([`${gaveBack.map((g) => g.s.quant).join(' / ')}: MEMORY USAGE ÷ RSS FLUSHALL gave back (same server)`,
+    gaveBack.map((g) => B(g.back / n)).join(' / '), `kept after FLUSHALL: ${gaveBack.map((g) => fmtBytes(r.flush[g.s.quant].after.rss - g.s.fresh.rss)).join(' / ')}`,
+    gaveBack.map((g) => X(g.s.memoryUsage / g.back)).join(' / '), 'context, not a bar', '']);
   ctx.bars.add(q, 'MEMORY USAGE ÷ RSS Δ: worst |x − 1| over F32, I8, Q8', worst.memoryUsage, '<=', BAR.accounting);
   ctx.bars.add(q, 'INFO used_memory Δ ÷ RSS Δ: worst |x − 1|', worst.used, '<=', BAR.accounting);
   ctx.bars.add(q, 'VEC.INFO memory_bytes ÷ RSS Δ: worst |x − 1|', worst.memoryBytes, '<=', BAR.accounting);
