@@ -111,6 +111,8 @@ export interface PlannerRow {
    * cancels, where the ratio of the two totals carries it.
    */
   plannerOverGraph: number;
+  /** Each pass's graph ÷ planner round time, in order (what the median above is taken over). */
+  pairedRatios: number[];
   /** The bar: the planner is never slower than the graph at equal recall. */
   plannerVerdict: 'as fast' | 'more recall' | 'no graph' | 'same walk' | 'SLOWER';
   /** The planner's first round (its sampling window included), ms: what a new set pays once. */
@@ -224,7 +226,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
   const paired = sides.graph.rounds.map((g, i) => g / sides.planner.rounds[i]);
   const plannerOverGraph = paired.length ? percentile(paired, 50) : NaN;
   set.dispose();
-  return { workload, quant, metric, n, exact, graph, planner, plannerOverGraph, plannerVerdict: verdict(planner, graph, plannerOverGraph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
+  return { workload, quant, metric, n, exact, graph, planner, plannerOverGraph, pairedRatios: paired.map((x) => Math.round(x * 1000) / 1000), plannerVerdict: verdict(planner, graph, plannerOverGraph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact: graph.qps / exact.qps,
     exactWins: !graphable || (exact.qps > graph.qps && exact.recall >= graph.recall - 1e-9), buildSeconds };
 }
 
