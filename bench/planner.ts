@@ -180,8 +180,9 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
       }
     }
     if (record) {
-      s.rounds.push(nowUs() - w0);
-      s.wallUs += nowUs() - w0;
+      const roundUs = nowUs() - w0;
+      s.rounds.push(roundUs);
+      s.wallUs += roundUs;
       const c = process.cpuUsage(c0);
       s.cpuUs += c.user + c.system;
       s.count += queries.length;

@@ -384,14 +384,7 @@ export class VectorSet implements StoredValue {
       const route = exact ? 'exact' : this.route(n, ef, !!opts.efGiven);
       if (route !== 'exact' && this.trust && !opts.efGiven && GraphTrust.target > 0) job.ef = this.trust.beam(ef);
       if (route === 'probe') return this.probe(job, k, n, ef);
-      // A flat index (a small set kept without a graph) answers by scanning every element: that
-      // is already exact, and twice as fast as a scan of a copied slot list at 256 elements
-      // (bench/planner.ts: 13 against 27 µs a query at 128-d).
-      if (route === 'exact' && !this.index.flat) {
-        job.exact = true;
-        if (n <= INLINE_SCAN_MAX) job.subset = this.liveSlots();
-      }
-      return this.runSearch(job, k, null);
+      return this.runSearch(route === 'exact' ? this.asScan(job, n) : job, k, null);
     }
     const plan = (match: FilterMatch): Promise<Hit[]> | Hit[] => {
       if (match.count === 0) return [];
@@ -426,9 +419,22 @@ export class VectorSet implements StoredValue {
     return this.trust.route(canScan, n, ef);
   }
 
+  /**
+   * `job` made an exact scan of this set's `n` elements. A flat index (a small set kept without
+   * a graph) answers by measuring every element: already exact, and twice as fast as a scan of
+   * a copied slot list at 256 elements (bench/planner.ts: 13 against 27 µs a query at 128-d).
+   * A graph's live slots are scanned inline when few, else on a worker.
+   */
+  private asScan(job: SearchJob, n: number): SearchJob {
+    if (this.index.flat) return job;
+    job.exact = true;
+    job.subset = n <= INLINE_SCAN_MAX ? this.liveSlots() : null;
+    return job;
+  }
+
   /** Both ways: answer with the scan, record how much of it the walk found. */
   private probe(job: SearchJob, k: number, n: number, baseEf: number): Promise<Hit[]> {
-    const scan: SearchJob = { ...job, exact: true, subset: n <= INLINE_SCAN_MAX ? this.liveSlots() : null };
+    const scan = this.asScan({ ...job }, n);
     const walk: SearchJob = { ...job, exact: false };
     const previousEf = this.trust?.previousBeam(baseEf) ?? null;
     const narrower = previousEf === null ? null : this.queue.search({ ...job, exact: false, ef: previousEf });
