@@ -232,9 +232,10 @@ const MAX_SLOT = 0xFFFFFFFF;
  *   M above), and reaches level l with probability M^-l;
  * - per slot of capacity, a node pointer and a vector pointer (8 bytes each), and the key →
  *   slot hash: ceil2(1.5 × capacity) entries of 16 bytes, in buckets of 64 behind a 16-byte header.
- * The estimate this replaces (64 bytes a node, 32 a slot: usearch's own memory_usage()) fell
- * 40-55 bytes a vector short of the RSS a 100 k set adds, mostly in the hash, which is
- * 4.26 MB for any capacity from 87 382 to 174 762 (bench/scale.ts).
+ * The estimate this replaces (64 bytes a node, usearch's own memory_usage() figure, and 32 a
+ * slot for every lookup) counted the hash short: it is 4.26 MB for any capacity from 87 382 to
+ * 174 762, 42 bytes a slot at 100 k. Net, it counted ~11 bytes a vector too few at 100 k × 128
+ * I8 (bench/scale.ts; the rest of the RSS a set's ingest adds stays after FLUSHALL).
  */
 export function usearchOverheadBytes(m: number, nodes: number, capacity: number): number {
   if (capacity <= 0) return 0;
