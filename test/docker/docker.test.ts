@@ -41,7 +41,9 @@ function startProc(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: str
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  // 'close', not 'exit': 'exit' can come before the last of stdout is read (an `echo` run by
+  // the entrypoint once read as '' in npm test).
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
   return { child, output: () => out, exited };
 }
 
