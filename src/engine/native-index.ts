@@ -106,6 +106,7 @@ interface AddonIndex {
   links(slot: number): Uint32Array[] | null;
   promote(capacity: number): Promise<void>;
   serialize(): Promise<Buffer>;
+  serializeHeld(): Promise<HeldHandle>;
   load(bytes: Uint8Array): Promise<void>;
   loadFile(path: string, offset: number, length: number, crc: number): Promise<void>;
   getBatch(slots: Uint32Array, out: Float32Array, found: Uint8Array, chunks: number): Promise<void>;
@@ -137,7 +138,14 @@ interface Addon {
   trimMemory(): boolean;
   reduceHeap(critical: boolean): void;
   mallocFreeBytes(): number;
+  heldLength(handle: HeldHandle): number;
+  heldRead(handle: HeldHandle, position: number, into: Uint8Array): number;
+  heldFree(handle: HeldHandle): void;
 }
+
+/** The addon's handle on bytes it keeps in native memory (serializeHeld). */
+declare const heldHandle: unique symbol;
+type HeldHandle = { readonly [heldHandle]: true };
 
 /** Native memory of every index of this thread not yet freed (`free()` or garbage collection). */
 export interface NativeMemoryTotals {
@@ -602,12 +610,26 @@ export class NativeIndex {
    * and mutations throw until it settles. Searches keep working meanwhile. usearch's format has
    * no checksum: frame it yourself (crc32c) before it touches disk.
    */
-  async serialize(): Promise<Buffer> {
+  serialize(): Promise<Buffer> {
+    return this.#serializeOnce(() => this.#native.serialize());
+  }
+
+  /**
+   * `serialize()`'s bytes kept in native memory, for a caller that writes them out a piece at a
+   * time (a snapshot file). A Buffer of 600 MB (1 M × 128) counts as V8 external memory, and V8
+   * answered it with collections of 4-10 ms each during the BGSAVE writing it.
+   */
+  async serializeHeld(): Promise<HeldBytes> {
+    return new HeldBytes(await this.#serializeOnce(() => this.#native.serializeHeld()));
+  }
+
+  /** One serialization at a time, after the running batch inserts; mutations are refused meanwhile. */
+  async #serializeOnce<T>(run: () => Promise<T>): Promise<T> {
     if (this.#serializing) throw new Error('serialize refused: a serialization is already running');
     this.#serializing = true;
     try {
       while (this.#pendingWrites && this.#pendingWrites.size > 0) await Promise.allSettled([...this.#pendingWrites]);
-      return await this.#native.serialize();
+      return await run();
     } finally {
       this.#serializing = false;
     }
@@ -720,4 +742,51 @@ export function crc32cSoftware(buf: Uint8Array, seed = 0): number {
   checkBytes('buf', buf);
   checkInt('seed', seed, 0, 0xFFFFFFFF);
   return addon.crc32c(buf, seed, true);
+}
+
+/**
+ * Bytes the addon holds outside V8's heap (NativeIndex.serializeHeld). Read them in order with
+ * `pieces()`, which gives them back once the last piece is read; `free()` gives them back early
+ * (a save that failed). Without either, they go when this object is collected.
+ */
+export class HeldBytes {
+  readonly length: number;
+  #handle: HeldHandle | null;
+
+  constructor(handle: HeldHandle) {
+    this.#handle = handle;
+    this.length = addon.heldLength(handle);
+  }
+
+  /**
+   * The bytes in pieces of at most `size`, each copied into the same buffer: a piece is valid
+   * until the next one is asked for (the snapshot writer writes each before pulling the next).
+   */
+  async *pieces(size = 1 << 20): AsyncGenerator<Uint8Array> {
+    const handle = this.#handle;
+    if (!handle) throw new Error('held bytes were already freed');
+    try {
+      const buf = Buffer.allocUnsafeSlow(Math.max(1, Math.min(size, this.length)));
+      for (let position = 0; position < this.length;) {
+        const n = addon.heldRead(handle, position, buf);
+        position += n;
+        yield buf.subarray(0, n);
+      }
+    } finally {
+      this.free();
+    }
+  }
+
+  /** All of it in one new Buffer (tests). */
+  toBuffer(): Buffer {
+    if (!this.#handle) throw new Error('held bytes were already freed');
+    const out = Buffer.allocUnsafe(this.length);
+    if (this.length > 0) addon.heldRead(this.#handle, 0, out);
+    return out;
+  }
+
+  free(): void {
+    if (this.#handle) addon.heldFree(this.#handle);
+    this.#handle = null;
+  }
 }

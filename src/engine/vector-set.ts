@@ -23,7 +23,7 @@
  * - L2 / IP: raw; HAMMING / JACCARD: bits (x > 0) with B1.
  */
 import { slabFloats } from './float-slab.js';
-import { NativeIndex, type NativeMetric, type NativeScalar, type SearchResult } from './native-index.js';
+import { NativeIndex, type HeldBytes, type NativeMetric, type NativeScalar, type SearchResult } from './native-index.js';
 import type { StoredValue } from './keyspace.js';
 import type { CompiledFilter } from './filter.js';
 import { GraphTrust, agreement, type Route } from './graph-trust.js';
@@ -761,7 +761,21 @@ export class VectorSet implements StoredValue {
    * caller encodes the copies at leisure (src/store/format/set-body.ts).
    */
   snapshot(): { state: VectorSetState; graph: Promise<Buffer> } {
-    const state: VectorSetState = {
+    const state = this.cutState();
+    return { state, graph: this.queue.exclusive(() => this.index.serialize()) };
+  }
+
+  /**
+   * snapshot() for a file: the graph stays in native memory until the writer copies it out
+   * piece by piece (NativeIndex.serializeHeld), never a V8 Buffer.
+   */
+  snapshotForFile(): { state: VectorSetState; graph: Promise<HeldBytes> } {
+    const state = this.cutState();
+    return { state, graph: this.queue.exclusive(() => this.index.serializeHeld()) };
+  }
+
+  private cutState(): VectorSetState {
+    return {
       params: this.params,
       nextSlot: this.nextSlot,
       tombstones: this.tombstones,
@@ -771,7 +785,6 @@ export class VectorSet implements StoredValue {
       scales: this.scaled ? new Float32Array(this.slotData.slice(2 * this.slotCap, 2 * this.slotCap + this.nextSlot).buffer) : null,
       zero: this.zeroSlots ? [...this.zeroSlots] : [],
     };
-    return { state, graph: this.queue.exclusive(() => this.index.serialize()) };
   }
 
   /**

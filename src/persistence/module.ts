@@ -367,7 +367,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
   private writeSections(w: SectionSink): Promise<void> {
     const ks = this.server.keyspace;
     const frozen = ks.freeze();
-    const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshot']> }> = [];
+    const sets: Array<{ db: number; key: string; cut: ReturnType<VectorSet['snapshotForFile']> }> = [];
     // Hashes and JSON documents by section kind: the objects themselves, not copies. They are
     // encoded before the freeze is released, and until then a write copies a value the
     // frozen table holds instead of changing it (Database.shared), so each is as of the cut.
@@ -377,7 +377,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     try {
       for (const st of ks.states()) states.push(...st.save());
       for (const [db, key, value] of ks.objects()) {
-        if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshot() });
+        if (value instanceof VectorSet) sets.push({ db: db.index, key, cut: value.snapshotForFile() });
         else if (isSerializable(value)) {
           let list = byKind.get(value.sectionKind);
           if (!list) byKind.set(value.sectionKind, list = []);
@@ -412,11 +412,16 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
           // elements at a time between its awaited writes, so encoding a million
           // elements never holds the event loop for long.
           const header = encodeSetHeader(db, keyBytes(key));
+          await cut.state.ids.ready(); // a large set's ids are copied in the background from the cut on
           await w.addSection(SECTION.SET, setSectionName(i), (function* () { yield header; yield* encodeSetState(cut.state); })());
-          await w.addSection(SECTION.GRAPH, graphSectionName(i), await cut.graph);
+          // Copied out of native memory a piece at a time (given back after the last piece).
+          await w.addSection(SECTION.GRAPH, graphSectionName(i), (await cut.graph).pieces());
           i++;
         }
       } finally {
+        // A save that failed part-way: the graphs it did not reach go back now, not at some later GC
+        // (V8 does not know their size). Freeing twice is harmless.
+        for (const { cut } of sets) cut.graph.then((g) => g.free(), () => undefined);
         await (thawed ?? frozen.release());
       }
     })();

@@ -125,3 +125,54 @@ test('a store of a few slots keeps plain strings; its first slot at SMALL_SLOTS 
   t.is(loaded.get('j'), 9);
   t.is(loaded.idAt(0), 'a');
 });
+
+test('a large freeze is copied in the background, and reads the cut whatever is written meanwhile: deletes, reused slots, new slots, grown arrays, an arena rewrite', async (t) => {
+  const n = 150_000; // above the size a freeze copies at once
+  const idOf = (i: number, gen: number) => `e:${i}:${gen}`;
+  for (const read of ['after ready()', 'mid-copy'] as const) {
+    const store = new IdStore();
+    for (let i = 0; i < n; i++) store.set(idOf(i, 0), i);
+    for (let i = 7; i < n; i += 11) store.deleteSlot(i); // empty slots at the cut
+    const model = new Map<string, number>();
+    for (let i = 0; i < n; i++) if (i % 11 !== 7) model.set(idOf(i, 0), i);
+    const table = store.freeze(n);
+    const arenaOf = () => (store as unknown as { bytes: Buffer }).bytes;
+    const arenaAtCut = arenaOf();
+    // After the cut, before the copy has run, each kind of write lands first in blocks not yet copied:
+    for (let i = 7; i < 50_000; i += 11) store.set(idOf(i, 1), i); // slots empty at the cut, now held
+    for (let i = 50_000; i < 140_000; i++) if (i % 11 !== 7) store.deleteSlot(i); // past half the arena: rewritten
+    t.not(arenaOf(), arenaAtCut, 'the arena was rewritten (every offset moved, in blocks 140 k-150 k too)');
+    for (let i = n; i < 2 * n; i++) store.set(idOf(i, 1), i); // past the cut: the slot arrays grow
+    if (read === 'after ready()') await table.ready();
+    t.is(table.nextSlot, n);
+    t.is(table.count(), model.size, read);
+    const loaded = IdStore.fromTable(table);
+    t.is(loaded.size, model.size);
+    let wrong = 0;
+    for (const [id, slot] of model) if (loaded.get(id) !== slot) wrong++;
+    for (let i = 7; i < n; i += 11) if (table.idAt(i) !== undefined) wrong++;
+    t.is(wrong, 0, read);
+    // The live store has every write.
+    t.is(store.get(idOf(2, 0)), 2);
+    t.is(store.get(idOf(60_000, 0)), -1);
+    t.is(store.get(idOf(7, 1)), 7);
+    t.is(store.get(idOf(2 * n - 1, 1)), 2 * n - 1);
+  }
+});
+
+test('writes after a background copy is complete leave the table alone; two freezes at once each keep their own cut', async (t) => {
+  const n = 100_000;
+  const store = new IdStore();
+  for (let i = 0; i < n; i++) store.set(`a${i}`, i);
+  const first = store.freeze(n);
+  store.deleteSlot(0);
+  const second = store.freeze(n);
+  store.deleteSlot(1);
+  await first.ready();
+  await second.ready();
+  store.deleteSlot(2);
+  t.deepEqual([0, 1, 2].map((s) => first.idAt(s)), ['a0', 'a1', 'a2']);
+  t.deepEqual([0, 1, 2].map((s) => second.idAt(s)), [undefined, 'a1', 'a2']);
+  t.is(first.count(), n);
+  t.is(second.count(), n - 1);
+});

@@ -479,6 +479,42 @@ test('serialize/deserialize round-trips exactly (searches, get, tombstones)', as
   t.is(copy.search(row(data, 1, d), 2, 64).count, 2);
 });
 
+test('serializeHeld: the same bytes as serialize(), read in pieces through one reused buffer, given back after the last piece', async (t) => {
+  const n = 3000, d = 16;
+  const data = clustered(n, d, 10, 5);
+  const opts = options({ dimensions: d, metric: 'l2sq' });
+  const index = await build(data, opts);
+  const whole = await index.serialize();
+  const held = await index.serializeHeld();
+  t.is(held.length, whole.length);
+  t.deepEqual(held.toBuffer(), whole);
+  const pieces: Buffer[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  for await (const p of held.pieces(4096)) {
+    t.true(p.length <= 4096 && p.length > 0);
+    buffers.add(p.buffer);
+    pieces.push(Buffer.from(p)); // copied: the next piece overwrites it
+  }
+  t.is(buffers.size, 1, 'one buffer for every piece');
+  t.deepEqual(Buffer.concat(pieces), whole);
+  t.throws(() => held.toBuffer(), { message: /freed/ });
+  held.free(); // twice is harmless
+  // Freed before reading: nothing to read, and the index serializes again.
+  const early = await index.serializeHeld();
+  early.free();
+  await t.throwsAsync(async () => { for await (const _ of early.pieces()) t.fail(); }, { message: /freed/ });
+  // A flat index (a few elements) too.
+  const small = new NativeIndex({ ...opts, workers: false });
+  small.reserve(4);
+  small.add(0, row(data, 0, d));
+  small.add(1, row(data, 1, d));
+  t.true(small.flat);
+  const smallHeld = await small.serializeHeld();
+  t.deepEqual(smallHeld.toBuffer(), await small.serialize());
+  const copy = await NativeIndex.deserialize(smallHeld.toBuffer(), opts);
+  t.is(copy.size(), 2);
+});
+
 test('deserialize rejects mismatched options and damaged buffers without crashing', async (t) => {
   const d = 16;
   const opts = options({ dimensions: d });

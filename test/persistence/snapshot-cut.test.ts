@@ -90,3 +90,43 @@ test('BGSAVE saves the keyspace as it was when it ran, whatever is written while
   b1.disconnect();
   await back.stop();
 });
+
+test('BGSAVE of a large vector set holds its ids at the cut, while deletes, reused slots and new elements are served during the save', async (t) => {
+  // Above 65 536 slots a set's id arrays are copied in the background after the cut (copy-on-write by block).
+  const n = 70_000;
+  const dir = tempDir();
+  const srv = await startInProcess({ dir, appendonly: false });
+  const r = new Redis({ port: srv.port, lazyConnect: true });
+  await r.connect();
+  for (let s = 0; s < n; s += 5000) {
+    const p = r.pipeline();
+    for (let i = s; i < s + 5000; i++) p.call('VEC.ADD', 'big', `id:${i}`, 'VALUES', '2', String(1 + (i % 97)), String(1 + (i % 89)));
+    await p.exec();
+  }
+  // BGSAVE and the writes after it in one pipeline, spread over the whole slot range.
+  const p = r.pipeline();
+  p.call('BGSAVE');
+  for (let i = 0; i < n; i += 7) p.call('VEC.DEL', 'big', `id:${i}`);
+  for (let i = 0; i < 5000; i++) p.call('VEC.ADD', 'big', `late:${i}`, 'VALUES', '2', '3', '4');
+  const res = (await p.exec())!;
+  t.is(res[0]![1], 'Background saving started');
+  t.true(res.every(([err]) => err === null));
+  await bgsaveDone(r);
+  t.is(await r.call('VEC.CARD', 'big'), n - Math.ceil(n / 7) + 5000);
+  r.disconnect();
+  await srv.stop();
+
+  const back = await startInProcess({ dir, appendonly: false });
+  const b = new Redis({ port: back.port, lazyConnect: true });
+  await b.connect();
+  t.is(await b.call('VEC.CARD', 'big'), n, 'the set as BGSAVE saw it');
+  const probe = b.pipeline();
+  for (let i = 0; i < n; i += 7) probe.call('VEC.GET', 'big', `id:${i}`);
+  for (let i = 0; i < 5000; i += 50) probe.call('VEC.GET', 'big', `late:${i}`);
+  const got = (await probe.exec())!;
+  const deletedAfter = Math.ceil(n / 7);
+  t.is(got.slice(0, deletedAfter).filter(([err, v]) => err === null && v !== null).length, deletedAfter, 'every element deleted after the cut is in the snapshot');
+  t.is(got.slice(deletedAfter).filter(([, v]) => v !== null).length, 0, 'no element added after the cut');
+  b.disconnect();
+  await back.stop();
+});

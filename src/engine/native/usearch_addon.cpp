@@ -656,6 +656,29 @@ void free_off_thread(char* bytes, std::size_t length) {
         release_off_thread([bytes, length] { release_and_free(bytes, length); });
 }
 
+/// A serialization kept in native memory (serializeHeld): V8 never sees it as an ArrayBuffer.
+/// Why: handed to V8 as a Buffer, the 600 MB of a 1 M x 128 graph counted as external memory,
+/// and V8 answered with "external memory pressure" collections (scavenge and mark-compact,
+/// 4-10 ms each) in the middle of the BGSAVE that was writing it. The snapshot writer copies it
+/// out a piece at a time into one reused buffer instead (heldRead).
+struct Held {
+    char* data = nullptr;
+    std::size_t length = 0;
+    void release() {
+        if (data)
+            free_off_thread(data, length);
+        data = nullptr;
+        length = 0;
+    }
+};
+
+Napi::External<Held> held_handle(Napi::Env env, Held* h) {
+    return Napi::External<Held>::New(env, h, [](Napi::Env, Held* held) {
+        held->release();
+        delete held;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Async jobs: one promise, split over one or more AsyncWorkers ("chunks") on the libuv pool.
 
@@ -1542,7 +1565,13 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 
     /// serialize() -> Promise<Buffer>: usearch's own format (vectors, header, graph) in one buffer.
-    Napi::Value Serialize(Napi::CallbackInfo const& info) {
+    Napi::Value Serialize(Napi::CallbackInfo const& info) { return serialize(info, false); }
+
+    /// serializeHeld() -> Promise<External>: the same bytes, kept in native memory (Held): read
+    /// with heldRead, released with heldFree (or when the handle is collected).
+    Napi::Value SerializeHeld(Napi::CallbackInfo const& info) { return serialize(info, true); }
+
+    Napi::Value serialize(Napi::CallbackInfo const& info, bool held) {
         check_open(info.Env());
         Napi::Env env = info.Env();
         if (writers_)
@@ -1551,10 +1580,23 @@ class Index : public Napi::ObjectWrap<Index> {
             throw Napi::Error::New(env, "serialize refused: a serialization is already running");
         if (flat_) {
             // A few KB at most: written here rather than on the pool.
-            auto out = Napi::Buffer<std::uint8_t>::New(env, flat_->serialized_length());
-            flat_->serialize(flat_shape(), out.Data());
             auto done = Napi::Promise::Deferred::New(env);
-            done.Resolve(out);
+            std::size_t length = flat_->serialized_length();
+            if (held) {
+                auto h = new Held();
+                h->data = static_cast<char*>(std::malloc(std::max<std::size_t>(length, 1)));
+                if (!h->data) {
+                    delete h;
+                    throw Napi::Error::New(env, "out of memory serializing a flat index");
+                }
+                h->length = length;
+                flat_->serialize(flat_shape(), reinterpret_cast<std::uint8_t*>(h->data));
+                done.Resolve(held_handle(env, h));
+            } else {
+                auto out = Napi::Buffer<std::uint8_t>::New(env, length);
+                flat_->serialize(flat_shape(), out.Data());
+                done.Resolve(out);
+            }
             return done.Promise();
         }
         auto job = new_job(env, false, false);
@@ -1583,10 +1625,16 @@ class Index : public Napi::ObjectWrap<Index> {
                 throw std::runtime_error(take_error(result.error));
             output->length = written;
         };
-        job->result = [output](Napi::Env env) -> Napi::Value {
+        job->result = [output, held](Napi::Env env) -> Napi::Value {
             char* data = output->data;
-            output->data = nullptr; // ownership moves to the Buffer (or is freed after a copy)
+            output->data = nullptr; // ownership moves to the Buffer or handle (or is freed after a copy)
             std::size_t length = output->length;
+            if (held) {
+                auto h = new Held();
+                h->data = data;
+                h->length = length;
+                return held_handle(env, h);
+            }
             return Napi::Buffer<char>::NewOrCopy(env, data, length,
                                                  [length](Napi::Env, char* bytes) { free_off_thread(bytes, length); });
         };
@@ -1819,6 +1867,7 @@ Napi::Object Index::Init(Napi::Env env, Napi::Object exports) {
                                          InstanceMethod("links", &Index::Links),
                                          InstanceMethod("promote", &Index::Promote),
                                          InstanceMethod("serialize", &Index::Serialize),
+                                         InstanceMethod("serializeHeld", &Index::SerializeHeld),
                                          InstanceMethod("load", &Index::Load),
                                          InstanceMethod("loadFile", &Index::LoadFile),
                                          InstanceMethod("getBatch", &Index::GetBatch),
@@ -1839,6 +1888,38 @@ Napi::Value Crc32c(Napi::CallbackInfo const& info) {
     std::uint32_t c = software ? crc32c_software(seed, bytes.Data(), bytes.ElementLength())
                                : crc32c(seed, bytes.Data(), bytes.ElementLength());
     return Napi::Number::New(info.Env(), c);
+}
+
+Held* held_of(Napi::Value v) {
+    if (!v.IsExternal())
+        throw Napi::TypeError::New(v.Env(), "held: expected a handle from serializeHeld()");
+    return v.As<Napi::External<Held>>().Data();
+}
+
+/// heldLength(handle) -> number of bytes (0 once freed)
+Napi::Value HeldLength(Napi::CallbackInfo const& info) {
+    return Napi::Number::New(info.Env(), double(held_of(info[0])->length));
+}
+
+/// heldRead(handle, position, into) -> bytes copied from `position` into `into` (0 at the end)
+Napi::Value HeldRead(Napi::CallbackInfo const& info) {
+    Held* h = held_of(info[0]);
+    double position = info[1].As<Napi::Number>().DoubleValue();
+    auto into = u8_array(info[2], "into");
+    if (!h->data)
+        throw Napi::Error::New(info.Env(), "heldRead: the bytes were freed");
+    if (!(position >= 0) || position > double(h->length))
+        throw Napi::RangeError::New(info.Env(), "heldRead: position out of range");
+    std::size_t from = static_cast<std::size_t>(position);
+    std::size_t n = std::min(into.ElementLength(), h->length - from);
+    std::memcpy(into.Data(), h->data + from, n);
+    return Napi::Number::New(info.Env(), double(n));
+}
+
+/// heldFree(handle): gives the bytes back now (large ones on a thread of their own).
+Napi::Value HeldFree(Napi::CallbackInfo const& info) {
+    held_of(info[0])->release();
+    return info.Env().Undefined();
 }
 
 /// crc32cAsync(bytes, seed) -> Promise<number>
@@ -1943,6 +2024,9 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
     exports.Set("trimMemory", Napi::Function::New(env, TrimMemory));
     exports.Set("nativeMemory", Napi::Function::New(env, NativeMemory));
     exports.Set("crc32c", Napi::Function::New(env, Crc32c));
+    exports.Set("heldLength", Napi::Function::New(env, HeldLength));
+    exports.Set("heldRead", Napi::Function::New(env, HeldRead));
+    exports.Set("heldFree", Napi::Function::New(env, HeldFree));
     exports.Set("crc32cAsync", Napi::Function::New(env, Crc32cAsync));
     exports.Set("capabilities", Napi::Function::New(env, Capabilities));
     return Index::Init(env, exports);
