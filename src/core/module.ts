@@ -53,6 +53,11 @@ export interface ReplicationHooks {
 /** Where a dataset capture writes its sections: a snapshot file, or a replica's socket. */
 export interface SectionSink {
   addSection(kind: number, name: string, data: SectionSource): Promise<void>;
+  /**
+   * The sink still holds a chunk after pulling the next one (a replica's socket queues it): every
+   * chunk must then be a buffer of its own. A file writer, which awaits each write, need not say so.
+   */
+  readonly keepsChunks?: boolean;
 }
 
 /** Loads a dataset section by section, as a snapshot holds it; `finish()` once all are in. */

@@ -759,15 +759,18 @@ export class HeldBytes {
   }
 
   /**
-   * The bytes in pieces of at most `size`, each copied into the same buffer: a piece is valid
-   * until the next one is asked for (the snapshot writer writes each before pulling the next).
+   * The bytes in pieces of at most `size`. With `reuse`, each is copied into the same buffer and
+   * is valid only until the next one is asked for (a file writer writes each before pulling the
+   * next); without, each piece is a buffer of its own (a replica's socket queues them).
    */
-  async *pieces(size = 1 << 20): AsyncGenerator<Uint8Array> {
+  async *pieces(size = 1 << 20, reuse = true): AsyncGenerator<Uint8Array> {
     const handle = this.#handle;
     if (!handle) throw new Error('held bytes were already freed');
     try {
-      const buf = Buffer.allocUnsafeSlow(Math.max(1, Math.min(size, this.length)));
+      const pieceBytes = Math.max(1, Math.min(size, this.length));
+      let buf = Buffer.allocUnsafeSlow(pieceBytes);
       for (let position = 0; position < this.length;) {
+        if (!reuse && position > 0) buf = Buffer.allocUnsafeSlow(pieceBytes);
         const n = addon.heldRead(handle, position, buf);
         position += n;
         yield buf.subarray(0, n);

@@ -24,6 +24,8 @@ import { safeInterval } from '../core/guard.js';
 
 /** Replay this many commands before waiting for the engine to catch up. */
 const REPLAY_WINDOW = 4096;
+/** Bytes of a serialized graph copied out of native memory per piece (the writers' chunk size). */
+const GRAPH_PIECE = 1 << 20;
 
 export class Persistence implements WriteLog, PersistenceApi, Dataset {
   private store: Store | null = null;
@@ -415,7 +417,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
           await cut.state.ids.ready(); // a large set's ids are copied in the background from the cut on
           await w.addSection(SECTION.SET, setSectionName(i), (function* () { yield header; yield* encodeSetState(cut.state); })());
           // Copied out of native memory a piece at a time (given back after the last piece).
-          await w.addSection(SECTION.GRAPH, graphSectionName(i), (await cut.graph).pieces());
+          await w.addSection(SECTION.GRAPH, graphSectionName(i), (await cut.graph).pieces(GRAPH_PIECE, w.keepsChunks !== true));
           i++;
         }
       } finally {

@@ -237,6 +237,7 @@ export class Primary {
     let resolveReply!: (r: Reply) => void;
     const reply = new Promise<Reply>((resolve) => { resolveReply = resolve; });
     const sink: SectionSink = {
+      keepsChunks: true, // frames wait in the connection's output until the socket takes them
       addSection: async (kind, name, data) => {
         await this.ship(peer, sectionBegin(kind, name));
         for await (const c of chunksOf(data)) {

@@ -497,6 +497,12 @@ test('serializeHeld: the same bytes as serialize(), read in pieces through one r
   }
   t.is(buffers.size, 1, 'one buffer for every piece');
   t.deepEqual(Buffer.concat(pieces), whole);
+  // Without reuse each piece is its own buffer: kept without copying, they still make the whole.
+  const again = await index.serializeHeld();
+  const kept: Uint8Array[] = [];
+  for await (const p of again.pieces(4096, false)) kept.push(p);
+  t.is(new Set(kept.map((p) => p.buffer)).size, kept.length);
+  t.deepEqual(Buffer.concat(kept), whole);
   t.throws(() => held.toBuffer(), { message: /freed/ });
   held.free(); // twice is harmless
   // Freed before reading: nothing to read, and the index serializes again.

@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { tempDir, removeTempDirs, type Child } from '../helpers/server.js';
 import { connect, disconnectAll, f32, info, spawn, until as waitUntil } from '../helpers/replication.js';
 import { encodeCommand, exchange } from '../helpers/raw.js';
+import { FRAME, FrameReader, decodeSectionBegin } from '../../src/replication/stream.js';
 
 test.after.always(removeTempDirs);
 test.after.always(disconnectAll);
@@ -28,6 +29,51 @@ async function pair(t: ExecutionContext, replicaArgs: string[] = []): Promise<{ 
   await until('link up', async () => (await info(replica, 'replication')).master_link_status === 'up');
   return { p, s, primary, replica };
 }
+
+test('full sync of a graph many MiB long to a replica that reads late: every frame arrives intact, though the connection queues them', async (t) => {
+  const p = await spawn(t, ['--appendonly', 'yes']);
+  const primary = connect(p.port);
+  // 30 000 × 128 F32: ~17 MB of graph section, more than loopback's socket buffers take.
+  let seed = 11;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  for (let s0 = 0; s0 < 30_000; s0 += 2000) {
+    const pipe = primary.pipeline();
+    for (let i = s0; i < s0 + 2000; i++) pipe.call('VEC.ADD', 'big', `e${i}`, 'FP32', f32(Array.from({ length: 128 }, rand)));
+    await pipe.exec();
+  }
+  // A raw replica: PSYNC, then no reading for a while, so frames wait in the primary's output.
+  const sock = net.connect(p.port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  sock.pause();
+  sock.write(encodeCommand(['PSYNC', '?', '-1']));
+  await new Promise((r) => setTimeout(r, 1500));
+  const reader = new FrameReader();
+  let graphBytes = 0, section = '', sections = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    let handshake = true;
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        reader.feed(chunk);
+        if (handshake) {
+          const line = reader.line();
+          if (line === null) return;
+          if (!line.startsWith('+FULLRESYNC')) throw new Error(line);
+          handshake = false;
+        }
+        for (let f = reader.next(); f; f = reader.next()) { // throws on a frame whose checksum does not match
+          if (f.type === FRAME.SECTION_BEGIN) { section = decodeSectionBegin(f.payload).name; sections++; }
+          if (f.type === FRAME.SECTION_DATA && section.startsWith('graph')) graphBytes += f.payload.length;
+          if (f.type === FRAME.SNAPSHOT_END) { resolve(); return; }
+        }
+      } catch (e) { reject(e); }
+    });
+  });
+  sock.resume();
+  await done;
+  sock.destroy();
+  t.true(sections > 2);
+  t.true(graphBytes > 16 << 20, `graph section ${graphBytes} bytes`);
+});
 
 test('full sync carries vector sets bit-exact, hashes and deadlines; the stream follows; WAIT counts the replica', async (t) => {
   const p = await spawn(t, ['--appendonly', 'yes', '--enable-debug-command', 'yes']);
