@@ -162,7 +162,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
     return d;
   });
 
-  const side0 = () => ({ lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answers: [] as number[][], rounds: [] as number[], passes: [] as number[] });
+  const side0 = () => ({ lat: [] as number[], wallUs: 0, cpuUs: 0, count: 0, answerRounds: [] as number[][][], rounds: [] as number[], passes: [] as number[] });
   const sides = { exact: side0(), graph: side0(), planner: side0() };
   const round = async (which: 'exact' | 'graph' | 'planner', record: boolean, pass = -1) => {
     const s = sides[which];
@@ -173,15 +173,19 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
     VectorSet.scanMax = PLANNER_SCAN_MAX_DEFAULT;
     const c0 = process.cpuUsage();
     const w0 = nowUs();
+    // Every round's answers: the planner may change its walk between rounds (a re-sample that
+    // widens the beam), and its recall must be that of the rounds timed, not of the first only.
+    const answers: number[][] = [];
     for (let qi = 0; qi < queries.length; qi++) {
       const t0 = nowUs();
       const hits = await set.search(queries[qi], { k: o.k, ef: o.ef, exact });
       const dt = nowUs() - t0;
       if (record) {
         s.lat.push(dt);
-        if (s.answers.length < queries.length) s.answers.push(hits.map((h) => Number(h.id)));
+        answers.push(hits.map((h) => Number(h.id)));
       }
     }
+    if (record) s.answerRounds.push(answers);
     if (record) {
       const roundUs = nowUs() - w0;
       s.rounds.push(roundUs);
@@ -235,7 +239,8 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
   const side = (which: 'exact' | 'graph' | 'planner'): Side => {
     const s = sides[which];
     if (s.count === 0) return { qps: NaN, p50Us: NaN, p99Us: NaN, cpuUs: NaN, recall: NaN, queries: 0 };
-    const recall = metric === 'HAMMING' ? meanRecall(t, s.answers, hamming).recall : meanRecall(t, s.answers).recall;
+    const recallOf = (a: number[][]) => (metric === 'HAMMING' ? meanRecall(t, a, hamming).recall : meanRecall(t, a).recall);
+    const recall = s.answerRounds.reduce((sum, a) => sum + recallOf(a), 0) / s.answerRounds.length;
     return { qps: s.count / (s.wallUs / 1e6), p50Us: percentile(s.lat, 50), p99Us: percentile(s.lat, 99), cpuUs: s.cpuUs / s.count,
       recall, queries: s.count };
   };
