@@ -185,8 +185,8 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
         answers.push(hits.map((h) => Number(h.id)));
       }
     }
-    if (record) s.answerRounds.push(answers);
     if (record) {
+      s.answerRounds.push(answers);
       const roundUs = nowUs() - w0;
       s.rounds.push(roundUs);
       s.passes.push(pass);

@@ -70,8 +70,6 @@ class SlotCopy {
     setImmediate(this.step);
   }
 
-  get done(): boolean { return this.left === 0; }
-
   /** Called before the store writes `slot`'s entries. */
   before(slot: number): void {
     if (slot < this.nextSlot && this.copied[slot >>> COPY_BLOCK_SHIFT] === 0) this.copyBlock(slot >>> COPY_BLOCK_SHIFT);

@@ -672,10 +672,18 @@ struct Held {
     }
 };
 
-Napi::External<Held> held_handle(Napi::Env env, Held* h) {
-    return Napi::External<Held>::New(env, h, [](Napi::Env, Held* held) {
-        held->release();
-        delete held;
+/// Hands a malloc'd serialization to JS: as a handle on native memory (`held`), or as a Buffer
+/// (NewOrCopy: copied and freed at once where external buffers are not allowed).
+Napi::Value hand_over(Napi::Env env, char* data, std::size_t length, bool held) {
+    if (!held)
+        return Napi::Buffer<char>::NewOrCopy(env, data, length,
+                                             [length](Napi::Env, char* bytes) { free_off_thread(bytes, length); });
+    auto h = new Held();
+    h->data = data;
+    h->length = length;
+    return Napi::External<Held>::New(env, h, [](Napi::Env, Held* handle) {
+        handle->release();
+        delete handle;
     });
 }
 
@@ -1580,23 +1588,13 @@ class Index : public Napi::ObjectWrap<Index> {
             throw Napi::Error::New(env, "serialize refused: a serialization is already running");
         if (flat_) {
             // A few KB at most: written here rather than on the pool.
-            auto done = Napi::Promise::Deferred::New(env);
             std::size_t length = flat_->serialized_length();
-            if (held) {
-                auto h = new Held();
-                h->data = static_cast<char*>(std::malloc(std::max<std::size_t>(length, 1)));
-                if (!h->data) {
-                    delete h;
-                    throw Napi::Error::New(env, "out of memory serializing a flat index");
-                }
-                h->length = length;
-                flat_->serialize(flat_shape(), reinterpret_cast<std::uint8_t*>(h->data));
-                done.Resolve(held_handle(env, h));
-            } else {
-                auto out = Napi::Buffer<std::uint8_t>::New(env, length);
-                flat_->serialize(flat_shape(), out.Data());
-                done.Resolve(out);
-            }
+            auto data = static_cast<char*>(std::malloc(std::max<std::size_t>(length, 1)));
+            if (!data)
+                throw Napi::Error::New(env, "out of memory serializing a flat index");
+            flat_->serialize(flat_shape(), reinterpret_cast<std::uint8_t*>(data));
+            auto done = Napi::Promise::Deferred::New(env);
+            done.Resolve(hand_over(env, data, length, held));
             return done.Promise();
         }
         auto job = new_job(env, false, false);
@@ -1628,15 +1626,7 @@ class Index : public Napi::ObjectWrap<Index> {
         job->result = [output, held](Napi::Env env) -> Napi::Value {
             char* data = output->data;
             output->data = nullptr; // ownership moves to the Buffer or handle (or is freed after a copy)
-            std::size_t length = output->length;
-            if (held) {
-                auto h = new Held();
-                h->data = data;
-                h->length = length;
-                return held_handle(env, h);
-            }
-            return Napi::Buffer<char>::NewOrCopy(env, data, length,
-                                                 [length](Napi::Env, char* bytes) { free_off_thread(bytes, length); });
+            return hand_over(env, data, output->length, held);
         };
         return start(env, job, 1);
     }
