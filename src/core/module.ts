@@ -54,10 +54,11 @@ export interface ReplicationHooks {
 export interface SectionSink {
   addSection(kind: number, name: string, data: SectionSource): Promise<void>;
   /**
-   * The sink still holds a chunk after pulling the next one (a replica's socket queues it): every
-   * chunk must then be a buffer of its own. A file writer, which awaits each write, need not say so.
+   * Where a large section's pieces are copied (a graph, out of native memory). A file writer,
+   * which awaits each write, leaves it out: one buffer is reused. A sink that still holds a chunk
+   * when it pulls the next (a replica's socket queues it) hands out buffers it gets back once sent.
    */
-  readonly keepsChunks?: boolean;
+  pieceBuffer?(bytes: number): Buffer | Promise<Buffer>;
 }
 
 /** Loads a dataset section by section, as a snapshot holds it; `finish()` once all are in. */

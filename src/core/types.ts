@@ -90,9 +90,11 @@ export interface ClientState {
    * Send a message that no request of this client asked for (a RESP3 push, a
    * pub/sub message): it goes out after the replies of the commands the client
    * already ran, never inside one. False when the client is gone. Absent for
-   * clients without a connection of their own (HTTP, replay).
+   * clients without a connection of their own (HTTP, replay). `sent` runs once
+   * the connection no longer reads the message's bytes (they were copied, or
+   * written to the socket): a caller that reuses them waits for it.
    */
-  deliver?(message: Reply): boolean;
+  deliver?(message: Reply, sent?: () => void): boolean;
 }
 
 /** Redis's client types: they pick the output-buffer limit and filter CLIENT LIST/KILL TYPE. */

@@ -759,18 +759,19 @@ export class HeldBytes {
   }
 
   /**
-   * The bytes in pieces of at most `size`. With `reuse`, each is copied into the same buffer and
+   * The bytes in pieces of at most `size`. Without `buffer`, each is copied into the same buffer and
    * is valid only until the next one is asked for (a file writer writes each before pulling the
-   * next); without, each piece is a buffer of its own (a replica's socket queues them).
+   * next). A reader that still holds a piece when it pulls the next (a replica's socket queues it)
+   * passes `buffer`, which hands out a buffer of at least the size asked that is free to fill.
    */
-  async *pieces(size = 1 << 20, reuse = true): AsyncGenerator<Uint8Array> {
+  async *pieces(size = 1 << 20, buffer?: (bytes: number) => Buffer | Promise<Buffer>): AsyncGenerator<Uint8Array> {
     const handle = this.#handle;
     if (!handle) throw new Error('held bytes were already freed');
     try {
       const pieceBytes = Math.max(1, Math.min(size, this.length));
-      let buf = Buffer.allocUnsafeSlow(pieceBytes);
+      const own = buffer ? null : Buffer.allocUnsafeSlow(pieceBytes);
       for (let position = 0; position < this.length;) {
-        if (!reuse && position > 0) buf = Buffer.allocUnsafeSlow(pieceBytes);
+        const buf = own ?? (await buffer!(pieceBytes)).subarray(0, pieceBytes);
         const n = addon.heldRead(handle, position, buf);
         position += n;
         yield buf.subarray(0, n);

@@ -417,7 +417,7 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
           await cut.state.ids.ready(); // a large set's ids are copied in the background from the cut on
           await w.addSection(SECTION.SET, setSectionName(i), (function* () { yield header; yield* encodeSetState(cut.state); })());
           // Copied out of native memory a piece at a time (given back after the last piece).
-          await w.addSection(SECTION.GRAPH, graphSectionName(i), (await cut.graph).pieces(GRAPH_PIECE, w.keepsChunks !== true));
+          await w.addSection(SECTION.GRAPH, graphSectionName(i), (await cut.graph).pieces(GRAPH_PIECE, w.pieceBuffer?.bind(w)));
           i++;
         }
       } finally {

@@ -16,6 +16,7 @@ import { RespError } from '../errors.js';
 import { encodeCommands } from '../store/format/command-record.js';
 import { chunksOf } from '../store/snapshot-writer.js';
 import { Backlog } from './backlog.js';
+import { PieceRing } from './piece-ring.js';
 import { DATA_CHUNK, FRAME, frame, frameHeader, sectionBegin } from './stream.js';
 
 /** Stream bytes and identity, shared by both roles: a replica keeps its primary's, so it can serve them once promoted. */
@@ -62,6 +63,8 @@ interface Peer {
   ackAt: number;
   ip: string;
   port: number;
+  /** The buffers its full sync copies graphs into, while it runs. */
+  ring: PieceRing | null;
 }
 
 /** What a replica announced with REPLCONF before PSYNC. */
@@ -219,7 +222,7 @@ export class Primary {
     const ip = a?.ip ?? addr.slice(0, addr.lastIndexOf(':')).replace(/^::ffff:/, '');
     let view: ClientView | null = null;
     for (const c of this.host.clients()) if (c.id === client.id) view = c;
-    const peer: Peer = { client, view, state: 'wait_bgsave', pending: [], pendingBytes: 0, ackOffset: 0, ackAt: Date.now(), ip, port: a?.port ?? 0 };
+    const peer: Peer = { client, view, state: 'wait_bgsave', pending: [], pendingBytes: 0, ackOffset: 0, ackAt: Date.now(), ip, port: a?.port ?? 0, ring: null };
     client.mode = this.mode;
     this.peers.set(client, peer);
     return peer;
@@ -236,14 +239,20 @@ export class Primary {
     const t0 = Date.now();
     let resolveReply!: (r: Reply) => void;
     const reply = new Promise<Reply>((resolve) => { resolveReply = resolve; });
+    // Enough buffers that the socket's high-water mark, not the ring, is what paces the sync.
+    const ring = new PieceRing(SYNC_HIGH_WATER / DATA_CHUNK + 2, DATA_CHUNK);
+    peer.ring = ring;
     const sink: SectionSink = {
-      keepsChunks: true, // frames wait in the connection's output until the socket takes them
+      // Frames wait in the connection's output until the socket takes them: a piece's buffer is
+      // filled again only once its last frame is written.
+      pieceBuffer: (bytes) => ring.take(bytes),
       addSection: async (kind, name, data) => {
         await this.ship(peer, sectionBegin(kind, name));
         for await (const c of chunksOf(data)) {
           for (let o = 0; o < c.length; o += DATA_CHUNK) {
             const part = Buffer.from(c.buffer, c.byteOffset + o, Math.min(c.length - o, DATA_CHUNK));
-            await this.ship(peer, frameHeader(FRAME.SECTION_DATA, part), part);
+            const last = o + DATA_CHUNK >= c.length;
+            await this.ship(peer, frameHeader(FRAME.SECTION_DATA, part), part, last ? () => ring.give(c) : undefined);
           }
         }
       },
@@ -255,6 +264,9 @@ export class Primary {
       peer.pendingBytes = 0;
       resolveReply(new SimpleString(`FULLRESYNC ${st.replid} ${st.offset}`));
       this.host.log.info({ replica: peer.client.addr, offset: st.offset }, 'starting a full sync to a replica');
+    }).finally(() => {
+      ring.close(new Error('the full sync ended'));
+      peer.ring = null;
     }).then(async () => {
       await this.ship(peer, frame(FRAME.SNAPSHOT_END));
       if (this.peers.get(peer.client) !== peer) return;
@@ -278,10 +290,10 @@ export class Primary {
    * up within a turn made it grow, copy and reallocate megabytes, and the
    * garbage collector chasing that memory stalled the loop for tens of ms.
    */
-  private async ship(peer: Peer, f: Buffer, payload?: Buffer): Promise<void> {
+  private async ship(peer: Peer, f: Buffer, payload?: Buffer, sent?: () => void): Promise<void> {
     if (this.peers.get(peer.client) !== peer) throw new Error('replica gone');
     if (!peer.client.deliver?.(new RawReply(f))) throw new Error('replica gone');
-    if (payload && !peer.client.deliver(new RawReply(payload))) throw new Error('replica gone');
+    if (payload && !peer.client.deliver(new RawReply(payload), sent)) throw new Error('replica gone');
     await new Promise((r) => setImmediate(r));
     const view = peer.view;
     if (!view) return;
@@ -301,6 +313,7 @@ export class Primary {
     const peer = this.peers.get(client);
     if (peer) {
       this.peers.delete(client);
+      peer.ring?.close(new Error('replica gone'));
       this.host.log.info({ replica: client.addr }, 'replica connection closed');
       this.checkWaiters();
     }
@@ -308,6 +321,7 @@ export class Primary {
 
   private drop(peer: Peer): void {
     this.peers.delete(peer.client);
+    peer.ring?.close(new Error('replica gone'));
     peer.view?.kill();
     this.checkWaiters();
   }
