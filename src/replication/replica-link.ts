@@ -289,8 +289,8 @@ export class ReplicaLink {
         case FRAME.SECTION_BEGIN: return this.nextSection(s, decodeSectionBegin(f.payload));
         case FRAME.SECTION_DATA:
           if (!s.section) throw new StreamError('section data before any section');
-          s.section.chunks.push(f.payload);
-          s.section.bytes += f.payload.length;
+          for (const part of f.parts) s.section.chunks.push(part);
+          s.section.bytes += f.length;
           return;
         case FRAME.SNAPSHOT_END: return this.endFullSync(s);
         default: throw new StreamError(`frame ${f.type} inside a snapshot`);
@@ -299,7 +299,7 @@ export class ReplicaLink {
     if (f.type === FRAME.SECTION_BEGIN || f.type === FRAME.SECTION_DATA || f.type === FRAME.SNAPSHOT_END) throw new StreamError('snapshot frame outside a full sync');
     if (f.type === FRAME.RECORD) this.apply(f.payload);
     // Kept as received so that our replicas, and we once promoted, serve the same bytes at the same offsets.
-    this.primary.relay(Buffer.from(f.raw));
+    this.primary.relay(f.raw); // a copy of its own, not a view of what the socket read
     if (f.type === FRAME.GETACK) this.ack();
   }
 

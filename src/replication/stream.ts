@@ -62,12 +62,32 @@ export function decodeSectionBegin(payload: Buffer): { kind: number; name: strin
 /** The stream cannot be trusted any more: the link is dropped and sync starts over. */
 export class StreamError extends Error {}
 
-/** `raw` is the whole frame as received: a replica keeps it in its own backlog unchanged. */
-export interface Frame { type: number; payload: Buffer; raw: Buffer }
+/**
+ * A frame as received. `parts` is its payload in the pieces it arrived in (views of the
+ * received chunks, not copied): a full sync's data frames are kept that way and joined
+ * once per section. `payload` and `raw` (the whole frame, which a replica keeps in its
+ * own backlog unchanged) are joined on first use.
+ */
+export class Frame {
+  #payload: Buffer | null = null;
+
+  constructor(readonly type: number, readonly header: Buffer, readonly parts: Buffer[], readonly length: number) {}
+
+  get payload(): Buffer {
+    this.#payload ??= this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
+    return this.#payload;
+  }
+
+  get raw(): Buffer { return Buffer.concat([this.header, ...this.parts], FRAME_HEADER + this.length); }
+}
 
 /**
  * Cuts received bytes into handshake lines, then frames. Chunks are kept as
- * received and joined once per frame, so a large frame costs one copy.
+ * received; a frame's payload is the pieces of them it spans, never copied here.
+ * Joining each 1 MiB snapshot frame into a buffer of its own, then the frames
+ * into their section, copied a full sync twice and made ~600 buffers that V8
+ * counted as new external memory (a replica's collections, on the cores the
+ * primary needs).
  */
 export class FrameReader {
   private chunks: Buffer[] = [];
@@ -101,12 +121,13 @@ export class FrameReader {
     const length = head.readUInt32LE(1);
     if (length > MAX_FRAME) throw new StreamError(`frame of ${length} bytes`);
     if (!isFrameType(type)) throw new StreamError(`unknown frame type ${type}`);
-    const size = FRAME_HEADER + length;
-    if (this.total < size) return null;
-    const whole = this.take(size);
-    const payload = whole.subarray(FRAME_HEADER);
-    if (crc32c(payload) !== head.readUInt32LE(5)) throw new StreamError('frame checksum mismatch');
-    return { type, payload, raw: whole };
+    if (this.total < FRAME_HEADER + length) return null;
+    const header = Buffer.concat(this.take(FRAME_HEADER), FRAME_HEADER); // its own bytes, for `raw`
+    const parts = this.take(length);
+    let crc = 0;
+    for (const p of parts) crc = crc32c(p, crc);
+    if (crc !== header.readUInt32LE(5)) throw new StreamError('frame checksum mismatch');
+    return new Frame(type, header, parts, length);
   }
 
   private join(): Buffer {
@@ -114,30 +135,30 @@ export class FrameReader {
     return this.chunks[0] ?? Buffer.alloc(0);
   }
 
+  /** The first n bytes (n ≤ total), copied only when they straddle chunks. */
   private peek(n: number): Buffer {
     if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
-    return Buffer.concat(this.chunks, this.total).subarray(0, n);
+    return Buffer.concat(this.take(n, false), n);
   }
 
-  /** Remove and return the first n bytes (n ≤ total). */
-  private take(n: number): Buffer {
-    let out: Buffer;
-    const first = this.chunks[0];
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift(); else this.chunks[0] = first.subarray(n);
-    } else {
-      const parts: Buffer[] = [];
-      let need = n;
-      while (need > 0) {
-        const c = this.chunks[0];
-        if (c.length <= need) { parts.push(c); this.chunks.shift(); need -= c.length; }
-        else { parts.push(c.subarray(0, need)); this.chunks[0] = c.subarray(need); need = 0; }
+  /** The first n bytes (n ≤ total) as views of the chunks they span; removed unless `remove` is false. */
+  private take(n: number, remove = true): Buffer[] {
+    const parts: Buffer[] = [];
+    let need = n, i = 0;
+    while (need > 0) {
+      const c = this.chunks[i];
+      if (c.length <= need) {
+        parts.push(c);
+        need -= c.length;
+        if (remove) this.chunks.shift(); else i++;
+      } else {
+        parts.push(c.subarray(0, need));
+        if (remove) this.chunks[0] = c.subarray(need);
+        need = 0;
       }
-      out = Buffer.concat(parts, n);
     }
-    this.total -= n;
-    return out;
+    if (remove) this.total -= n;
+    return parts;
   }
 }
 
