@@ -93,6 +93,7 @@ export class FrameReader {
   private chunks: Buffer[] = [];
   private total = 0;
 
+  /** A chunk as received: kept, not copied, so it must not be written afterwards (a socket's never is). */
   feed(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
@@ -122,12 +123,13 @@ export class FrameReader {
     if (length > MAX_FRAME) throw new StreamError(`frame of ${length} bytes`);
     if (!isFrameType(type)) throw new StreamError(`unknown frame type ${type}`);
     if (this.total < FRAME_HEADER + length) return null;
-    const header = Buffer.concat(this.take(FRAME_HEADER), FRAME_HEADER); // its own bytes, for `raw`
+    // `head` stays valid once taken: chunks are never written after they are fed.
+    this.take(FRAME_HEADER);
     const parts = this.take(length);
     let crc = 0;
     for (const p of parts) crc = crc32c(p, crc);
-    if (crc !== header.readUInt32LE(5)) throw new StreamError('frame checksum mismatch');
-    return new Frame(type, header, parts, length);
+    if (crc !== head.readUInt32LE(5)) throw new StreamError('frame checksum mismatch');
+    return new Frame(type, head, parts, length);
   }
 
   private join(): Buffer {
