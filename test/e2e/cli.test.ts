@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BIN, removeTempDirs, spawnServer, tempDir } from '../helpers/server.js';
+import { BIN, removeTempDirs, spawnServer, startInProcess, tempDir } from '../helpers/server.js';
 
 test.after.always(removeTempDirs);
 
@@ -22,6 +22,16 @@ test('--version and --help', async (t) => {
   t.regex(v.stdout.trim(), /^\d+\.\d+\.\d+$/);
   const h = await run(process.execPath, [BIN, '--help']);
   for (const opt of ['--port', '--bind', '--dir', '--requirepass', '--appendonly', '--appendfsync', '--maxclients', '--save']) t.true(h.stdout.includes(opt), opt);
+});
+
+// Tests pick ports that were free a moment ago; another test's server can take one first.
+// Every spawn-based test relies on never mistaking that server for its own (a CI failure once).
+test('a spawned server is ready only when its own process answers on the port', async (t) => {
+  const other = await startInProcess();
+  try {
+    const err = await t.throwsAsync(spawnServer([], { port: other.port }));
+    t.regex(err!.message, /EADDRINUSE/);
+  } finally { await other.stop(); }
 });
 
 test('unknown options and bad values are refused at start', async (t) => {

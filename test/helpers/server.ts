@@ -138,7 +138,13 @@ async function spawnOnce(args: string[], opts: SpawnOptions, port: number): Prom
   const deadline = Date.now() + (opts.timeoutMs ?? 30000);
   for (;;) {
     if (child.exitCode !== null || child.signalCode) throw new Error(`server exited before answering: ${out.slice(-800)}`);
-    if (await pingOk(port)) break;
+    if (await pingOk(port)) {
+      // Something answers on the port; it may be another test's server that took the port
+      // after freePort() let it go (seen in CI: this child then fails to bind). Only our own pid counts.
+      const pid = await serverPid(port);
+      if (pid === child.pid) break;
+      if (pid !== null) { child.kill('SIGKILL'); throw new Error(`EADDRINUSE: port ${port} is served by pid ${pid}`); }
+    }
     if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`server did not answer in time: ${out.slice(-800)}`); }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -153,6 +159,24 @@ export function freePort(): Promise<number> {
     const s = net.createServer();
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => { const a = s.address() as net.AddressInfo; s.close(() => resolve(a.port)); });
+  });
+}
+
+/** process_id from INFO server on `port`, or null if it did not answer in time. */
+function serverPid(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    const done = (pid: number | null) => { s.destroy(); resolve(pid); };
+    s.setTimeout(1000, () => done(null));
+    s.on('error', () => done(null));
+    s.on('connect', () => s.write('*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n'));
+    s.on('data', (d) => {
+      got += d.toString();
+      const m = /process_id:(\d+)\r\n/.exec(got);
+      if (m) done(Number(m[1]));
+      else if (got.startsWith('-')) done(null);
+    });
   });
 }
 
