@@ -4,7 +4,7 @@ import {
   type NativeIndexOptions, type NativeMetric, type NativeScalar,
 } from '../../src/engine/native-index.js';
 import { clusteredData, normal, rowOf, seeded } from '../helpers/data.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -825,4 +825,41 @@ test('usearchOverheadBytes follows usearch layout: a hash that doubles past 2/3 
   // M 8: 8 + 2 + 4 + 16 × 4 = 78 bytes, padded to 128.
   const perNode8 = (usearchOverheadBytes(8, 1_000_000, 1000) - usearchOverheadBytes(8, 0, 1000)) / 1_000_000;
   t.true(perNode8 > 45 && perNode8 < 50, `padding per node ${perNode8}`);
+});
+
+/** The nice value of each of this process's threads, by thread id. */
+function threadNices(): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      // After "pid (comm) ": state is field 3 of proc(5)'s list, nice field 19.
+      nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return nices;
+}
+
+test('a graph is serialized on a thread of its own, 10 nicer (the event loop comes first); no other thread is niced', async (t) => {
+  if (process.platform !== 'linux') { t.pass('per-thread nice is read from /proc'); return; }
+  const n = 20_000, d = 64;
+  const index = await build(clustered(n, d, 20, 9), options({ dimensions: d, metric: 'l2sq' }));
+  t.false(index.flat);
+  const before = threadNices();
+  // Relative to the runner's own nice (a test run may itself be niced).
+  const base = before.get(process.pid)!;
+  const niced = Math.min(19, base + 10);
+  t.true([...before.values()].every((v) => v === base), 'every thread at the process\'s nice before');
+  // The job runs on the pool while this thread polls: a serialization of a few ms is seen
+  // within a few attempts (each one read until it is seen, or for at most a second).
+  let seen = 0;
+  for (let attempt = 0; attempt < 10 && seen === 0; attempt++) {
+    const held = index.serializeHeld();
+    for (const end = Date.now() + 1000; Date.now() < end && seen === 0;) {
+      for (const [tid, nice] of threadNices()) if (!before.has(tid) && nice === niced) seen = nice;
+    }
+    (await held).free();
+  }
+  t.is(seen, niced, 'a new thread 10 nicer ran the serialization');
+  t.true([...threadNices().values()].every((v) => v === base), 'it is gone; the pool threads were never niced');
 });
