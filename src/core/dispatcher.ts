@@ -381,6 +381,9 @@ export class Dispatcher {
     this.batch = { owner: client, db: client.db, keys, done };
     const replies: Array<Reply | Promise<Reply>> = [];
     const entries: LoggedCommands = [];
+    // The record is encoded as the writes apply, inside the slices (see WriteLog.recordWriter).
+    const record = this.hooks.writeLog?.recordWriter?.(queued) ?? null;
+    let encoded = 0;
     try {
       sliceStart = performance.now();
       // Two windows of replies at most may be running: the engine works on one while the next waits.
@@ -393,6 +396,7 @@ export class Dispatcher {
           if (monitor && !entry.skipMonitor) monitor(client, entry.spec, argv);
           replies.push(this.run(client, entry, argv, entries));
         }
+        if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]);
         if (replies.length - newer >= BATCH_IN_FLIGHT) {
           await Promise.all(replies.slice(older, newer));
           older = newer;
@@ -406,7 +410,8 @@ export class Dispatcher {
       release();
     }
     try {
-      const logged = entries.length > 0 && this.hooks.writeLog ? this.hooks.writeLog.append(entries) : null;
+      if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]);
+      const logged = entries.length > 0 && this.hooks.writeLog ? this.hooks.writeLog.append(entries, record?.finish()) : null;
       const all = await Promise.all(replies);
       if (logged) await logged;
       return all;

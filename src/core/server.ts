@@ -432,9 +432,10 @@ function combinedLog(durable: WriteLog | null, replication: ReplicationHooks | n
   if (!replication) return durable;
   return {
     refuseWrites: (commands) => durable?.refuseWrites(commands) ?? replication.refuseWrites(),
-    append: (entries) => {
-      replication.logged(entries);
-      return durable ? durable.append(entries) : null;
+    recordWriter: durable?.recordWriter ? (commands) => durable.recordWriter!(commands) : undefined,
+    append: (entries, encoded) => {
+      replication.logged(entries, encoded);
+      return durable ? durable.append(entries, encoded) : null;
     },
   };
 }

@@ -9,6 +9,10 @@
  * Every byte still goes through JSON.parse, so what is accepted, and the
  * values built, are JSON.parse's. Nothing recurses: the open containers are
  * an explicit stack, so nesting depth costs nothing.
+ *
+ * A large body is read as the pieces it arrived in (JsonPieces), never joined:
+ * joining the 93 MB of a 100 000-point batch into one string held the loop for
+ * ~70 ms before the first slice (bench/stalls.ts, http-batch).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -24,6 +28,72 @@ export interface SliceOptions {
 const DEFAULTS: SliceOptions = { sliceMs: 10, oneGoChars: 256 * 1024, groupChars: 64 * 1024 };
 /** The scan checks the clock every this many characters (a power of two). */
 const SCAN_STEP = 64 * 1024;
+
+/** What the parser reads: a string, or a text kept in the pieces it arrived in. */
+export interface JsonText {
+  readonly length: number;
+  /** NaN outside the text, as a string's. */
+  charCodeAt(i: number): number;
+  slice(from: number, to: number): string;
+}
+
+/**
+ * A text made of pieces, read in place: a character by its position (the
+ * piece of the last read is tried first, so a scan costs no search), and a
+ * slice joined from the pieces it spans (JSON.parse's groups are small).
+ */
+export class JsonPieces implements JsonText {
+  readonly length: number;
+  private readonly parts: string[];
+  /** Where each part starts in the whole text. */
+  private readonly starts: number[];
+  /** The part the last read fell in, and its bounds. */
+  private part = 0;
+  private from = 0;
+  private to = 0;
+
+  constructor(parts: readonly string[]) {
+    this.parts = parts.filter((p) => p.length > 0);
+    if (this.parts.length === 0) this.parts.push('');
+    this.starts = new Array<number>(this.parts.length);
+    let at = 0;
+    for (let i = 0; i < this.parts.length; i++) { this.starts[i] = at; at += this.parts[i].length; }
+    this.length = at;
+    this.to = this.parts[0].length;
+  }
+
+  charCodeAt(i: number): number {
+    if (i < this.from || i >= this.to) this.seek(i);
+    return this.parts[this.part].charCodeAt(i - this.from);
+  }
+
+  slice(from: number, to: number): string {
+    if (to <= from) return '';
+    this.seek(from);
+    let p = this.part;
+    const start = this.starts[p];
+    if (to <= start + this.parts[p].length) return this.parts[p].slice(from - start, to - start);
+    let text = this.parts[p].slice(from - start);
+    for (p++; p < this.parts.length; p++) {
+      const at = this.starts[p];
+      if (to <= at + this.parts[p].length) return text + this.parts[p].slice(0, to - at);
+      text += this.parts[p];
+    }
+    return text;
+  }
+
+  /** Makes the part holding position i (or the nearest, outside the text) the current one. */
+  private seek(i: number): void {
+    let lo = 0, hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= i) lo = mid; else hi = mid - 1;
+    }
+    this.part = lo;
+    this.from = this.starts[lo];
+    this.to = this.from + this.parts[lo].length;
+  }
+}
 
 /** The text is not JSON; the message is JSON.parse's where it had one, with positions in the whole text. */
 export class JsonBodyError extends Error {}
@@ -55,13 +125,16 @@ interface Open {
 
 function isWhite(c: number): boolean { return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; }
 
-function blank(text: string, from: number, to: number): boolean {
+function blank(text: JsonText, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (!isWhite(text.charCodeAt(i))) return false;
   return true;
 }
 
+/** Whether the text is empty or only JSON whitespace. */
+export function blankText(text: JsonText): boolean { return blank(text, 0, text.length); }
+
 /** JSON.parse of text[from, to), optionally inside `wrap` brackets; errors give positions in the whole text. */
-function parseAt(text: string, from: number, to: number, wrap = ''): unknown {
+function parseAt(text: JsonText, from: number, to: number, wrap = ''): unknown {
   const piece = wrap ? wrap[0] + text.slice(from, to) + wrap[1] : text.slice(from, to);
   try {
     return JSON.parse(piece);
@@ -86,7 +159,7 @@ function define(o: Record<string, unknown>, k: string, v: unknown): void {
  * work at most between two yields to the event loop.
  * @throws JsonBodyError when the text is not JSON.
  */
-export async function parseJsonInSlices(text: string, options: Partial<SliceOptions> = {}): Promise<unknown> {
+export async function parseJsonInSlices(text: JsonText, options: Partial<SliceOptions> = {}): Promise<unknown> {
   const { sliceMs, oneGoChars, groupChars } = { ...DEFAULTS, ...options };
   let first = 0;
   while (first < text.length && isWhite(text.charCodeAt(first))) first++;
@@ -130,7 +203,7 @@ export async function parseJsonInSlices(text: string, options: Partial<SliceOpti
 }
 
 /** A large container from its members: groups of small ones through JSON.parse, large ones as built. */
-async function build(text: string, c: Open, close: number, slicer: Slicer, groupChars: number): Promise<unknown> {
+async function build(text: JsonText, c: Open, close: number, slicer: Slicer, groupChars: number): Promise<unknown> {
   // Member k lies between bounds[k] and bounds[k + 1] (exclusive).
   const bounds = [c.open, ...c.commas, close];
   const count = bounds.length - 1;

@@ -13,7 +13,7 @@ import type { ClientState, InfoSection } from '../core/types.js';
 import { isSerializable, keyBytes, type SerializableValue, type StateSection } from '../engine/keyspace.js';
 import { VectorSet } from '../engine/vector-set.js';
 import { decodeSetState, encodeSetState } from '../store/format/set-body.js';
-import { decodeCommands, encodeCommands, encodedCommandsSize, type LoggedCommand } from '../store/format/command-record.js';
+import { CommandRecordWriter, decodeCommands, encodeCommands, encodedCommandsSize, type LoggedCommand } from '../store/format/command-record.js';
 import {
   SCHEMA_VERSION, SECTION, decodeExpires, decodeMeta, encodeExpiresChunked, decodeSetHeader, decodeStrings, encodeMeta, encodeSetHeader, encodeStringsChunked,
   graphSectionName, setOfGraph, setSectionName,
@@ -69,10 +69,14 @@ export class Persistence implements WriteLog, PersistenceApi, Dataset {
     return e ? this.misconf(e) : null;
   }
 
-  append(entries: LoggedCommand[]): Promise<void> | null {
+  recordWriter(commands: ReadonlyArray<readonly Buffer[]>): CommandRecordWriter {
+    return new CommandRecordWriter(encodedCommandsSize(commands));
+  }
+
+  append(entries: LoggedCommand[], encoded?: Buffer): Promise<void> | null {
     const s = this.store;
     if (!s) return null;
-    s.append(encodeCommands(entries), entries.length);
+    s.append(encoded ?? encodeCommands(entries), entries.length);
     if (!s.appendonly) return null;
     // Group commit: the store's commit() defers to the end of the event-loop turn,
     // so every write of this turn, from every client, shares one WAL write (and fsync).

@@ -100,10 +100,10 @@ export class Primary {
   // ---- the stream ----
 
   /** A record the write log took: framed into the stream, if anyone may read it. */
-  logged(entries: ReadonlyArray<[number, Buffer[]]>): void {
+  logged(entries: ReadonlyArray<[number, Buffer[]]>, encoded?: Buffer): void {
     // No backlog until the first replica: a lone primary pays nothing per write.
     if (!this.active || !this.state.backlog) return;
-    this.feed(frame(FRAME.RECORD, encodeCommands(entries)));
+    this.feed(frame(FRAME.RECORD, encoded ?? encodeCommands(entries)));
   }
 
   /** Add a frame to the stream: the backlog, then every replica (or its held frames). */

@@ -7,9 +7,10 @@
 import test from 'ava';
 import net from 'node:net';
 import fc from 'fast-check';
-import { freePort, startInProcess } from '../helpers/server.js';
+import { freePort, spawnServer, startInProcess, tempDir } from '../helpers/server.js';
+import { Redis } from 'ioredis';
 import { encodeCommand } from '../helpers/raw.js';
-import { parseJsonInSlices, JsonBodyError } from '../../src/http/json-body.js';
+import { parseJsonInSlices, JsonBodyError, JsonPieces } from '../../src/http/json-body.js';
 
 /** A connection that sends `args` again each time the previous reply arrived, until stopped; keeps the replies. */
 function loop(port: number, args: string[]): { replies: string[]; stop: () => Promise<void> } {
@@ -72,6 +73,57 @@ test('a 20 000-point batch runs in slices: other clients are served in between, 
   }
 });
 
+test('a batch acknowledged over HTTP survives SIGKILL whole: its record was built as it applied, in pieces of body', async (t) => {
+  const dir = tempDir();
+  const http = await freePort();
+  const args = ['--appendonly', 'yes', '--appendfsync', 'always', '--http-port', String(http)];
+  const first = await spawnServer(args, { dir });
+  // Over JOIN_MAX_BYTES, so the body is read in its pieces too; ids and payloads of every size.
+  const n = 30_000;
+  const points = Array.from({ length: n }, (_, i) => ({ id: `p${i}${'x'.repeat(i % 50)}`, vector: [1, i / n, (i % 7) / 7, 0.5], payload: { i, s: 'y'.repeat(i % 300) } }));
+  const body = JSON.stringify({ key: 'kept', points });
+  t.true(body.length > 2 << 20);
+  const res = await fetch(`http://127.0.0.1:${http}/v1/insert`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  t.is(res.status, 200);
+  t.deepEqual(await res.json(), { added: n, updated: 0 });
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const second = await spawnServer(['--appendonly', 'yes'], { dir });
+  const r = new Redis({ port: second.port, lazyConnect: true });
+  try {
+    await r.connect();
+    t.is(Number(await r.call('VEC.CARD', 'kept')), n);
+    for (const i of [0, 1, 49, 299, 12345, n - 1]) {
+      const attrs = JSON.parse(String(await r.call('VGETATTR', 'kept', `p${i}${'x'.repeat(i % 50)}`)));
+      t.deepEqual(attrs, { i, s: 'y'.repeat(i % 300) });
+    }
+  } finally { r.disconnect(); await second.kill(); }
+});
+
+/** `text` cut at the given points (taken modulo its length), as a body arrives in chunks. */
+function cut(text: string, at: number[]): JsonPieces {
+  const points = [...new Set(at.map((a) => a % (text.length + 1)))].sort((a, b) => a - b);
+  const parts: string[] = [];
+  let from = 0;
+  for (const p of points) { parts.push(text.slice(from, p)); from = p; }
+  parts.push(text.slice(from));
+  return new JsonPieces(parts);
+}
+
+test('a text in pieces reads as the joined string: characters, slices across any cuts, NaN outside', (t) => {
+  fc.assert(fc.property(fc.string({ maxLength: 60 }), fc.array(fc.nat(), { maxLength: 8 }), fc.nat(), fc.nat(), (text, at, a, b) => {
+    const pieces = cut(text, at);
+    if (pieces.length !== text.length) return false;
+    for (let i = -1; i <= text.length; i++) if (!Object.is(pieces.charCodeAt(i), text.charCodeAt(i))) return false;
+    // Backwards too: the current piece is only a hint.
+    for (let i = text.length - 1; i >= 0; i -= 3) if (pieces.charCodeAt(i) !== text.charCodeAt(i)) return false;
+    const from = a % (text.length + 1), to = b % (text.length + 1);
+    return pieces.slice(from, to) === text.slice(from, to) && pieces.slice(0, text.length) === text;
+  }), { numRuns: 3000 });
+  t.is(new JsonPieces([]).length, 0);
+  t.is(new JsonPieces(['', 'ab', '', 'c']).slice(1, 3), 'bc');
+});
+
 test('bodies parsed in slices are what JSON.parse gives, and refused where it refuses', async (t) => {
   // Tiny groups and no one-go threshold, so every container takes the sliced path.
   const opts = { oneGoChars: 0, groupChars: 8, sliceMs: 0 };
@@ -79,17 +131,25 @@ test('bodies parsed in slices are what JSON.parse gives, and refused where it re
     const text = ` ${JSON.stringify(v, null, indent)}\n`;
     return JSON.stringify(await parseJsonInSlices(text, opts)) === JSON.stringify(JSON.parse(text));
   }), { numRuns: 2000 });
+  // The same in pieces, cut anywhere (inside strings and escapes too).
+  await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), fc.array(fc.nat(), { maxLength: 12 }), async (v, at) => {
+    const text = ` ${JSON.stringify(v)}\n`;
+    return JSON.stringify(await parseJsonInSlices(cut(text, at), opts)) === JSON.stringify(JSON.parse(text));
+  }), { numRuns: 2000 });
   await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 5 }), fc.nat(), fc.constantFrom('', ',', '[', ']', '{', '}', ':', '"', ' ', 'x', '1'), fc.boolean(),
     async (v, at, insert, remove) => {
       const whole = JSON.stringify(v);
       const p = at % (whole.length + 1);
       const text = remove ? whole.slice(0, p) + whole.slice(p + 1) : whole.slice(0, p) + insert + whole.slice(p);
       let expected: unknown;
+      const pieces = cut(text, [at, at * 7 + 3, at >> 1]);
       try { expected = JSON.parse(text); } catch {
         await t.throwsAsync(parseJsonInSlices(text, opts), { instanceOf: JsonBodyError });
+        await t.throwsAsync(parseJsonInSlices(pieces, opts), { instanceOf: JsonBodyError });
         return true;
       }
-      return JSON.stringify(await parseJsonInSlices(text, opts)) === JSON.stringify(expected);
+      return JSON.stringify(await parseJsonInSlices(text, opts)) === JSON.stringify(expected)
+        && JSON.stringify(await parseJsonInSlices(pieces, opts)) === JSON.stringify(expected);
     }), { numRuns: 5000 });
   const proto = await parseJsonInSlices('{"__proto__": {"x": 1}, "a": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}', opts) as Record<string, unknown>;
   t.deepEqual(Object.keys(proto), ['__proto__', 'a'], '__proto__ is an own key, as JSON.parse makes it');

@@ -24,18 +24,51 @@ export function encodeCommands(entries: readonly LoggedCommand[]): Buffer {
     size += 8;
     for (const a of argv) size += 4 + a.length;
   }
-  // One allocation and copy: the argument slices point into socket buffers that will be reused.
-  const out = Buffer.allocUnsafe(size);
-  let o = out.writeUInt32LE(entries.length, 0);
-  for (const [db, argv] of entries) {
-    o = out.writeUInt32LE(db, o);
+  const w = new CommandRecordWriter(size);
+  for (const [db, argv] of entries) w.add(db, argv);
+  return w.finish();
+}
+
+/**
+ * A record encoded a command at a time, into one buffer sized up front (grown
+ * if the estimate falls short). A batch of 100 000 VEC.ADDs is a 55 MB record:
+ * encoded at once after the batch it held the event loop for ~160 ms; a batch
+ * adds each write as it applies it, inside the slices it already runs in.
+ */
+export class CommandRecordWriter {
+  private out: Buffer;
+  private at = 4;
+  private n = 0;
+
+  constructor(capacity: number) { this.out = Buffer.allocUnsafe(Math.max(4, capacity)); }
+
+  get count(): number { return this.n; }
+
+  add(db: number, argv: readonly Buffer[]): void {
+    let need = 8;
+    for (const a of argv) need += 4 + a.length;
+    if (this.at + need > this.out.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.at + need));
+      this.out.copy(grown, 0, 0, this.at);
+      this.out = grown;
+    }
+    // One copy: the argument slices point into socket buffers that will be reused.
+    const out = this.out;
+    let o = out.writeUInt32LE(db, this.at);
     o = out.writeUInt32LE(argv.length, o);
     for (const a of argv) {
       o = out.writeUInt32LE(a.length, o);
       o += a.copy(out, o);
     }
+    this.at = o;
+    this.n++;
   }
-  return out;
+
+  /** The record's bytes (a view of the writer's buffer; add nothing after). */
+  finish(): Buffer {
+    this.out.writeUInt32LE(this.n, 0);
+    return this.out.subarray(0, this.at);
+  }
 }
 
 export function decodeCommands(buf: Uint8Array): LoggedCommand[] {
