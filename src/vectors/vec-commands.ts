@@ -2,7 +2,9 @@
  * The native vector API (README.md, "The VEC commands"): VEC.CREATE, VEC.ADD, VEC.DEL,
  * VEC.SEARCH, VEC.GET, VEC.SETPAYLOAD, VEC.CARD, VEC.DIM, VEC.INFO, VEC.LIST.
  */
-import { Double, OK, ReplyMap, type Reply } from '../../protocol/reply.js';
+import { Double, OK, RawReply, ReplyMap, type Reply } from '../../protocol/reply.js';
+import { ReplyEncoder } from '../../protocol/encoder.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ArgError, SYNTAX } from '../errors.js';
 import { keyBytes, keyOf } from '../engine/keyspace.js';
 import { DEFAULT_PARAMS, MAX_M, METRICS, QUANTS, VectorSet, type Hit, type Metric, type Quant, type SetParams } from '../engine/vector-set.js';
@@ -145,26 +147,54 @@ function vecDel(ctx: Ctx, argv: Buffer[]): Reply {
 
 export interface SearchFlags { count: number; ef: number | null; filter: string | null; withScores: boolean; withPayloads: boolean; exact: boolean }
 
+/**
+ * Hits past this many are encoded a slice at a time, in turns of their own:
+ * bench/stalls.ts `count` (VEC.SEARCH … COUNT 100000) held the event loop for
+ * ~40 ms building and encoding the reply in one go.
+ */
+export const REPLY_SLICE = 8192;
+
 /** RESP2 flat `id [score] [payload]…`; RESP3 like Redis 8's VSIM: a map id → score | payload | [score, payload]. */
 export function searchReply(
   ctx: Ctx, set: VectorSet, hits: Hit[], withScores: boolean, withPayloads: boolean, score: (d: number) => number,
-): Reply {
-  const idOf = (h: Hit) => keyBytes(h.id);
-  const payloadOf = (h: Hit): Reply => { const p = set.payloadOfSlot(h.slot); return p === undefined ? null : p; };
-  if (!withScores && !withPayloads) return hits.map(idOf);
-  if (ctx.client.proto === 3) {
-    return new ReplyMap(hits.map((h) => {
-      const v: Reply = withScores && withPayloads ? [new Double(score(h.distance)), payloadOf(h)] : withScores ? new Double(score(h.distance)) : payloadOf(h);
-      return [idOf(h), v] as [Reply, Reply];
-    }));
+): Reply | Promise<Reply> {
+  const proto = ctx.client.proto;
+  // Payloads are read now: a slot may hold another element by the time a later slice runs.
+  const payloads = withPayloads ? hits.map((h) => set.payloadOfSlot(h.slot) ?? null) : null;
+  const value = (i: number): Reply => withScores && withPayloads ? [new Double(score(hits[i].distance)), payloads![i]]
+    : withScores ? new Double(score(hits[i].distance)) : payloads![i];
+  const n = hits.length;
+  if (n > REPLY_SLICE) {
+    if (!withScores && !withPayloads) return encodeInSlices(`*${n}\r\n`, n, (i) => [keyBytes(hits[i].id)], proto);
+    if (proto === 3) return encodeInSlices(`%${n}\r\n`, n, (i) => [keyBytes(hits[i].id), value(i)], proto);
+    const flat = (i: number): Reply[] => {
+      const out: Reply[] = [keyBytes(hits[i].id)];
+      if (withScores) out.push(new Double(score(hits[i].distance)));
+      if (withPayloads) out.push(payloads![i]);
+      return out;
+    };
+    return encodeInSlices(`*${n * (1 + Number(withScores) + Number(withPayloads))}\r\n`, n, flat, proto);
   }
+  if (!withScores && !withPayloads) return hits.map((h) => keyBytes(h.id));
+  if (proto === 3) return new ReplyMap(hits.map((h, i) => [keyBytes(h.id), value(i)] as [Reply, Reply]));
   const out: Reply[] = [];
-  for (const h of hits) {
-    out.push(idOf(h));
-    if (withScores) out.push(new Double(score(h.distance)));
-    if (withPayloads) out.push(payloadOf(h));
+  for (let i = 0; i < n; i++) {
+    out.push(keyBytes(hits[i].id));
+    if (withScores) out.push(new Double(score(hits[i].distance)));
+    if (withPayloads) out.push(payloads![i]);
   }
   return out;
+}
+
+/** A reply of `count` elements (each one or more array items, or a map's key and value) after `header`, encoded REPLY_SLICE at a time. */
+async function encodeInSlices(header: string, count: number, element: (i: number) => readonly Reply[], proto: 2 | 3): Promise<Reply> {
+  const encoder = new ReplyEncoder(64 * 1024);
+  encoder.writeRaw(Buffer.from(header, 'latin1'));
+  for (let i = 0; i < count; i++) {
+    if (i > 0 && i % REPLY_SLICE === 0) await nextTurn();
+    for (const r of element(i)) encoder.write(r, proto);
+  }
+  return new RawReply(encoder.take());
 }
 
 /** A search's query as written: a vector, or ELE and an element id. */
