@@ -85,8 +85,12 @@ export interface RebuildHooks {
   built?: () => Promise<void> | void;
 }
 
-/** Slots read per step of a rebuild's copy: bounds the f32 copy to ~32 MB. */
-const COPY_BYTES = 32 * 1024 * 1024;
+/**
+ * Slots read per step of a rebuild's copy, as f32 bytes. The read and the packing run on the
+ * event loop: steps of 32 MB (65 536 rows at 128-d) held it 10-25 ms each (bench/stalls.ts,
+ * compaction, PING max 26.6 ms); 2 MB is 4 096 such rows, one insert job's worth.
+ */
+const COPY_BYTES = 2 * 1024 * 1024;
 /** Vectors per insert job of a rebuild: short jobs keep the libuv pool shared with searches and I/O. */
 const BUILD_BATCH = 4096;
 /** Catch-up rounds replay missed writes off the queue until at most this many remain for the swap. */
@@ -257,13 +261,17 @@ export class OpQueue {
       const slots = new Uint32Array(Math.min(step, end - start));
       for (let i = 0; i < slots.length; i++) slots[i] = start + i;
       const { vectors, found } = await this.readAsync((index) => index.getBatch(slots));
-      // Pack the present rows to the front (absent: never used, removed, or zero vectors).
+      // Pack the present rows to the front (absent: never used, removed, or zero vectors),
+      // a run of present rows per copy.
       const dim = fresh.options.dimensions;
       let m = 0;
-      for (let i = 0; i < slots.length; i++) {
-        if (!found[i]) continue;
-        if (m !== i) { slots[m] = slots[i]; vectors.copyWithin(m * dim, i * dim, (i + 1) * dim); }
-        m++;
+      for (let i = 0; i < slots.length;) {
+        if (!found[i]) { i++; continue; }
+        let j = i + 1;
+        while (j < slots.length && found[j]) j++;
+        if (m !== i) { slots.copyWithin(m, i, j); vectors.copyWithin(m * dim, i * dim, j * dim); }
+        m += j - i;
+        i = j;
       }
       await insertInto(fresh, slots.subarray(0, m), vectors.subarray(0, m * dim), background);
     }

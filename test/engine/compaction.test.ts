@@ -137,6 +137,19 @@ test.serial('without a hook, a search issued right after the deletion is answere
   await set.dispose();
 });
 
+test.serial('scattered deletions across several copy steps: the rebuilt index holds exactly the rest, each with its vector', async (t) => {
+  // 40 000 rows of 16-d are two copy steps (2 MB each); deletions leave runs of every length.
+  const { set, expected } = await filled(40_000, 6);
+  const deleted: string[] = [];
+  for (let i = 0; i < 40_000; i++) if (i % 3 === 0 || i % 7 === 0 || (i > 20_000 && i < 20_500)) deleted.push(`e${i}`);
+  set.remove(deleted);
+  for (const id of deleted) expected.delete(id);
+  t.true(await set.compaction!);
+  t.is(set.deleted, 0);
+  await checkContents(t, set, expected);
+  await set.dispose();
+});
+
 test.serial('disposing a set during its compaction abandons it and frees both indexes', async (t) => {
   const before = nativeMemory().indexes;
   const { set } = await filled(3000, 5);
