@@ -214,6 +214,8 @@ export class SimulatedFs implements Fs {
   readonly counts: Record<FsOp, number>;
   /** Called before every operation with its path: a test can inject a crash at an exact point. */
   onOp: ((op: FsOp, path: string) => void) | null = null;
+  /** Awaited by a directory fsync once it has taken its view of the entries: a test can make one slow. */
+  dirSyncDelay: ((path: string) => Promise<void> | void) | null = null;
 
   private nextId = 1;
   private files = new Map<number, SimFile>();
@@ -221,6 +223,15 @@ export class SimulatedFs implements Fs {
   private live = new Map<string, number>();
   /** Durable namespace per directory: dir → (name → file id). */
   private durableDirs = new Map<string, Map<string, number>>();
+  /**
+   * Per directory, the order in which the view now durable was taken. Directory fsyncs may
+   * overlap, and one that started earlier can finish later: its older view must not replace
+   * a newer one already durable (a real fsync cannot undo another's). Found by CI: the older
+   * view named a MANIFEST version whose model the newer sync had already dropped, and a power
+   * loss then left no MANIFEST at all.
+   */
+  private durableViewOrder = new Map<string, number>();
+  private viewsTaken = 0;
   private dirs = new Set<string>();
   private handles = new Set<SimHandle>();
   private faults: ActiveFault[] = [];
@@ -257,6 +268,7 @@ export class SimulatedFs implements Fs {
       this.dirs.add(dir);
       const entries = new Map<string, number>();
       this.durableDirs.set(dir, entries);
+      this.durableViewOrder.set(dir, ++this.viewsTaken);
       for (const ent of await fsp.readdir(dir, { withFileTypes: true })) {
         const p = nodePath.join(dir, ent.name);
         if (ent.isDirectory()) await walk(p);
@@ -682,13 +694,18 @@ export class SimulatedFs implements Fs {
       // Like a file fsync, it covers the entries as they were when it started.
       const entries = new Map<string, number>();
       for (const [p, id] of this.live) if (nodePath.dirname(p) === abs) entries.set(nodePath.basename(p), id);
+      const order = ++this.viewsTaken;
+      await this.dirSyncDelay?.(abs);
       const fh = await fsp.open(abs, 'r');
       try {
         await fh.sync();
       } finally {
         await fh.close();
       }
-      this.durableDirs.set(abs, entries);
+      if (order > (this.durableViewOrder.get(abs) ?? 0)) {
+        this.durableDirs.set(abs, entries);
+        this.durableViewOrder.set(abs, order);
+      }
       this.dirs.add(abs);
       this.gc();
     });

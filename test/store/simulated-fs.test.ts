@@ -83,6 +83,33 @@ test('rename counts only after the directory fsync (old name comes back)', async
   t.is((await fsp.readFile(p('old'))).toString(), 'NEW');
 });
 
+test('overlapping directory fsyncs: one that started earlier and ends later never undoes a newer one', async (t) => {
+  // The store's segment rolls and MANIFEST rewrites fsync the same directory concurrently.
+  const { sim, dir, p } = await withSim(t);
+  const write = async (name: string, text: string) => {
+    const f = await sim.open(p(name), 'wx');
+    await writeAll(f, B(text), 0);
+    await f.sync();
+    await f.close();
+  };
+  await write('MANIFEST', 'v1');
+  await sim.syncDir(dir);
+  await write('MANIFEST.tmp', 'v2');
+  // A slow fsync takes its view now (MANIFEST is v1), then stalls.
+  let release!: () => void;
+  const stalled = new Promise<void>((r) => { release = r; });
+  let first = true;
+  sim.dirSyncDelay = () => { if (first) { first = false; return stalled; } };
+  const slow = sim.syncDir(dir);
+  await sim.rename(p('MANIFEST.tmp'), p('MANIFEST'));
+  await sim.syncDir(dir); // the rename is durable
+  release();
+  await slow;
+  await sim.powerLoss();
+  t.is((await fsp.readFile(p('MANIFEST'))).toString(), 'v2');
+  t.deepEqual(await fsp.readdir(dir), ['MANIFEST']);
+});
+
 test('unlink without directory fsync is undone by power loss', async (t) => {
   const { sim, dir, p } = await withSim(t);
   await fsp.writeFile(p('keep'), 'K');
