@@ -140,9 +140,10 @@ export class GraphTrust {
   }
 
   /**
-   * A full window on a set too large to scan: widen the beam while the walk's mean recall misses
-   * the target and each doubling buys recall. A doubling that gains less than MIN_GAIN is undone
-   * and the beam stays.
+   * A full window on a set too large to scan: widen the beam while the walk misses the target
+   * and each doubling buys recall. A doubling that gains less than MIN_GAIN is undone and the
+   * beam stays: queries like the data average ~0.98 with a few probes far lower, so the
+   * confident bound can miss where a wider beam finds nothing more, at twice the cost.
    */
   private adjustBeam(): void {
     // Paired on the same queries (each probe also walked the previous beam): far steadier than
@@ -152,11 +153,7 @@ export class GraphTrust {
       this.settled = true;
       return;
     }
-    // Widen on the window's mean, not on the confident bound trusted() uses: the bound chooses
-    // between two answers whose costs are known; a doubling makes every later walk dearer.
-    // Queries like the data (bench/planner.ts, mixture, BF16 50 k: 0.978 on average, a few probes
-    // far lower) missed the bound, and the doubled beam was kept for +0.0096 recall at 0.72x.
-    if (this.recall() >= GraphTrust.target || this.widen >= MAX_WIDEN) return;
+    if (this.trusted() || this.widen >= MAX_WIDEN) return;
     this.widen++;
     this.filled = 0;
     this.next = 0;
