@@ -159,30 +159,29 @@ export function searchReply(
   ctx: Ctx, set: VectorSet, hits: Hit[], withScores: boolean, withPayloads: boolean, score: (d: number) => number,
 ): Reply | Promise<Reply> {
   const proto = ctx.client.proto;
-  // Payloads are read now: a slot may hold another element by the time a later slice runs.
-  const payloads = withPayloads ? hits.map((h) => set.payloadOfSlot(h.slot) ?? null) : null;
-  const value = (i: number): Reply => withScores && withPayloads ? [new Double(score(hits[i].distance)), payloads![i]]
-    : withScores ? new Double(score(hits[i].distance)) : payloads![i];
   const n = hits.length;
-  if (n > REPLY_SLICE) {
+  const sliced = n > REPLY_SLICE;
+  // Sliced, the payloads are read now: a slot may hold another element by the time a later slice runs.
+  const held = sliced && withPayloads ? hits.map((h) => set.payloadOfSlot(h.slot) ?? null) : null;
+  const payload = (i: number): Reply => held ? held[i] : set.payloadOfSlot(hits[i].slot) ?? null;
+  const value = (i: number): Reply => withScores && withPayloads ? [new Double(score(hits[i].distance)), payload(i)]
+    : withScores ? new Double(score(hits[i].distance)) : payload(i);
+  /** RESP2's flat items of hit i, appended to `out`. */
+  const pushFlat = (out: Reply[], i: number): Reply[] => {
+    out.push(keyBytes(hits[i].id));
+    if (withScores) out.push(new Double(score(hits[i].distance)));
+    if (withPayloads) out.push(payload(i));
+    return out;
+  };
+  if (sliced) {
     if (!withScores && !withPayloads) return encodeInSlices(`*${n}\r\n`, n, (i) => [keyBytes(hits[i].id)], proto);
     if (proto === 3) return encodeInSlices(`%${n}\r\n`, n, (i) => [keyBytes(hits[i].id), value(i)], proto);
-    const flat = (i: number): Reply[] => {
-      const out: Reply[] = [keyBytes(hits[i].id)];
-      if (withScores) out.push(new Double(score(hits[i].distance)));
-      if (withPayloads) out.push(payloads![i]);
-      return out;
-    };
-    return encodeInSlices(`*${n * (1 + Number(withScores) + Number(withPayloads))}\r\n`, n, flat, proto);
+    return encodeInSlices(`*${n * (1 + Number(withScores) + Number(withPayloads))}\r\n`, n, (i) => pushFlat([], i), proto);
   }
   if (!withScores && !withPayloads) return hits.map((h) => keyBytes(h.id));
   if (proto === 3) return new ReplyMap(hits.map((h, i) => [keyBytes(h.id), value(i)] as [Reply, Reply]));
   const out: Reply[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push(keyBytes(hits[i].id));
-    if (withScores) out.push(new Double(score(hits[i].distance)));
-    if (withPayloads) out.push(payloads![i]);
-  }
+  for (let i = 0; i < n; i++) pushFlat(out, i);
   return out;
 }
 
