@@ -384,6 +384,7 @@ export class Dispatcher {
     // The record is encoded as the writes apply, inside the slices (see WriteLog.recordWriter).
     const record = this.hooks.writeLog?.recordWriter?.(queued) ?? null;
     let encoded = 0;
+    const encodeNew = () => { if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]); };
     try {
       sliceStart = performance.now();
       // Two windows of replies at most may be running: the engine works on one while the next waits.
@@ -396,7 +397,7 @@ export class Dispatcher {
           if (monitor && !entry.skipMonitor) monitor(client, entry.spec, argv);
           replies.push(this.run(client, entry, argv, entries));
         }
-        if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]);
+        encodeNew();
         if (replies.length - newer >= BATCH_IN_FLIGHT) {
           await Promise.all(replies.slice(older, newer));
           older = newer;
@@ -410,7 +411,7 @@ export class Dispatcher {
       release();
     }
     try {
-      if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]);
+      encodeNew();
       const logged = entries.length > 0 && this.hooks.writeLog ? this.hooks.writeLog.append(entries, record?.finish()) : null;
       const all = await Promise.all(replies);
       if (logged) await logged;

@@ -432,7 +432,7 @@ function combinedLog(durable: WriteLog | null, replication: ReplicationHooks | n
   if (!replication) return durable;
   return {
     refuseWrites: (commands) => durable?.refuseWrites(commands) ?? replication.refuseWrites(),
-    recordWriter: durable?.recordWriter ? (commands) => durable.recordWriter!(commands) : undefined,
+    recordWriter: durable?.recordWriter?.bind(durable),
     append: (entries, encoded) => {
       replication.logged(entries, encoded);
       return durable ? durable.append(entries, encoded) : null;
