@@ -28,8 +28,12 @@ export interface DispatchHooks {
   watches: Watches | null;
 }
 
-/** Work between two yields to the event loop while a batch runs in slices, ms. */
-const BATCH_SLICE_MS = 10;
+/**
+ * Work between two yields to the event loop while a batch runs in slices, ms: under
+ * half the event loop's 20 ms budget (bench/stalls.ts): a young-generation GC of the batch's
+ * objects (5-10 ms) can land inside a slice, and slices of 10 ms then held the loop 18-28 ms.
+ */
+const BATCH_SLICE_MS = 5;
 /**
  * A batch's commands are let run (engine work) a window of this many at a
  * time. Engine work completes a group at a time, and each command's
@@ -326,7 +330,7 @@ export class Dispatcher {
    * record, so a crash keeps all of the transaction or none of it.
    */
   runTransaction(client: ClientState, queued: Buffer[][]): Reply | Promise<Reply> {
-    const refusal = this.refuseRecord(queued);
+    const refusal = this.refuseRecord(this.writesOf(queued));
     if (refusal) return this.countError(new ErrorReply(refusal.line()));
     const replies: Array<Reply | Promise<Reply>> = [];
     const entries: LoggedCommands = [];
@@ -364,9 +368,13 @@ export class Dispatcher {
     const due = () => performance.now() - sliceStart >= BATCH_SLICE_MS;
     const pause = async () => { await nextTurn(); sliceStart = performance.now(); };
     let keys: Set<string> | null = new Set();
+    // The record's writes, found in this sliced pass: looking 100 000 names up again in one go
+    // held the loop for ~40 ms (bench/stalls.ts, http-batch).
+    const writes: Buffer[][] = [];
     for (const argv of queued) {
       const entry = this.resolveEntry(client, argv);
       if (entry instanceof ErrorReply) return this.countError(entry);
+      if (entry.write) writes.push(argv);
       if (keys !== null) {
         if (entry.spec.firstKey > 0) for (const k of commandKeys(entry.spec, argv)) keys.add(k);
         else if (entry.write) keys = null; // FLUSHALL and the like: everything waits
@@ -374,7 +382,7 @@ export class Dispatcher {
       if (due()) await pause();
     }
     while (this.batch !== null) await this.batch.done;
-    const refusal = this.refuseRecord(queued);
+    const refusal = this.refuseRecord(writes);
     if (refusal) return this.countError(new ErrorReply(refusal.line()));
     let release!: () => void;
     const done = new Promise<void>((resolve) => { release = resolve; });
@@ -382,7 +390,7 @@ export class Dispatcher {
     const replies: Array<Reply | Promise<Reply>> = [];
     const entries: LoggedCommands = [];
     // The record is encoded as the writes apply, inside the slices (see WriteLog.recordWriter).
-    const record = this.hooks.writeLog?.recordWriter?.(queued) ?? null;
+    const record = this.hooks.writeLog?.recordWriter?.(writes) ?? null;
     let encoded = 0;
     const encodeNew = () => { if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]); };
     try {
@@ -447,15 +455,19 @@ export class Dispatcher {
    * that whole record before the first command runs (each command alone may
    * fit where all of them do not), or the transaction would stop half-applied.
    */
-  private refuseRecord(queued: Buffer[][]): RespError | null {
+  private refuseRecord(writes: Buffer[][]): RespError | null {
     const writeLog = this.hooks.writeLog;
-    if (!writeLog) return null;
-    const writes = queued.filter((argv) => {
+    return writeLog && writes.length > 0 ? writeLog.refuseWrites(writes) : null;
+  }
+
+  /** The queued commands that write (what their record will hold). */
+  private writesOf(queued: Buffer[][]): Buffer[][] {
+    if (!this.hooks.writeLog) return [];
+    return queued.filter((argv) => {
       let spec = this.table.lookup(argv[0]);
       if (spec?.subcommands && argv.length > 1) spec = this.table.subcommand(spec, argv[1]) ?? spec;
       return spec?.flags.includes('write') ?? false;
     });
-    return writes.length > 0 ? writeLog.refuseWrites(writes) : null;
   }
 
   private finish(entry: CommandEntry, client: ClientState, argv: Buffer[], start: number, failed: boolean): void {
