@@ -693,6 +693,24 @@ Napi::Value hand_over(Napi::Env env, char* data, std::size_t length, bool held) 
 // ---------------------------------------------------------------------------------------------
 // Async jobs: one promise, split over one or more AsyncWorkers ("chunks") on the libuv pool.
 
+/// The nice value of a background job's thread. A graph's serialization (BGSAVE's cut, a
+/// replica's full sync) is ~0.5 s of CPU at 1 M x 128 while the event loop keeps serving; on two
+/// cores shared with clients (or a replica) the loop then waited its turn behind it for 10-30 ms.
+/// At nice 10 (a tenth of the loop's CFS weight) the loop preempts it when both want a core;
+/// with a core free it runs as fast as before.
+constexpr int BACKGROUND_NICE = 10;
+
+/// The nice of an add batch's chunks: the event loop's own work (parsing, replies, a batch's
+/// slices) is what feeds them, and on two cores two insert threads at the loop's priority left
+/// it waiting for a core 10-26 ms at a time while an HTTP batch of 100 000 points was inserted
+/// (bench/stalls.ts, http-batch; /proc/<tid>/schedstat). At nice 5 two of them weigh 670 to the
+/// loop's 1024, so the scheduler gives the loop a core of its own; against another process's
+/// thread an insert thread still keeps a quarter of a core (a tenth at BACKGROUND_NICE).
+constexpr int ADD_NICE = 5;
+/// Per chunk: a thread costs ~20-30 us to start, a 128-d insert ~100 us or more, so a lone
+/// VEC.ADD runs on the pool thread as it is.
+constexpr std::size_t ADD_NICE_MIN = 32;
+
 /// Shared by the chunks of one batch. Created and finished on the JS thread; `body` runs on pool
 /// threads. The references keep the JS index object and every typed array the workers read or
 /// write alive (not collected) until the last chunk completes.
@@ -700,8 +718,8 @@ struct Job : FirstError {
     Index* index = nullptr; // null for index-free jobs (CRC)
     bool mutates = false;   // counted as a writer (add batches, loads)
     bool serializes = false;
-    /// Runs at BACKGROUND_NICE on a thread of its own (see ChunkWorker::Execute).
-    bool background = false;
+    /// Above 0: each chunk runs at this nice on a thread of its own (see ChunkWorker::Execute).
+    int nice = 0;
     bool promotes = false;
     bool needs_context = false;
     Napi::Promise::Deferred deferred;
@@ -1372,6 +1390,8 @@ class Index : public Napi::ObjectWrap<Index> {
                 add_one(s[i], v + i * dims, context);
             }
         };
+        if (n >= ADD_NICE_MIN * chunks)
+            job->nice = ADD_NICE;
         return start(env, job, chunks);
     }
 
@@ -1604,7 +1624,7 @@ class Index : public Napi::ObjectWrap<Index> {
         }
         auto job = new_job(env, false, false);
         job->serializes = true;
-        job->background = true;
+        job->nice = BACKGROUND_NICE;
         struct Output {
             char* data = nullptr;
             std::size_t length = 0;
@@ -1766,38 +1786,33 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 };
 
-/// The nice value of a background job's thread. A graph's serialization (BGSAVE's cut, a
-/// replica's full sync) is ~0.5 s of CPU at 1 M x 128 while the event loop keeps serving; on two
-/// cores shared with clients (or a replica) the loop then waited its turn behind it for 10-30 ms.
-/// At nice 10 (a tenth of the loop's CFS weight) the loop preempts it when both want a core;
-/// with a core free it runs as fast as before.
-constexpr int BACKGROUND_NICE = 10;
-
-/// Runs a background job's body on a new thread at BACKGROUND_NICE and waits for it. A thread of
-/// its own because nice is per thread on Linux and an unprivileged thread may raise it but never
-/// lower it back: a libuv pool thread niced once would serve every later search at that priority.
+/// Runs a chunk's body on a new thread at the job's nice and waits for it. A thread of its own
+/// because nice is per thread on Linux and an unprivileged thread may raise it but never lower
+/// it back: a libuv pool thread niced once would serve every later search at that priority.
 /// If no thread can be had (or the nice cannot be set), the body runs here at normal priority.
-static void run_in_background(Job& job) {
+static void run_niced(Job& job, std::size_t context) {
     bool ran = false;
     try {
         std::thread thread([&] {
             ran = true;
-            setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), BACKGROUND_NICE);
-            job.guard([&] { job.body(0); });
+            // Relative to the thread's nice as created (the process's): a server started niced stays
+            // below its own loop, not at an absolute level that could even be above it.
+            auto tid = static_cast<id_t>(syscall(SYS_gettid));
+            errno = 0;
+            int base = getpriority(PRIO_PROCESS, tid);
+            if (errno == 0)
+                setpriority(PRIO_PROCESS, tid, std::min(19, base + job.nice));
+            job.guard([&] { job.body(context); });
         });
         thread.join();
     } catch (std::system_error const&) {
         if (!ran)
-            job.guard([&] { job.body(0); });
+            job.guard([&] { job.body(context); });
     }
 }
 
 void ChunkWorker::Execute() {
     Job& job = *job_;
-    if (job.background) {
-        run_in_background(job);
-        return;
-    }
     std::size_t context = 0;
     bool leased = false;
     job.guard([&] {
@@ -1805,8 +1820,11 @@ void ChunkWorker::Execute() {
             context = job.index->pool_->acquire();
             leased = true;
         }
-        job.body(context);
+        if (job.nice <= 0)
+            job.body(context);
     });
+    if (job.nice > 0 && (leased || !job.needs_context))
+        run_niced(job, context);
     if (leased)
         job.index->pool_->release(context);
 }
