@@ -840,33 +840,6 @@ function threadNices(): Map<number, number> {
   return nices;
 }
 
-test.serial('an add batch runs on threads 5 nicer than the event loop, gone when it is done', async (t) => {
-  if (process.platform !== 'linux') { t.pass('per-thread nice is read from /proc'); return; }
-  const d = 64;
-  const before = threadNices();
-  const base = before.get(process.pid)!;
-  const niced = Math.min(19, base + 5);
-  const index = new NativeIndex(options({ dimensions: d, metric: 'l2sq' }));
-  const n = 20_000;
-  index.reserve(n + 1);
-  const batch = index.addBatch(sequence(n), clustered(n, d, 20, 11));
-  const seen = new Set<number>();
-  let done = false;
-  void batch.finally(() => { done = true; });
-  while (!done) {
-    for (const [tid, nice] of threadNices()) if (!before.has(tid) && nice === niced) seen.add(tid);
-    await new Promise((r) => setImmediate(r));
-  }
-  await batch;
-  t.true(seen.size >= 1, `threads 5 nicer inserted the batch (${seen.size} seen)`);
-  t.is(index.size(), n);
-  // A joined thread can linger in /proc a moment after its join returns.
-  const allAtBase = () => [...threadNices().values()].every((v) => v === base);
-  for (const end = Date.now() + 2000; !allAtBase() && Date.now() < end;) await new Promise((r) => setTimeout(r, 10));
-  t.true(allAtBase(), 'they are gone; the pool threads were never niced');
-  index.free();
-});
-
 test.serial('a graph is serialized on a thread of its own, 10 nicer (the event loop comes first); no other thread is niced', async (t) => {
   if (process.platform !== 'linux') { t.pass('per-thread nice is read from /proc'); return; }
   const n = 20_000, d = 64;

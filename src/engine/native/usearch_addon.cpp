@@ -700,16 +700,12 @@ Napi::Value hand_over(Napi::Env env, char* data, std::size_t length, bool held) 
 /// with a core free it runs as fast as before.
 constexpr int BACKGROUND_NICE = 10;
 
-/// The nice of an add batch's chunks: the event loop's own work (parsing, replies, a batch's
-/// slices) is what feeds them, and on two cores two insert threads at the loop's priority left
-/// it waiting for a core 10-26 ms at a time while an HTTP batch of 100 000 points was inserted
-/// (bench/stalls.ts, http-batch; /proc/<tid>/schedstat). At nice 5 two of them weigh 670 to the
-/// loop's 1024, so the scheduler gives the loop a core of its own; against another process's
-/// thread an insert thread still keeps a quarter of a core (a tenth at BACKGROUND_NICE).
-constexpr int ADD_NICE = 5;
-/// Per chunk: a thread costs ~20-30 us to start, a 128-d insert ~100 us or more, so a lone
-/// VEC.ADD runs on the pool thread as it is.
-constexpr std::size_t ADD_NICE_MIN = 32;
+/// Add batches are not niced. At +5 (two insert threads weighing 670 to the loop's 1024) the
+/// loop no longer waited for a core behind them while an HTTP batch of 100 000 points was
+/// inserted, but the bench's PING through that batch did not improve measurably (p99 5.1-5.7
+/// against 5.5-6.2 ms, max 29-61 against 30-60 ms, alternating) while inserts cost 251-275 us
+/// of CPU per vector against 230-233 (bench --only ingest, alternating). Not traced; one guess
+/// is an insert thread preempted while it holds a node's lock that its peer then spins on.
 
 /// Shared by the chunks of one batch. Created and finished on the JS thread; `body` runs on pool
 /// threads. The references keep the JS index object and every typed array the workers read or
@@ -1390,8 +1386,6 @@ class Index : public Napi::ObjectWrap<Index> {
                 add_one(s[i], v + i * dims, context);
             }
         };
-        if (n >= ADD_NICE_MIN * chunks)
-            job->nice = ADD_NICE;
         return start(env, job, chunks);
     }
 
