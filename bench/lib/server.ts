@@ -123,25 +123,35 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-/** CPU seconds per thread of a process, keyed by thread id, with the thread's name. */
+/**
+ * CPU seconds per live thread of a process, keyed by thread id, with the thread's name; key
+ * PROCESS holds the whole process's, which also counts threads that have ended (the addon
+ * runs each chunk of an add batch on a thread of its own).
+ */
 export type ThreadCpu = Map<number, { comm: string; seconds: number }>;
+const PROCESS = -1;
 
 const TICK = 100; // USER_HZ on Linux: /proc times are in 1/100 s.
+
+/** The name and CPU seconds (utime + stime) in a /proc stat line. */
+function statCpu(stat: string): { comm: string; seconds: number } {
+  // The name sits in parentheses and may hold spaces: fields start after the last ')'.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / TICK };
+}
 
 export function threadCpu(pid: number): ThreadCpu {
   const out: ThreadCpu = new Map();
   let tids: string[];
-  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  try {
+    out.set(PROCESS, statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch { return out; }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // The name sits in parentheses and may hold spaces: fields start after the last ')'.
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      const seconds = (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime (fields 14, 15)
-      out.set(Number(tid), { comm, seconds });
-    } catch { /* the thread ended between readdir and read: it used no more CPU */ }
+      out.set(Number(tid), statCpu(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+    } catch { /* the thread ended between readdir and read: the process's total has it */ }
   }
   return out;
 }
@@ -155,19 +165,27 @@ export function threadCpu(pid: number): ThreadCpu {
 export interface CpuSplit { main: number; workers: number; total: number; busyWorkers: number; seconds: number }
 
 export function cpuBetween(pid: number, a: ThreadCpu, b: ThreadCpu, wallSeconds: number): CpuSplit {
-  let main = 0, workers = 0;
+  let main = 0, live = 0;
   const perWorker: number[] = [];
   for (const [tid, now] of b) {
+    if (tid === PROCESS) continue;
     const d = now.seconds - (a.get(tid)?.seconds ?? 0);
     if (tid === pid) main += d;
-    else { workers += d; perWorker.push(d); }
+    else { live += d; perWorker.push(d); }
   }
+  // Threads that ended between the samples are only in the process's total.
+  const total = (b.get(PROCESS)?.seconds ?? 0) - (a.get(PROCESS)?.seconds ?? 0);
+  const workers = Math.max(live, total - main);
   // Threads that did a real share of the off-main work (GC helpers doing a little do not count).
   const busyWorkers = perWorker.filter((d) => d > 0 && d >= 0.1 * workers).length;
   return { main, workers, total: main + workers, busyWorkers, seconds: wallSeconds };
 }
 
-/** "0.93 + 1.01 (2)": cores busy over the window on the JS main thread + on all other threads (how many of them shared that work). */
+/**
+ * "0.93 + 1.01 (2)": cores busy over the window on the JS main thread + on all other threads
+ * (how many live threads shared that work; an add batch's threads, started per chunk and gone
+ * by the second sample, are in the cores busy but not in the count).
+ */
 export function cpuText(c: CpuSplit | null): string {
   if (!c || c.seconds <= 0) return '–';
   return `${(c.main / c.seconds).toFixed(2)} + ${(c.workers / c.seconds).toFixed(2)} (${c.busyWorkers})`;
