@@ -135,7 +135,10 @@ test.serial('a set too large to scan whose walk misses gets a wider beam until i
     const after = await searchAll(r, 'wide', data, d, queries.subarray(120 * d), 10);
     t.log(`recall while sampling ${first.toFixed(3)}, after ${after.toFixed(3)}; planner ${st.planner}, beam ${st.planner_ef}, sampled ${st.planner_graph_recall}`);
     t.true(Number(st.planner_ef) > 64, 'the beam was widened');
-    t.true(after >= 0.95, `recall ${after}`);
+    // The planner aims at vec-planner-recall (0.95) on average; 80 unseen queries estimate a
+    // mean of 0.95 give or take ~0.02 (per-query recall spreads ~0.1 here), so a beam right on
+    // target reads 0.949 as often as 0.951: a bar at the target itself failed CI and 1 run in 8.
+    t.true(after >= 0.93, `recall ${after}`);
     // An explicit EF is the caller's: the same queries at EF 64 walk exactly that beam.
     let hit = 0;
     for (let i = 120; i < 200; i++) {
@@ -144,6 +147,7 @@ test.serial('a set too large to scan whose walk misses gets a wider beam until i
       const truth = new Set(exactCosine(data, d, qv, 10).map(String));
       for (const id of ids) if (truth.has(id)) hit++;
     }
+    t.log(`EF 64 given: ${(hit / 800).toFixed(3)}`);
     t.true(hit / 800 < after, `EF 64 given: ${(hit / 800).toFixed(3)}`);
   } finally {
     await r.call('CONFIG', 'SET', 'vec-planner-scan-max', '32768');
