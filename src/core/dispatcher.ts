@@ -10,11 +10,11 @@ import { arityOk, CommandEntry, unknownSubcommand, wrongArity, type CommandTable
 import type { ClientState, CommandSpec, CommandStat, Ctx, ServerApi } from './types.js';
 import type { CommandObserver, WriteLog } from './module.js';
 import type { Histogram, LatencyTracker } from './latency.js';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 // Imported: the global `performance` is a lazy getter, a call per access.
 import { performance } from 'node:perf_hooks';
 import { keyOf } from '../engine/keyspace.js';
 import type { Watches } from './watch.js';
+import { Slicer } from './slicer.js';
 
 /** Receives every command line as MONITOR shows it. */
 export type MonitorFeed = (client: ClientState, spec: CommandSpec, argv: Buffer[]) => void;
@@ -28,12 +28,6 @@ export interface DispatchHooks {
   watches: Watches | null;
 }
 
-/**
- * Work between two yields to the event loop while a batch runs in slices, ms: under
- * half the event loop's 20 ms budget (bench/stalls.ts): a young-generation GC of the batch's
- * objects (5-10 ms) can land inside a slice, and slices of 10 ms then held the loop 18-28 ms.
- */
-const BATCH_SLICE_MS = 5;
 /**
  * A batch's commands are let run (engine work) a window of this many at a
  * time. Engine work completes a group at a time, and each command's
@@ -352,7 +346,7 @@ export class Dispatcher {
   /**
    * Run commands as one transaction, as EXEC does (one WAL record; nothing
    * else sees it half-applied), without holding the event loop for all of it:
-   * they run in slices of BATCH_SLICE_MS with a yield in between. Meanwhile
+   * they run in slices (src/core/slicer.ts) with a yield in between. Meanwhile
    * commands that touch the batch's keys (or read or write the data without
    * naming keys, or EXEC) wait for its end; the others run. As for a
    * transaction refused while queueing, when any command is refused up front
@@ -364,9 +358,7 @@ export class Dispatcher {
    * however often they run (VEC.ADD), not for ones that accumulate.
    */
   async runBatch(client: ClientState, queued: Buffer[][]): Promise<Reply> {
-    let sliceStart = performance.now();
-    const due = () => performance.now() - sliceStart >= BATCH_SLICE_MS;
-    const pause = async () => { await nextTurn(); sliceStart = performance.now(); };
+    const slicer = new Slicer();
     let keys: Set<string> | null = new Set();
     // The record's writes, found in this sliced pass: looking 100 000 names up again in one go
     // held the loop for ~40 ms (bench/stalls.ts, http-batch).
@@ -379,7 +371,7 @@ export class Dispatcher {
         if (entry.spec.firstKey > 0) for (const k of commandKeys(entry.spec, argv)) keys.add(k);
         else if (entry.write) keys = null; // FLUSHALL and the like: everything waits
       }
-      if (due()) await pause();
+      if (slicer.due()) await slicer.pause();
     }
     while (this.batch !== null) await this.batch.done;
     const refusal = this.refuseRecord(writes);
@@ -394,7 +386,7 @@ export class Dispatcher {
     let encoded = 0;
     const encodeNew = () => { if (record) for (; encoded < entries.length; encoded++) record.add(entries[encoded][0], entries[encoded][1]); };
     try {
-      sliceStart = performance.now();
+      slicer.restart();
       // Two windows of replies at most may be running: the engine works on one while the next waits.
       let older = 0, newer = 0;
       for (const argv of queued) {
@@ -410,8 +402,8 @@ export class Dispatcher {
           await Promise.all(replies.slice(older, newer));
           older = newer;
           newer = replies.length;
-          sliceStart = performance.now();
-        } else if (due()) await pause();
+          slicer.restart();
+        } else if (slicer.due()) await slicer.pause();
       }
     } finally {
       this.batch = null;
@@ -464,9 +456,9 @@ export class Dispatcher {
   private writesOf(queued: Buffer[][]): Buffer[][] {
     if (!this.hooks.writeLog) return [];
     return queued.filter((argv) => {
-      let spec = this.table.lookup(argv[0]);
-      if (spec?.subcommands && argv.length > 1) spec = this.table.subcommand(spec, argv[1]) ?? spec;
-      return spec?.flags.includes('write') ?? false;
+      let entry = this.table.find(argv[0]);
+      if (entry?.subcommands && argv.length > 1) entry = this.table.findSubcommand(entry, argv[1]) ?? entry;
+      return entry?.write ?? false;
     });
   }
 

@@ -6,9 +6,9 @@
  * same INFO commandstats and SLOWLOG entries. This file only translates JSON
  * to arguments and replies back to JSON.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorReply, ReplyMap, Double, type Reply } from '../../protocol/reply.js';
 import type { ClientState } from '../core/types.js';
+import { Slicer } from '../core/slicer.js';
 import { errorCode } from '../errors.js';
 import { replyToJson, type Json } from './json-reply.js';
 import { MAX_PAYLOAD_DEPTH, jsonTextDepth, jsonValueDepth, tooDeepMessage } from '../core/json-depth.js';
@@ -152,9 +152,6 @@ function payloadArg(v: unknown): Buffer | undefined {
 
 const b = (s: string) => Buffer.from(s, 'utf8');
 
-/** Work between two yields to the event loop while a large request is checked, ms (as a batch's slices, see runBatch). */
-const SLICE_MS = 5;
-
 /** Run a command line; an error reply becomes an HttpError. */
 async function run(host: ApiHost, client: ClientState, argv: Buffer[]): Promise<Reply> {
   const r = await host.dispatch(client, argv);
@@ -210,12 +207,12 @@ async function insert(host: ApiHost, req: ApiRequest): Promise<ApiResponse> {
   const ids: string[] = [];
   const commands: Buffer[][] = [];
   // In slices, as the body was parsed: checking 100 000 points holds the loop longer than one turn should.
-  let sliceStart = performance.now();
+  const slicer = new Slicer();
   for (let i = 0; i < o.points.length; i++) {
     const p = point(o.points[i], `points[${i}]`);
     ids.push(p.id);
     commands.push(addArgv(key, p));
-    if (performance.now() - sliceStart >= SLICE_MS) { await nextTurn(); sliceStart = performance.now(); }
+    if (slicer.due()) await slicer.pause();
   }
   if (commands.length === 1) {
     const r = await run(host, req.client, commands[0]);

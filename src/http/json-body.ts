@@ -14,7 +14,7 @@
  * joining the 93 MB of a 100 000-point batch into one string held the loop for
  * ~70 ms before the first slice (bench/stalls.ts, http-batch).
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { SLICE_MS, Slicer } from '../core/slicer.js';
 
 export interface SliceOptions {
   /** Work between two yields to the event loop, ms. */
@@ -25,8 +25,7 @@ export interface SliceOptions {
   groupChars: number;
 }
 
-/** Slices of 5 ms: the parse makes the garbage whose collections land inside them (see runBatch). */
-const DEFAULTS: SliceOptions = { sliceMs: 5, oneGoChars: 256 * 1024, groupChars: 64 * 1024 };
+const DEFAULTS: SliceOptions = { sliceMs: SLICE_MS, oneGoChars: 256 * 1024, groupChars: 64 * 1024 };
 /** The scan checks the clock every this many characters (a power of two). */
 const SCAN_STEP = 64 * 1024;
 
@@ -98,17 +97,6 @@ export class JsonPieces implements JsonText {
 
 /** The text is not JSON; the message is JSON.parse's where it had one, with positions in the whole text. */
 export class JsonBodyError extends Error {}
-
-/** Yields to the event loop once `sliceMs` have passed since the last yield. */
-class Slicer {
-  private start = performance.now();
-  constructor(private readonly sliceMs: number) {}
-  async maybeYield(): Promise<void> {
-    if (performance.now() - this.start < this.sliceMs) return;
-    await nextTurn();
-    this.start = performance.now();
-  }
-}
 
 /** A large member already built: its value and where its brackets are. */
 interface Built { value: unknown; open: number; close: number }
