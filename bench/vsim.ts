@@ -10,6 +10,13 @@ import { serverSearchLoop, mergeSlices, SLICES } from './search.js';
 import { fmtRate, fmtRatio, fmtRecall, fmtUs, median } from './lib/stats.js';
 import { printTable } from './lib/report.js';
 
+/**
+ * Slice pairs. A pair's ratio swung 0.77–1.15 between pairs of one quiet run (1.3 s slices, 50
+ * clients on 2 cores), so the median of 6 was read to about ±5 %, the bar's width: five
+ * runs of the same tree read 0.93–1.20, two of them within it. Twelve halve the variance.
+ */
+const PAIRS = 4 * SLICES;
+
 export async function run(ctx: Context): Promise<void> {
   const o = ctx.opts;
   const f = await ctx.fixture();
@@ -32,8 +39,8 @@ export async function run(ctx: Context): Promise<void> {
   const clients = await connectLoad(f.server.port, o.clients, o.driver);
   const runs: Record<'VEC.SEARCH' | 'VSIM', Awaited<ReturnType<typeof serverSearchLoop>>[]> = { 'VEC.SEARCH': [], VSIM: [] };
   try {
-    // 2 × SLICES alternating slices (A B B A A B …): a slow patch of the machine lands on both.
-    for (let rep = 0; rep < 2 * SLICES; rep++) {
+    // PAIRS alternating slices (A B B A A B …): a slow patch of the machine lands on both.
+    for (let rep = 0; rep < PAIRS; rep++) {
       const order = rep % 2 === 0 ? (['VEC.SEARCH', 'VSIM'] as const) : (['VSIM', 'VEC.SEARCH'] as const);
       for (const cmd of order) runs[cmd].push(await serverSearchLoop(ctx, f, clients, ef, o.durationMs / (2 * SLICES), [], cmd, rep === 0 ? o.warmupMs : 200));
     }
@@ -46,7 +53,7 @@ export async function run(ctx: Context): Promise<void> {
   // Each VSIM slice against the VEC.SEARCH slice taken right beside it, then the median: a
   // busy patch of the shared machine lands on both halves of a pair, not on one command.
   const ratio = median(runs.VSIM.map((r, i) => r.qps / runs['VEC.SEARCH'][i].qps));
-  printTable(`Q8 VSIM beside VEC.SEARCH: EF ${ef}, ${o.clients} connections (${o.driver}), ${2 * SLICES} alternating slices each, medians; ratio: median of side-by-side pairs`,
+  printTable(`Q8 VSIM beside VEC.SEARCH: EF ${ef}, ${o.clients} connections (${o.driver}), ${PAIRS} alternating slices each, medians; ratio: median of side-by-side pairs`,
     ['command', 'QPS', 'vs VEC.SEARCH', 'recall', 'p50', 'p99', 'server CPU µs/query', 'slices (QPS)'],
     (['VEC.SEARCH', 'VSIM'] as const).map((cmd) => [cmd, fmtRate(qps(cmd)), cmd === 'VSIM' ? fmtRatio(ratio) : '1.00×', fmtRecall(mergeSlices(f, runs[cmd]).recall),
       fmtUs(median(runs[cmd].map((r) => r.p50Us))), fmtUs(median(runs[cmd].map((r) => r.p99Us))), cpuPerQuery(cmd).toFixed(0),
