@@ -141,6 +141,18 @@ function statCpu(stat: string): { comm: string; seconds: number } {
   return { comm: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / TICK };
 }
 
+/**
+ * CPU seconds of this process's children that have ended and been waited for (cutime +
+ * cstime): what a tool run to completion took, as a redis-benchmark invocation.
+ */
+export function endedChildrenCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / TICK;
+  } catch { return NaN; }
+}
+
 export function threadCpu(pid: number): ThreadCpu {
   const out: ThreadCpu = new Map();
   let tids: string[];
