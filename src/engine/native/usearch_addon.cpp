@@ -693,20 +693,6 @@ Napi::Value hand_over(Napi::Env env, char* data, std::size_t length, bool held) 
 // ---------------------------------------------------------------------------------------------
 // Async jobs: one promise, split over one or more AsyncWorkers ("chunks") on the libuv pool.
 
-/// The nice value of a background job's thread. A graph's serialization (BGSAVE's cut, a
-/// replica's full sync) is ~0.5 s of CPU at 1 M x 128 while the event loop keeps serving; on two
-/// cores shared with clients (or a replica) the loop then waited its turn behind it for 10-30 ms.
-/// At nice 10 (a tenth of the loop's CFS weight) the loop preempts it when both want a core;
-/// with a core free it runs as fast as before.
-constexpr int BACKGROUND_NICE = 10;
-
-/// Add batches are not niced. At +5 (two insert threads weighing 670 to the loop's 1024) the
-/// loop no longer waited for a core behind them while an HTTP batch of 100 000 points was
-/// inserted, but the bench's PING through that batch did not improve measurably (p99 5.1-5.7
-/// against 5.5-6.2 ms, max 29-61 against 30-60 ms, alternating) while inserts cost 251-275 us
-/// of CPU per vector against 230-233 (bench --only ingest, alternating). Not traced; one guess
-/// is an insert thread preempted while it holds a node's lock that its peer then spins on.
-
 /// Shared by the chunks of one batch. Created and finished on the JS thread; `body` runs on pool
 /// threads. The references keep the JS index object and every typed array the workers read or
 /// write alive (not collected) until the last chunk completes.
@@ -714,8 +700,8 @@ struct Job : FirstError {
     Index* index = nullptr; // null for index-free jobs (CRC)
     bool mutates = false;   // counted as a writer (add batches, loads)
     bool serializes = false;
-    /// Above 0: each chunk runs at this nice on a thread of its own (see ChunkWorker::Execute).
-    int nice = 0;
+    /// Runs at BACKGROUND_NICE on a thread of its own (see ChunkWorker::Execute).
+    bool background = false;
     bool promotes = false;
     bool needs_context = false;
     Napi::Promise::Deferred deferred;
@@ -1618,7 +1604,7 @@ class Index : public Napi::ObjectWrap<Index> {
         }
         auto job = new_job(env, false, false);
         job->serializes = true;
-        job->nice = BACKGROUND_NICE;
+        job->background = true;
         struct Output {
             char* data = nullptr;
             std::size_t length = 0;
@@ -1780,11 +1766,20 @@ class Index : public Napi::ObjectWrap<Index> {
     }
 };
 
-/// Runs a chunk's body on a new thread at the job's nice and waits for it. A thread of its own
-/// because nice is per thread on Linux and an unprivileged thread may raise it but never lower
-/// it back: a libuv pool thread niced once would serve every later search at that priority.
+/// The nice value of a background job's thread. A graph's serialization (BGSAVE's cut, a
+/// replica's full sync) is ~0.5 s of CPU at 1 M x 128 while the event loop keeps serving; on two
+/// cores shared with clients (or a replica) the loop then waited its turn behind it for 10-30 ms.
+/// At nice 10 (a tenth of the loop's CFS weight) the loop preempts it when both want a core;
+/// with a core free it runs as fast as before. Add batches are not niced: at +5 they cost
+/// 251-275 us of CPU per vector against 230-233 and bought the loop no measurable PING
+/// latency (docs/threading.md, "Priority").
+constexpr int BACKGROUND_NICE = 10;
+
+/// Runs a background job's body on a new thread at BACKGROUND_NICE and waits for it. A thread of
+/// its own because nice is per thread on Linux and an unprivileged thread may raise it but never
+/// lower it back: a libuv pool thread niced once would serve every later search at that priority.
 /// If no thread can be had (or the nice cannot be set), the body runs here at normal priority.
-static void run_niced(Job& job, std::size_t context) {
+static void run_in_background(Job& job) {
     bool ran = false;
     try {
         std::thread thread([&] {
@@ -1795,18 +1790,22 @@ static void run_niced(Job& job, std::size_t context) {
             errno = 0;
             int base = getpriority(PRIO_PROCESS, tid);
             if (errno == 0)
-                setpriority(PRIO_PROCESS, tid, std::min(19, base + job.nice));
-            job.guard([&] { job.body(context); });
+                setpriority(PRIO_PROCESS, tid, std::min(19, base + BACKGROUND_NICE));
+            job.guard([&] { job.body(0); });
         });
         thread.join();
     } catch (std::system_error const&) {
         if (!ran)
-            job.guard([&] { job.body(context); });
+            job.guard([&] { job.body(0); });
     }
 }
 
 void ChunkWorker::Execute() {
     Job& job = *job_;
+    if (job.background) {
+        run_in_background(job);
+        return;
+    }
     std::size_t context = 0;
     bool leased = false;
     job.guard([&] {
@@ -1814,11 +1813,8 @@ void ChunkWorker::Execute() {
             context = job.index->pool_->acquire();
             leased = true;
         }
-        if (job.nice <= 0)
-            job.body(context);
+        job.body(context);
     });
-    if (job.nice > 0 && (leased || !job.needs_context))
-        run_niced(job, context);
     if (leased)
         job.index->pool_->release(context);
 }
