@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Context } from './lib/context.js';
 import { startAstronaut, startRedis, threadCpu, cpuBetween, machineBusySeconds, endedChildrenCpuSeconds, type ServerProc } from './lib/server.js';
-import { CONTENDED } from './search.js';
+import { CONTENDED, EXTRA_SLICES, leastContended } from './search.js';
 import { median, fmtRate, fmtMs, fmtRatio } from './lib/stats.js';
 import { printTable } from './lib/report.js';
 
@@ -40,9 +40,6 @@ export function parseCsv(text: string): CsvRow[] {
   }
   return rows;
 }
-
-/** Pairs measured at most beyond the repeats, to replace ones run while other processes were busy. */
-const EXTRA_PAIRS = 3;
 
 interface Invocation { rows: CsvRow[]; cpuUsPerOp: number; otherCores: number }
 
@@ -78,17 +75,14 @@ export async function run(ctx: Context): Promise<void> {
     const contention = new Map<number, number>(); // P → the most other processes kept busy in a kept pair (cores)
     for (const p of [1, 16]) {
       // A pair during which other processes kept more than CONTENDED cores busy (in either run)
-      // is measured again, up to EXTRA_PAIRS more; the least contended pingRepeats pairs are kept.
-      const pairs: Array<{ runs: Map<string, Invocation>; others: number }> = [];
-      for (let rep = 0; rep < o.pingRepeats + EXTRA_PAIRS; rep++) {
-        if (rep >= o.pingRepeats && pairs.filter((x) => x.others <= CONTENDED).length >= o.pingRepeats) break;
+      // is measured again; the least contended pingRepeats pairs are kept.
+      const { kept } = await leastContended(o.pingRepeats, async (rep) => {
         // Alternate which server goes first, so a slow patch of the machine does not always hit the same one.
         const order = rep % 2 === 0 ? servers : [...servers].reverse();
         const runs = new Map<string, Invocation>();
         for (const s of order) runs.set(s.name, await benchmark(s, o.pingRequests, p));
-        pairs.push({ runs, others: Math.max(...[...runs.values()].map((b) => b.otherCores)) });
-      }
-      const kept = [...pairs].sort((x, y) => x.others - y.others).slice(0, o.pingRepeats);
+        return { runs, others: Math.max(...[...runs.values()].map((b) => b.otherCores)) };
+      }, (x) => x.others);
       contention.set(p, Math.max(...kept.map((x) => x.others)));
       for (const { runs } of kept) {
         for (const [name, b] of runs) {
@@ -132,7 +126,7 @@ export async function run(ctx: Context): Promise<void> {
     printTable(`Q1 PING: redis-benchmark -t ping -n ${o.pingRequests} -c 50, median of ${o.pingRepeats} (alternating) after a warm-up round each`,
       ['pipeline', 'test', 'server', 'ops/s', 'p50', 'p99', 'max', 'vs Redis', 'server CPU µs/op', 'runs (ops/s)', 'others (cores)'], rows,
       'p50/p99/max: redis-benchmark --csv; server CPU µs/op: all server threads over each invocation (both tests) ÷ commands, median of the repeats.\n' +
-      `others: cores the rest of the machine kept busy during the kept pairs (the worst); a pair above ${CONTENDED} was measured again (up to ${EXTRA_PAIRS} more), * marks a ratio still taken under contention.`);
+      `others: cores the rest of the machine kept busy during the kept pairs (the worst); a pair above ${CONTENDED} was measured again (up to ${EXTRA_SLICES} more), * marks a ratio still taken under contention.`);
     ctx.results.ping = { requests: o.pingRequests, repeats: o.pingRepeats, rows: json };
   } finally {
     for (const s of servers) await s.stop();

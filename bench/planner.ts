@@ -216,7 +216,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
   // The verdict on the passes run so far (see `verdict`).
   const pairedRatios = () => sides.graph.rounds.map((g, i) => g / sides.planner.rounds[i]);
   const verdictNow = () => verdict(side('planner'), side('graph'), percentile(pairedRatios(), 50), n);
-  let confirmed = false;
+  let passes = MIN_PAIRS;
   const saved = [VectorSet.exactBelow, GraphTrust.target, VectorSet.scanMax] as const;
   let learnUs = 0;
   try {
@@ -238,7 +238,6 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
     // swung 0.46-1.52 under load.
     let pass = 0;
     let pairedUs = 0, exactUs = 0, graphUs = 0;
-    let passes = MIN_PAIRS;
     const enough = () => pass >= 2 && pairedUs >= o.budgetMs * 1000 && (!graphable || pass >= passes);
     for (;;) {
       if (enough()) {
@@ -261,7 +260,6 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
       }
       pass++;
     }
-    confirmed = passes > MIN_PAIRS;
   } finally {
     [VectorSet.exactBelow, GraphTrust.target, VectorSet.scanMax] = saved;
   }
@@ -276,7 +274,7 @@ async function measure(o: PlannerOptions, workload: Workload, quant: Quant, metr
   });
   const graphOverExact = exactOverGraphRounds.length ? percentile(exactOverGraphRounds, 50) : graph.qps / exact.qps;
   set.dispose();
-  return { workload, quant, metric, n, exact, graph, planner, plannerOverGraph, pairedRatios: paired.map((x) => Math.round(x * 1000) / 1000), remeasured: confirmed, plannerVerdict: verdict(planner, graph, plannerOverGraph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact,
+  return { workload, quant, metric, n, exact, graph, planner, plannerOverGraph, pairedRatios: paired.map((x) => Math.round(x * 1000) / 1000), remeasured: passes > MIN_PAIRS, plannerVerdict: verdict(planner, graph, plannerOverGraph, n), plannerFirstRoundMs: learnUs / 1000, graphOverExact,
     exactWins: !graphable || (graphOverExact < 1 && exact.recall >= graph.recall - 1e-9), buildSeconds };
 }
 

@@ -46,6 +46,21 @@ export const CONTENDED = 0.1;
 /** Extra slice pairs measured to replace contended ones. */
 export const EXTRA_SLICES = 3;
 
+/**
+ * `wanted` measurements, `measure(i)` for i = 0, 1, …: one during which other processes kept
+ * more than CONTENDED cores busy (`others`) is taken again, up to EXTRA_SLICES more times. The
+ * least contended `wanted` are kept, least contended first; `dropped` counts the others.
+ */
+export async function leastContended<T>(wanted: number, measure: (i: number) => Promise<T>, others: (m: T) => number): Promise<{ kept: T[]; dropped: number }> {
+  const taken: T[] = [];
+  for (let i = 0; i < wanted + EXTRA_SLICES; i++) {
+    if (i >= wanted && taken.filter((m) => !(others(m) > CONTENDED)).length >= wanted) break;
+    taken.push(await measure(i));
+  }
+  const kept = taken.sort((a, b) => (others(a) || 0) - (others(b) || 0)).slice(0, wanted);
+  return { kept, dropped: taken.length - kept.length };
+}
+
 /** Many clients searching the fixture at one EF; one answer per query is kept for recall. */
 export async function serverSearchLoop(ctx: Context, f: Fixture, clients: LoadClient[], ef: number, durationMs: number,
   extra: string[] = [], command = 'VEC.SEARCH', warmupMs = ctx.opts.warmupMs): Promise<ServerLoop> {
@@ -88,17 +103,13 @@ export async function run(ctx: Context): Promise<void> {
       const batchSlices: ReturnType<typeof batchSearch>[] = [];
       // A slice during which other processes kept more than CONTENDED cores busy is measured
       // again (up to EXTRA_SLICES more pairs); the least contended SLICES pairs are kept.
-      const pairs: Array<{ server: ServerLoop; batch: ReturnType<typeof batchSearch> }> = [];
-      for (let i = 0; i < SLICES + EXTRA_SLICES; i++) {
-        if (i >= SLICES && pairs.filter((p) => !(p.server.otherCores > CONTENDED)).length >= SLICES) break;
+      const { kept, dropped } = await leastContended(SLICES, async (i) => {
         let server!: ServerLoop, batch!: ReturnType<typeof batchSearch>;
         const serverSlice = async () => { server = await serverSearchLoop(ctx, f, clients, ef, o.durationMs / SLICES, [], 'VEC.SEARCH', i === 0 ? o.warmupMs : 200); };
         const batchSlice = () => { batch = batchSearch(ix, f.ds.queries, f.ds.q, o.k, o.threads, o.durationMs / SLICES / 2); };
         if (i % 2 === 0) { batchSlice(); await serverSlice(); } else { await serverSlice(); batchSlice(); }
-        pairs.push({ server, batch });
-      }
-      pairs.sort((a, b) => (a.server.otherCores || 0) - (b.server.otherCores || 0));
-      const kept = pairs.slice(0, SLICES);
+        return { server, batch };
+      }, (p) => p.server.otherCores);
       serverSlices.push(...kept.map((p) => p.server));
       batchSlices.push(...kept.map((p) => p.batch));
       const contention = Math.max(...kept.map((p) => p.server.otherCores || 0));
@@ -115,7 +126,7 @@ export async function run(ctx: Context): Promise<void> {
       const stockUsPerQuery = (batchCpu / (batchWall * batchQps)) * 1e6;
       rows.push([clientCount, ef, fmtRate(batchQps), fmtRecall(batchRecall), fmtRate(single.qps), fmtRecall(singleRecall), fmtRate(s.qps) + (contention > CONTENDED ? ' *' : ''), fmtRecall(s.recall),
         fmtRatio(ratio), fmtUs(s.p50Us), fmtUs(s.p99Us), `${serverUsPerQuery.toFixed(0)} + ${clientUsPerQuery.toFixed(0)} / ${stockUsPerQuery.toFixed(0)}`, cpuText(s),
-        s.cpuWall > 0 ? (s.clientCpu / s.cpuWall).toFixed(2) : '–', (batchCpu / batchWall).toFixed(2), `${contention.toFixed(2)} (${pairs.length - kept.length} dropped)`]);
+        s.cpuWall > 0 ? (s.clientCpu / s.cpuWall).toFixed(2) : '–', (batchCpu / batchWall).toFixed(2), `${contention.toFixed(2)} (${dropped} dropped)`]);
       if (clientCount === o.clients) {
         curves.server.push({ ef, qps: s.qps, recall: s.recall });
         curves.batch.push({ ef, qps: batchQps, recall: batchRecall });

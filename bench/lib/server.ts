@@ -133,12 +133,16 @@ const PROCESS = -1;
 
 const TICK = 100; // USER_HZ on Linux: /proc times are in 1/100 s.
 
+/** The fields of a /proc stat line from its third (state) on: fields[11] is utime. */
+function statFields(stat: string): string[] {
+  // The name sits in parentheses and may hold spaces: fields start after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The name and CPU seconds (utime + stime) in a /proc stat line. */
 function statCpu(stat: string): { comm: string; seconds: number } {
-  // The name sits in parentheses and may hold spaces: fields start after the last ')'.
-  const close = stat.lastIndexOf(')');
-  const fields = stat.slice(close + 2).split(' ');
-  return { comm: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / TICK };
+  const fields = statFields(stat);
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / TICK };
 }
 
 /**
@@ -147,8 +151,7 @@ function statCpu(stat: string): { comm: string; seconds: number } {
  */
 export function endedChildrenCpuSeconds(): number {
   try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(readFileSync('/proc/self/stat', 'utf8'));
     return (Number(fields[13]) + Number(fields[14])) / TICK;
   } catch { return NaN; }
 }
